@@ -1,0 +1,1 @@
+"""Shipped pretrained models (installed as ``ssl_featurizer.pretrained``): ``<name>/<version>/``."""

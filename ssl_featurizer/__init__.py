@@ -1,0 +1,50 @@
+"""ssl-featurizer: pretrained self-supervised crystal-GNN descriptors for matminer and scikit-learn.
+
+Pipeline: structure → :mod:`~ssl_featurizer.graph` → :mod:`~ssl_featurizer.encoder` →
+:mod:`~ssl_featurizer.embed` (layer embeddings) → :mod:`~ssl_featurizer.pooling` →
+:mod:`~ssl_featurizer.featurizers`; :mod:`~ssl_featurizer.pretrain` trains the encoder and
+:mod:`~ssl_featurizer.cli` drives it all from the shell.
+
+Heavy dependencies (torch, matminer) load on first use of a public name.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "SSLStructureFeaturizer": "ssl_featurizer.featurizers.structure",
+    "SSLSiteFeaturizer": "ssl_featurizer.featurizers.site",
+    "FeaturizationError": "ssl_featurizer.featurizers._base",
+    "FeaturizationWarning": "ssl_featurizer.featurizers.structure",
+    "list_models": "ssl_featurizer.models.registry",
+    "load_model": "ssl_featurizer.models.registry",
+    "ModelError": "ssl_featurizer.models.registry",
+    "GraphConfig": "ssl_featurizer.graph.crystal_graph",
+    "StructureError": "ssl_featurizer.graph.crystal_graph",
+    "build_graph": "ssl_featurizer.graph.crystal_graph",
+    "embed_structures": "ssl_featurizer.embed",
+}
+
+__all__ = [*_EXPORTS, "__version__"]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ssl_featurizer.embed import embed_structures
+    from ssl_featurizer.featurizers._base import FeaturizationError
+    from ssl_featurizer.featurizers.site import SSLSiteFeaturizer
+    from ssl_featurizer.featurizers.structure import FeaturizationWarning, SSLStructureFeaturizer
+    from ssl_featurizer.graph.crystal_graph import GraphConfig, StructureError, build_graph
+    from ssl_featurizer.models.registry import ModelError, list_models, load_model
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'ssl_featurizer' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,118 @@
+"""Command-line interface: ``ssl-featurizer {demo,featurize,pretrain,export,models}``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _cmd_pretrain(args: argparse.Namespace) -> int:
+    from ssl_featurizer.encoder.model import EncoderConfig
+    from ssl_featurizer.graph.crystal_graph import GraphConfig
+    from ssl_featurizer.pretrain.cache import GraphStore, build_graph_cache
+    from ssl_featurizer.pretrain.tasks import TaskConfig
+    from ssl_featurizer.pretrain.trainer import Pretrainer, TrainConfig
+
+    cache = build_graph_cache(args.data, args.cache_dir, GraphConfig(), n_jobs=args.jobs, limit=args.limit)
+    store = GraphStore.load(cache)
+    cfg = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+        val_fraction=args.val_fraction, checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
+        max_steps=args.max_steps, threads=args.threads, warmup_steps=args.warmup_steps,
+        encoder=EncoderConfig(width=args.width, n_layers=args.layers),
+        tasks=TaskConfig(mask_fraction=args.mask_fraction, predict_element=not args.no_element),
+    )
+    trainer = Pretrainer(store, args.out, cfg)
+    print(f"{len(trainer.train_idx)} training / {len(trainer.val_idx)} held-out structures, "
+          f"{trainer.steps_per_epoch} steps per epoch", file=sys.stderr)
+    metrics = trainer.train(resume=args.resume)
+    print(json.dumps(metrics, indent=1))
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from ssl_featurizer.pretrain.export import export_run
+
+    card = export_run(args.run, args.cache_dir, args.out, args.name, args.version, args.description)
+    print(json.dumps(card["metrics"], indent=1))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from ssl_featurizer.demo import run_demo
+
+    run_demo(args.out, model=args.model, layers=args.layers, pooling=tuple(args.pooling.split("+")))
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from ssl_featurizer.models.registry import DEFAULT_MODEL, list_models, load_model
+
+    for name in list_models():
+        card = load_model(name).card
+        tag = "  (default)" if name.split("@")[0] == DEFAULT_MODEL else ""
+        print(f"{name}{tag}: {card['encoder']['n_layers']} layers × {card['encoder']['width']}, "
+              f"{card['training']['epochs']:.2f} epochs on {card['training']['corpus']}, "
+              f"val group acc {card['metrics'].get('val_group_acc', float('nan')):.3f}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    parser = argparse.ArgumentParser(prog="ssl-featurizer", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="featurize built-in crystals offline; print a summary, write parquet + figure")
+    p.add_argument("--out", default="ssl_demo", help="output folder (default: ./ssl_demo)")
+    p.add_argument("--model", default="default")
+    p.add_argument("--layers", default="012")
+    p.add_argument("--pooling", default="mean", help="e.g. mean or mean+std")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("models", help="list the shipped pretrained models")
+    p.set_defaults(func=_cmd_models)
+
+    p = sub.add_parser("pretrain", help="self-supervised pretraining on a JSON-lines structure corpus")
+    p.add_argument("--data", required=True, help="corpus, e.g. ../shared/data/mp2025/structures.jsonl.gz")
+    p.add_argument("--cache-dir", required=True, help="where the graph cache is built (reused if present)")
+    p.add_argument("--out", required=True, help="run directory (checkpoint.pt, history.csv)")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--warmup-steps", type=int, default=200)
+    p.add_argument("--width", type=int, default=64)
+    p.add_argument("--layers", type=int, default=5)
+    p.add_argument("--mask-fraction", type=float, default=0.15)
+    p.add_argument("--no-element", action="store_true", help="do not predict the masked element itself")
+    p.add_argument("--val-fraction", type=float, default=0.02)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint-every", type=int, default=200)
+    p.add_argument("--eval-every", type=int, default=400)
+    p.add_argument("--max-steps", type=int, default=None)
+    p.add_argument("--limit", type=int, default=None, help="use only the first N structures")
+    p.add_argument("--jobs", type=int, default=1, help="processes for building the graph cache")
+    p.add_argument("--threads", type=int, default=None, help="torch threads")
+    p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
+    p.set_defaults(func=_cmd_pretrain)
+
+    p = sub.add_parser("export", help="export a pretraining run as a model directory (weights + card)")
+    p.add_argument("--run", required=True)
+    p.add_argument("--cache-dir", required=True)
+    p.add_argument("--out", required=True, help="e.g. pretrained/<name>/<version>")
+    p.add_argument("--name", required=True)
+    p.add_argument("--version", required=True)
+    p.add_argument("--description", default="")
+    p.set_defaults(func=_cmd_export)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``ssl-featurizer`` console script."""
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

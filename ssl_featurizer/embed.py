@@ -1,0 +1,141 @@
+"""Layer embeddings: structures → graphs → one batched, frozen forward pass → per-atom vectors.
+
+This is the one place where inference happens; every featurizer, the CLI and the benchmark call
+:func:`embed_structures`. Failures are captured per input (never dropped), so callers decide
+between raising (strict) and a NaN row plus the reason (``ignore_errors``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from ssl_featurizer.graph.batch import collate_graphs
+from ssl_featurizer.graph.crystal_graph import CrystalGraph, GraphConfig, StructureError, build_graph
+from ssl_featurizer.models.registry import PretrainedModel
+
+
+def parse_layers(layers: str | int | Sequence[int], n_layers: int) -> tuple[int, ...]:
+    """Normalise a layer set: ``"012"`` (the paper's notation), ``2`` or ``(0, 1, 2)``.
+
+    Raises:
+        ValueError: empty, repeated or out-of-range layers (valid: 0..n_layers).
+    """
+    if isinstance(layers, str):
+        if not layers.isdigit():
+            raise ValueError(f"layers={layers!r}: use digits such as '01' or a tuple of ints")
+        parsed = tuple(int(c) for c in layers)
+    elif isinstance(layers, (int, np.integer)):
+        parsed = (int(layers),)
+    else:
+        parsed = tuple(int(v) for v in layers)
+    if not parsed or len(set(parsed)) != len(parsed):
+        raise ValueError(f"layers={layers!r}: need at least one layer and no repeats")
+    bad = [v for v in parsed if not 0 <= v <= n_layers]
+    if bad:
+        raise ValueError(f"layers={layers!r}: layer(s) {bad} out of range; this model has layers 0..{n_layers}")
+    return parsed
+
+
+def _graph_or_error(structure: Any, config: GraphConfig) -> CrystalGraph | str:
+    try:
+        return build_graph(structure, config)
+    except StructureError as exc:
+        return str(exc)
+    except Exception as exc:  # noqa: BLE001 - any failure of third-party code becomes a reported reason
+        return f"{type(exc).__name__}: {exc}"
+
+
+def build_graphs(structures: Sequence[Any], config: GraphConfig, n_jobs: int = 1) -> list[CrystalGraph | str]:
+    """Graphs of all inputs (or the reason each failed), in input order; ``n_jobs`` > 1 uses processes.
+
+    Only structures and the small :class:`GraphConfig` travel to worker processes, never the model.
+    """
+    if n_jobs == 1 or len(structures) < 2 * max(n_jobs, 1):
+        return [_graph_or_error(s, config) for s in structures]
+    from concurrent.futures import ProcessPoolExecutor
+    from functools import partial
+
+    n_workers = n_jobs if n_jobs > 0 else None
+    with ProcessPoolExecutor(n_workers) as pool:
+        return list(pool.map(partial(_graph_or_error, config=config), structures,
+                             chunksize=max(1, len(structures) // (4 * (n_workers or 2)))))
+
+
+_IMPORT_PID = os.getpid()
+
+
+def _guard_forked_process() -> None:
+    """Use one torch thread in a process forked after torch started its thread pool.
+
+    matminer's ``MultipleFeaturizer`` (and other ``multiprocessing`` users) fork worker processes;
+    OpenMP thread pools do not survive ``fork`` and the first parallel torch op would hang.
+    """
+    if os.getpid() != _IMPORT_PID and torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
+
+
+@dataclass
+class Embeddings:
+    """Per-input atom embeddings of the selected layers.
+
+    Attributes:
+        atoms: for each input, ``(n_atoms, len(layers) * width)`` float32, or None if it failed.
+        errors: for each input, None or the reason it failed.
+        layers: the layer indices, in column-block order.
+    """
+
+    atoms: list[np.ndarray | None]
+    errors: list[str | None]
+    layers: tuple[int, ...]
+
+
+@torch.no_grad()
+def embed_graphs(model: PretrainedModel, graphs: Sequence[CrystalGraph], layers: tuple[int, ...],
+                 batch_size: int = 64) -> list[np.ndarray]:
+    """Run the frozen encoder on graphs in batches; return each graph's selected-layer embeddings."""
+    _guard_forked_process()
+    out: list[np.ndarray] = []
+    for start in range(0, len(graphs), batch_size):
+        batch = collate_graphs(graphs[start:start + batch_size])
+        hs = model.encoder(model.node_table[batch.z], batch.edge_index, batch.distance)
+        block = torch.cat([hs[i] for i in layers], dim=1).numpy()
+        out += np.split(block, batch.ptr[1:-1].numpy())
+    return out
+
+
+def embed_structures(model: PretrainedModel, structures: Sequence[Any], layers: tuple[int, ...],
+                     batch_size: int = 64, n_jobs: int = 1, progress: bool = False) -> Embeddings:
+    """Atom embeddings of ``structures`` (any objects; invalid ones get a reason instead).
+
+    Args:
+        model: a loaded model (:func:`ssl_featurizer.load_model`).
+        structures: pymatgen Structures.
+        layers: validated layer indices (:func:`parse_layers`).
+        batch_size: structures per forward pass (memory grows with it; results do not change).
+        n_jobs: processes used to build graphs.
+        progress: show a progress bar over batches.
+    """
+    graphs = build_graphs(structures, model.graph_config, n_jobs)
+    ok = [i for i, g in enumerate(graphs) if not isinstance(g, str)]
+    atoms: list[np.ndarray | None] = [None] * len(graphs)
+    chunk = max(batch_size * 16, 1)
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(ok), desc="embedding", unit="structure")
+    for start in range(0, len(ok), chunk):
+        idx = ok[start:start + chunk]
+        for i, emb in zip(idx, embed_graphs(model, [graphs[i] for i in idx], layers, batch_size)):
+            atoms[i] = emb
+        if progress:
+            bar.update(len(idx))
+    if progress:
+        bar.close()
+    errors = [g if isinstance(g, str) else None for g in graphs]
+    return Embeddings(atoms, errors, layers)

@@ -1,0 +1,78 @@
+"""The encoder: element features → embedding → L crystal-graph convolutions; returns every layer."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ssl_featurizer.encoder.layers import CGConv, GaussianExpansion
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """Architecture of :class:`CrystalEncoder`. Stored in every model card.
+
+    Attributes:
+        n_node_features: width of the element feature table.
+        width: width of every hidden layer (and of every layer embedding).
+        n_layers: number of convolutions L; the encoder returns L + 1 embeddings h0..hL.
+        n_gaussians, gaussian_start, gaussian_stop: distance expansion grid (Å).
+        message_direction: ``"in"`` (neighbour → centre, our convention) or ``"both"`` (every edge
+            also used reversed; needed to reproduce Kong et al.'s released weights).
+    """
+
+    n_node_features: int = 79
+    width: int = 64
+    n_layers: int = 5
+    n_gaussians: int = 41
+    gaussian_start: float = 0.0
+    gaussian_stop: float = 8.0
+    message_direction: str = "in"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form for JSON model cards."""
+        return asdict(self)
+
+
+class CrystalEncoder(nn.Module):
+    r"""Stack of :class:`CGConv` layers returning the atom embeddings of every layer.
+
+    .. math::
+        h^0 = W_0 x + b_0,\qquad
+        h^{l} = \phi_l\big(\mathrm{BN}_l(\mathrm{CGConv}_l(h^{l-1}, e))\big),\quad l = 1..L
+
+    with :math:`e = W_e\,\mathrm{gauss}(d) + b_e` and :math:`\phi_l` a ReLU except for the last layer
+    (identity). Layer ``l`` sees ``l`` hops of neighbours.
+
+    Shapes:
+        - node_features: ``(N, n_node_features)``
+        - edge_index: ``(2, E)``, row 0 neighbour, row 1 centre
+        - distances: ``(E,)``
+        - output: list of ``L + 1`` tensors ``(N, width)``
+    """
+
+    def __init__(self, config: EncoderConfig):
+        super().__init__()
+        self.config = config
+        self.expansion = GaussianExpansion(config.gaussian_start, config.gaussian_stop, config.n_gaussians)
+        self.embedding1 = nn.Linear(config.n_node_features, config.width)
+        self.embedding2 = nn.Linear(config.n_gaussians, config.width)
+        self.convs = nn.ModuleList(CGConv(config.width, config.width) for _ in range(config.n_layers))
+        self.batch_norm = nn.ModuleList(nn.BatchNorm1d(config.width) for _ in range(config.n_layers))
+
+    def forward(self, node_features: Tensor, edge_index: Tensor, distances: Tensor) -> list[Tensor]:  # noqa: D102
+        edge_attr = self.embedding2(self.expansion(distances))
+        if self.config.message_direction == "both":
+            edge_index = torch.cat([edge_index, edge_index.flip(0)], dim=1)
+            edge_attr = torch.cat([edge_attr, edge_attr], dim=0)
+        h = self.embedding1(node_features)
+        layers = [h]
+        for i, (conv, norm) in enumerate(zip(self.convs, self.batch_norm)):
+            h = norm(conv(h, edge_index, edge_attr))
+            if i < len(self.convs) - 1:
+                h = torch.relu(h)
+            layers.append(h)
+        return layers

@@ -1,0 +1,156 @@
+"""Shared machinery of the SSL featurizers: parameters, model lookup, error rows, sklearn glue.
+
+Fixes of matminer's ``BaseFeaturizer`` habits: ``__init__`` only stores parameters; nothing heavy
+is pickled (a restored object reloads its weights by model name and checks their sha256); batched
+inference replaces matminer's per-entry process pool; a failed entry raises a clear error (strict)
+or gives a NaN row plus the reason, never a silently wrong or missing row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from matminer.featurizers.base import BaseFeaturizer
+from sklearn.utils import TransformerTags
+
+from ssl_featurizer.embed import parse_layers
+from ssl_featurizer.graph.crystal_graph import StructureError
+from ssl_featurizer.models.registry import PretrainedModel, load_model
+
+CITATIONS = [
+    "@article{kong2022self, title={Self-supervised Representations and Node Embedding Graph Neural Networks "
+    "for Accurate and Multi-scale Analysis of Materials}, author={Kong, Jian-Gang and Zhao, Ke-Lin and Li, "
+    "Jian and Li, Qing-Xu and Liu, Yu and Zhang, Rui and Zhu, Jia-Ji and Chang, Kai}, "
+    "journal={arXiv preprint arXiv:2211.03563}, year={2022}}",
+    "@misc{ssl_featurizer, title={ssl-featurizer: pretrained self-supervised crystal graph descriptors "
+    "for matminer and scikit-learn}, author={{ssl-featurizer developers}}, year={2026}}",
+]
+
+
+class FeaturizationError(StructureError):
+    """A named input failed; the message holds its position/label and the reason.
+
+    Attributes:
+        position: 0-based position of the failing entry in the input.
+        reason: why it failed.
+    """
+
+    def __init__(self, message: str, position: int = -1, reason: str = ""):
+        super().__init__(message)
+        self.position = position
+        self.reason = reason
+
+
+class SSLFeaturizerBase(BaseFeaturizer):
+    """Common base of :class:`SSLStructureFeaturizer` and :class:`SSLSiteFeaturizer`."""
+
+    # A plain attribute shadows BaseFeaturizer's read-only ``n_jobs`` property so that sklearn's
+    # get_params/set_params/clone work; here it is the number of processes building graphs.
+    n_jobs: int = 1
+
+    # ---- parameters -------------------------------------------------------------------------
+    def _model(self) -> PretrainedModel:
+        return load_model(self.model, expected_sha256=getattr(self, "model_sha256_", None))
+
+    def _layers(self, model: PretrainedModel) -> tuple[int, ...]:
+        return parse_layers(self.layers, model.n_layers)
+
+    def _check_params(self) -> PretrainedModel:
+        model = self._model()
+        self._layers(model)
+        if not (isinstance(self.batch_size, (int, np.integer)) and self.batch_size > 0):
+            raise ValueError(f"batch_size={self.batch_size!r}: must be a positive integer")
+        if not (isinstance(self.n_jobs, (int, np.integer)) and (self.n_jobs >= 1 or self.n_jobs == -1)):
+            raise ValueError(f"n_jobs={self.n_jobs!r}: must be a positive integer or -1")
+        return model
+
+    def set_n_jobs(self, n_jobs: int) -> None:
+        """matminer API: processes used to build graphs (the model always stays in this process)."""
+        self.n_jobs = n_jobs
+
+    def fit(self, X: Any = None, y: Any = None, **fit_params: Any):  # noqa: N803
+        """Validate parameters and the model (nothing is learned: the encoder is frozen); return self."""
+        model = self._check_params()
+        self.model_sha256_ = model.sha256
+        self.n_features_out_ = len(self.feature_labels())
+        if X is not None and hasattr(X, "columns"):
+            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+            self.n_features_in_ = len(X.columns)
+        return self
+
+    # ---- sklearn glue -----------------------------------------------------------------------
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Output column names (the same as :meth:`feature_labels`)."""
+        return np.asarray(self.feature_labels(), dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False  # a frozen pretrained model: transform works without fit
+        tags.input_tags.two_d_array = False
+        tags.input_tags.one_d_array = True  # a list/Series of Structures (or a one-column DataFrame)
+        # matminer lists BaseEstimator before TransformerMixin, so the transformer tags are missing
+        tags.transformer_tags = TransformerTags(preserves_dtype=[])
+        tags.non_deterministic = False
+        return tags
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Only parameters and fitted scalars; the model is reloaded (and its sha256 checked) by name.
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_cache")}
+
+    # ---- matminer glue ----------------------------------------------------------------------
+    def citations(self) -> list[str]:
+        """The paper the method comes from, and this package."""
+        return list(CITATIONS)
+
+    def implementors(self) -> list[str]:
+        """Who wrote this featurizer."""
+        return ["ssl-featurizer developers"]
+
+    def featurize_many(self, entries: Any, ignore_errors: bool = False, return_errors: bool = False,
+                       pbar: bool = True) -> list[list]:
+        """Batched replacement of matminer's per-entry loop; same return format (lists, NaN rows)."""
+        if return_errors and not ignore_errors:
+            raise ValueError("Please set ignore_errors to True to use return_errors.")
+        rows, errors = self._featurize_batch(self._entries(entries), progress=bool(pbar))
+        self._raise_first(errors, ignore_errors)
+        out = []
+        for row, err in zip(rows, errors):
+            row = list(row)
+            if return_errors:
+                row.append(float("nan") if err is None else err)
+            out.append(row)
+        return out
+
+    def featurize_dataframe(self, df: Any, col_id: Any, ignore_errors: bool = False, return_errors: bool = False,
+                            inplace: bool = False, multiindex: bool = False, pbar: bool = True) -> Any:
+        """matminer's ``featurize_dataframe``, batched; a strict failure names the row's index label."""
+        try:
+            return super().featurize_dataframe(df, col_id, ignore_errors=ignore_errors, return_errors=return_errors,
+                                               inplace=inplace, multiindex=multiindex, pbar=pbar)
+        except FeaturizationError as exc:
+            i = exc.position
+            raise FeaturizationError(f"row {df.index[i]!r} (position {i}): {exc.reason}. To get a NaN row and the "
+                                     "reason instead, use ignore_errors=True.", position=i, reason=exc.reason) from None
+
+    def featurize_wrapper(self, x: Any, return_errors: bool = False, ignore_errors: bool = False) -> list:
+        """matminer API: featurize one entry with the error handling of :meth:`featurize_many`."""
+        return self.featurize_many([tuple(x)], ignore_errors, return_errors, pbar=False)[0]
+
+    # ---- helpers for subclasses -------------------------------------------------------------
+    def _entries(self, entries: Any) -> list:
+        raise NotImplementedError
+
+    def _featurize_batch(self, entries: list, progress: bool = False) -> tuple[np.ndarray, list[str | None]]:
+        raise NotImplementedError
+
+    @staticmethod
+    def _raise_first(errors: Sequence[str | None], ignore_errors: bool, labels: Sequence[Any] | None = None):
+        if ignore_errors:
+            return
+        for i, err in enumerate(errors):
+            if err is not None:
+                name = f"entry {i}" if labels is None else f"entry {labels[i]!r} (position {i})"
+                raise FeaturizationError(f"{name}: {err}. To get a NaN row and the reason instead, "
+                                         "use ignore_errors=True.", position=i, reason=err)

@@ -1,0 +1,112 @@
+"""Structure-level descriptor: pooled layer embeddings of the pretrained self-supervised GNN."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ssl_featurizer.embed import embed_structures
+from ssl_featurizer.featurizers._base import SSLFeaturizerBase
+from ssl_featurizer.featurizers._inputs import as_structure_list
+from ssl_featurizer.pooling import parse_pooling, pool
+
+
+class FeaturizationWarning(UserWarning):
+    """Some inputs failed and were given NaN rows (``ignore_errors=True``)."""
+
+
+class SSLStructureFeaturizer(SSLFeaturizerBase):
+    """Pooled, range-tunable atom embeddings of a frozen self-supervised crystal GNN.
+
+    Layer ``l`` ("NE\\ *l*") of the encoder sees ``l`` hops of neighbours; ``layers="012"`` concatenates
+    h0, h1 and h2 (Kong et al., arXiv 2211.03563). Each structure's atom vectors are pooled with
+    every requested pooling and the results concatenated: ``len(pooling) * len(layers) * width``
+    features, ordered pooling → layer → dimension.
+
+    A matminer ``BaseFeaturizer`` (``featurize``, ``featurize_dataframe``, ``feature_labels``,
+    ``citations``, ``implementors``) and a scikit-learn transformer (``fit``/``transform``,
+    ``get_feature_names_out``, ``set_output``, ``clone``, pickling). Inference is batched in this
+    process; ``n_jobs`` only parallelises graph building.
+
+    Args:
+        model: ``"default"``, a name from :func:`ssl_featurizer.list_models`, or a model directory.
+        layers: the paper's layer string ("0", "01", "012", ...) or a tuple of ints.
+        pooling: one or more of "mean", "sum", "std", "min", "max" ("sum" is extensive).
+        batch_size: structures per forward pass (results do not depend on it).
+        n_jobs: processes for graph building (1: none; -1: all cores).
+        ignore_errors: in ``transform``, give failed structures a NaN row (and a warning with the
+            reasons) instead of raising. ``featurize_dataframe`` has its own ``ignore_errors``.
+        progress: progress bar in ``transform``.
+
+    Example:
+        >>> from pymatgen.core import Lattice, Structure
+        >>> nacl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [.5, .5, .5]])
+        >>> f = SSLStructureFeaturizer(layers="01", pooling=("mean", "std"))
+        >>> X = f.fit_transform([nacl])
+        >>> X.shape
+        (1, 256)
+        >>> f.feature_labels()[:2]
+        ['mean NE0_0', 'mean NE0_1']
+    """
+
+    def __init__(self, model: str = "default", layers: str | Sequence[int] = "01",
+                 pooling: str | Sequence[str] = ("mean",), batch_size: int = 64, n_jobs: int = 1,
+                 ignore_errors: bool = False, progress: bool = False):
+        self.model = model
+        self.layers = layers
+        self.pooling = pooling
+        self.batch_size = batch_size
+        self.n_jobs = n_jobs
+        self.ignore_errors = ignore_errors
+        self.progress = progress
+
+    def _check_params(self):
+        parse_pooling(self.pooling)
+        return super()._check_params()
+
+    def feature_labels(self) -> list[str]:
+        """``"<pooling> NE<layer>_<dim>"`` for every output column."""
+        model = self._model()
+        layers = self._layers(model)
+        return [f"{p} NE{lay}_{k}" for p in parse_pooling(self.pooling) for lay in layers for k in range(model.width)]
+
+    def featurize(self, structure: Any) -> list[float]:
+        """Descriptor of one structure (a list of floats). Raises on invalid input."""
+        rows, errors = self._featurize_batch([structure])
+        self._raise_first(errors, ignore_errors=False)
+        return rows[0].tolist()
+
+    def transform(self, X: Any) -> np.ndarray:  # noqa: N803
+        """Descriptors of many structures, batched: a ``(n_structures, n_features)`` float64 array.
+
+        ``X``: list, tuple, 1-D array or Series of Structures, or a one-column DataFrame.
+        """
+        self._check_params()
+        structures, labels = as_structure_list(X)
+        rows, errors = self._featurize_batch(structures, progress=self.progress)
+        self._raise_first(errors, self.ignore_errors, labels)
+        failed = [(i if labels is None else labels[i], e) for i, e in enumerate(errors) if e is not None]
+        if failed:
+            shown = "; ".join(f"{k!r}: {e}" for k, e in failed[:5])
+            warnings.warn(f"{len(failed)} of {len(rows)} structures failed and got NaN rows: {shown}",
+                          FeaturizationWarning, stacklevel=2)
+        return rows
+
+    # ---- internals ----------------------------------------------------------------------------
+    def _entries(self, entries: Any) -> list:
+        structures, _ = as_structure_list(entries)
+        return [s[0] if isinstance(s, (list, tuple, np.ndarray)) and len(s) == 1 else s for s in structures]
+
+    def _featurize_batch(self, structures: list, progress: bool = False) -> tuple[np.ndarray, list[str | None]]:
+        model = self._model()
+        layers = self._layers(model)
+        pooling = parse_pooling(self.pooling)
+        emb = embed_structures(model, structures, layers, self.batch_size, self.n_jobs, progress)
+        rows = np.full((len(structures), len(pooling) * len(layers) * model.width), np.nan)
+        for i, atoms in enumerate(emb.atoms):
+            if atoms is not None:
+                rows[i] = pool(atoms, pooling)
+        return rows, emb.errors

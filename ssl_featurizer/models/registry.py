@@ -1,0 +1,179 @@
+"""Pretrained models shipped with the package: discovery, sha256-verified loading, in-process cache.
+
+Each model lives in ``pretrained/<name>/<version>/`` (installed as ``ssl_featurizer.pretrained``)
+with ``model.safetensors`` (tensors only, nothing is unpickled) and ``card.json`` (graph and
+architecture settings, training data, metrics and the sha256 of the weights file). A model can
+also be loaded from any directory with the same two files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ssl_featurizer.encoder.model import CrystalEncoder, EncoderConfig
+from ssl_featurizer.graph.crystal_graph import GraphConfig
+from ssl_featurizer.graph.elements import load_element_table
+
+WEIGHTS = "model.safetensors"
+CARD = "card.json"
+DEFAULT_MODEL = "cgcnn-ssl-mp2025"
+_ENCODER_PREFIX = "encoder."
+
+
+class ModelError(ValueError):
+    """Unknown model name, unreadable card, or weights that fail verification."""
+
+
+@dataclass(frozen=True)
+class PretrainedModel:
+    """A loaded, frozen encoder with its card.
+
+    Attributes:
+        name: registry name (``<name>@<version>``) or the directory it came from.
+        card: the parsed ``card.json``.
+        encoder: :class:`CrystalEncoder` in eval mode, gradients off.
+        node_table: ``(MAX_Z + 1, n_node_features)`` element feature matrix.
+    """
+
+    name: str
+    card: dict[str, Any]
+    encoder: CrystalEncoder
+    node_table: torch.Tensor
+
+    @property
+    def sha256(self) -> str:
+        """sha256 of the weights file."""
+        return self.card["weights"]["sha256"]
+
+    @cached_property
+    def graph_config(self) -> GraphConfig:
+        """How this model's graphs are built."""
+        return GraphConfig(**self.card["graph"])
+
+    @property
+    def n_layers(self) -> int:
+        """Number of convolutions L (embeddings h0..hL)."""
+        return self.encoder.config.n_layers
+
+    @property
+    def width(self) -> int:
+        """Width of each layer embedding."""
+        return self.encoder.config.width
+
+
+def _pretrained_root():
+    return resources.files("ssl_featurizer.pretrained")
+
+
+def _version_key(v: str) -> tuple:
+    return tuple(int(p) if p.isdigit() else p for p in v.lstrip("v").split("."))
+
+
+def list_models() -> list[str]:
+    """Names of the shipped models, as ``<name>@<version>`` (usable as ``model=``; ``"default"`` too)."""
+    found = []
+    root = _pretrained_root()
+    for model_dir in root.iterdir():
+        if not model_dir.is_dir():
+            continue
+        for version_dir in model_dir.iterdir():
+            if version_dir.is_dir() and version_dir.joinpath(CARD).is_file():
+                found.append(f"{model_dir.name}@{version_dir.name}")
+    return sorted(found)
+
+
+def resolve_model(model: str) -> tuple[str, Any]:
+    """Map ``"default"``, ``"name"``, ``"name@version"`` or a directory path to (name, directory)."""
+    candidate = Path(model)
+    if candidate.is_dir() and (candidate / CARD).is_file():
+        return str(candidate.resolve()), candidate
+    name = DEFAULT_MODEL if model == "default" else model
+    base, _, version = name.partition("@")
+    available = list_models()
+    versions = sorted((m.split("@")[1] for m in available if m.split("@")[0] == base), key=_version_key)
+    if not versions or (version and version not in versions):
+        raise ModelError(f"unknown model {model!r}; available: {', '.join(['default', *available]) or 'none'}")
+    version = version or versions[-1]
+    return f"{base}@{version}", _pretrained_root().joinpath(base, version)
+
+
+_CACHE: dict[str, PretrainedModel] = {}
+_LOCK = threading.Lock()
+
+
+def load_model(model: str = "default", expected_sha256: str | None = None) -> PretrainedModel:
+    """Load (once per process) a pretrained encoder, verifying the weights' sha256 before use.
+
+    Args:
+        model: ``"default"``, a registry name (``list_models()``) or a model directory.
+        expected_sha256: if given, the weights must also have this digest (used when a pickled
+            featurizer is restored: it reloads its weights by name and checks they are the same).
+
+    Raises:
+        ModelError: unknown name, missing files, truncated/corrupted weights or a digest mismatch.
+    """
+    with _LOCK:
+        loaded = _CACHE.get(model)
+        if loaded is None:
+            name, directory = resolve_model(model)
+            loaded = _CACHE.get(name) or _load_verified(name, directory)
+            _CACHE[model] = _CACHE[name] = loaded
+    if expected_sha256 is not None and loaded.sha256 != expected_sha256:
+        raise ModelError(f"model {loaded.name}: weights sha256 {loaded.sha256} differs from the expected "
+                         f"{expected_sha256} (the installed model changed since this object was saved)")
+    return loaded
+
+
+def _load_verified(name: str, directory: Any) -> PretrainedModel:
+    from safetensors import SafetensorError
+    from safetensors.torch import load as load_safetensors
+
+    try:
+        card = json.loads(directory.joinpath(CARD).read_text())
+        blob = directory.joinpath(WEIGHTS).read_bytes()
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"model {name}: cannot read {CARD}/{WEIGHTS}: {exc}") from exc
+    digest = hashlib.sha256(blob).hexdigest()
+    if digest != card["weights"]["sha256"]:
+        raise ModelError(f"model {name}: sha256 of {WEIGHTS} is {digest}, but its card says "
+                         f"{card['weights']['sha256']}; the file is corrupted or was replaced")
+    try:
+        tensors = load_safetensors(blob)
+    except (SafetensorError, ValueError, RuntimeError) as exc:  # pragma: no cover - sha256 catches first
+        raise ModelError(f"model {name}: {WEIGHTS} is not a valid safetensors file: {exc}") from exc
+    table = load_element_table()
+    if card.get("element_table_sha256") not in (None, table.sha256):
+        raise ModelError(f"model {name} was trained with another element table "
+                         f"(sha256 {card['element_table_sha256']})")
+    encoder = CrystalEncoder(EncoderConfig(**card["encoder"]))
+    state = {k[len(_ENCODER_PREFIX):]: v for k, v in tensors.items() if k.startswith(_ENCODER_PREFIX)}
+    encoder.load_state_dict(state)
+    encoder.eval().requires_grad_(False)
+    return PretrainedModel(name, card, encoder, torch.from_numpy(table.features))
+
+
+def save_model(directory: str | Path, tensors: dict[str, torch.Tensor], card: dict[str, Any]) -> dict[str, Any]:
+    """Write ``model.safetensors`` and ``card.json`` (with the weights' sha256) into ``directory``.
+
+    Encoder tensors must be prefixed ``encoder.``; any other prefix (e.g. ``heads.``) is kept but
+    ignored by :func:`load_model`.
+    """
+    from safetensors.torch import save
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    blob = save({k: v.contiguous() for k, v in tensors.items()})
+    (directory / WEIGHTS).write_bytes(blob)
+    card = {**card, "weights": {"file": WEIGHTS, "sha256": hashlib.sha256(blob).hexdigest(),
+                                 "bytes": len(blob), "format": "safetensors"}}
+    (directory / CARD).write_text(json.dumps(card, indent=2) + "\n")
+    return card

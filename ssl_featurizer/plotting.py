@@ -1,0 +1,49 @@
+"""Figures (matplotlib, headless): descriptor maps and similarity matrices."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+
+def plot_descriptor_overview(features: np.ndarray, names: Sequence[str], path: str | Path,
+                             title: str = "") -> Path:
+    """Save a two-panel PNG: PCA map of the structures, and their cosine-similarity matrix.
+
+    Args:
+        features: ``(n_structures, n_features)``, finite.
+        names: one label per structure.
+        path: output file (PNG).
+        title: figure title.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = (features - features.mean(0)) / (features.std(0) + 1e-12)
+    _, _, vt = np.linalg.svd(x, full_matrices=False)
+    xy = x @ vt[:2].T
+    unit = x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-12)
+    sim = unit @ unit.T
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(15, 6.5), gridspec_kw={"width_ratios": [1, 1.15]})
+    ax1.scatter(xy[:, 0], xy[:, 1], c=np.arange(len(names)), cmap="tab20", s=40)
+    for (px, py), name in zip(xy, names):
+        ax1.annotate(name, (px, py), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax1.set_xlabel("PC 1")
+    ax1.set_ylabel("PC 2")
+    ax1.set_title("structures in descriptor space (PCA of standardised features)")
+    im = ax2.imshow(sim, cmap="RdBu_r", vmin=-1, vmax=1)
+    ax2.set_xticks(range(len(names)), names, rotation=90, fontsize=6)
+    ax2.set_yticks(range(len(names)), names, fontsize=6)
+    ax2.set_title("cosine similarity of standardised descriptors")
+    fig.colorbar(im, ax=ax2, fraction=0.046)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return path

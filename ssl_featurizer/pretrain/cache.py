@@ -1,0 +1,140 @@
+"""Graph cache: build every corpus graph once, store flat arrays in shards, batch them fast."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ssl_featurizer.graph.batch import collate_arrays
+from ssl_featurizer.graph.crystal_graph import GraphConfig, StructureError, build_graph
+from ssl_featurizer.pretrain.corpus import iter_corpus
+
+MANIFEST = "manifest.json"
+
+
+def _build_shard(args: tuple[list[str], GraphConfig, str, str]) -> tuple[str, int, list[tuple[str, str]]]:
+    lines, config, out_file, _ = args
+    from pymatgen.core import Structure
+
+    ids, z, src, dst, dist, n_atoms, n_edges, errors = [], [], [], [], [], [], [], []
+    for line in lines:
+        row = json.loads(line)
+        try:
+            g = build_graph(Structure(row["lattice"], row["species"], row["frac"]), config)
+        except StructureError as exc:
+            errors.append((row["id"], str(exc)))
+            continue
+        ids.append(row["id"])
+        z.append(g.atomic_numbers.astype(np.uint8))
+        src.append(g.edge_index[0].astype(np.int32))
+        dst.append(g.edge_index[1].astype(np.int32))
+        dist.append(g.distances)
+        n_atoms.append(g.n_atoms)
+        n_edges.append(g.n_edges)
+    tmp = out_file + ".tmp.npz"
+    np.savez(tmp, ids=np.array(ids), z=np.concatenate(z), src=np.concatenate(src), dst=np.concatenate(dst),
+             dist=np.concatenate(dist), n_atoms=np.array(n_atoms, np.int32), n_edges=np.array(n_edges, np.int32))
+    os.replace(tmp, out_file)
+    return out_file, len(ids), errors
+
+
+def build_graph_cache(corpus: str | Path, cache_dir: str | Path, config: GraphConfig | None = None,
+                      shard_size: int = 5000, n_jobs: int = 1, limit: int | None = None,
+                      progress: bool = True) -> Path:
+    """Build (or finish building) the graph cache of a corpus; existing shards are reused.
+
+    Returns:
+        The cache directory, holding ``shard_*.npz`` and ``manifest.json``.
+    """
+    from tqdm.auto import tqdm
+
+    config = config or GraphConfig()
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    manifest_path = cache_dir / MANIFEST
+    if manifest_path.exists():
+        manifest = json.loads(manifest_path.read_text())
+        if manifest["graph"] == config.to_dict() and manifest.get("limit") == limit:
+            return cache_dir
+        raise ValueError(f"{cache_dir} holds a cache built with other settings; use another --cache-dir")
+    import gzip
+
+    opener = gzip.open if str(corpus).endswith(".gz") else open
+    jobs = []
+    with opener(corpus, "rt") as fh:
+        lines = itertools.islice(fh, limit)
+        for k in itertools.count():
+            chunk = list(itertools.islice(lines, shard_size))
+            if not chunk:
+                break
+            jobs.append((chunk, config, str(cache_dir / f"shard_{k:04d}.npz"), ""))
+    todo = [j for j in jobs if not Path(j[2]).exists()]
+    errors: list[tuple[str, str]] = []
+    bar = tqdm(total=len(todo), desc="graph cache (shards)", disable=not progress)
+    if n_jobs > 1:
+        with ProcessPoolExecutor(n_jobs) as pool:
+            for _, _, errs in pool.map(_build_shard, todo):
+                errors += errs
+                bar.update()
+    else:
+        for job in todo:
+            errors += _build_shard(job)[2]
+            bar.update()
+    bar.close()
+    manifest = {"corpus": str(corpus), "graph": config.to_dict(), "limit": limit,
+                "shards": [Path(j[2]).name for j in jobs], "errors": errors}
+    manifest_path.write_text(json.dumps(manifest, indent=1))
+    return cache_dir
+
+
+@dataclass
+class GraphStore:
+    """All cached graphs as flat arrays with offsets (memory: ~13 bytes per edge)."""
+
+    ids: np.ndarray
+    z: np.ndarray
+    src: np.ndarray
+    dst: np.ndarray
+    dist: np.ndarray
+    atom_ptr: np.ndarray
+    edge_ptr: np.ndarray
+    fingerprint: str
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def load(cls, cache_dir: str | Path) -> GraphStore:
+        """Load every shard listed in the manifest."""
+        cache_dir = Path(cache_dir)
+        manifest = json.loads((cache_dir / MANIFEST).read_text())
+        parts = [np.load(cache_dir / name) for name in manifest["shards"]]
+        cat = {k: np.concatenate([p[k] for p in parts]) for k in ("ids", "z", "src", "dst", "dist",
+                                                                   "n_atoms", "n_edges")}
+        digest = hashlib.sha256(cat["ids"].tobytes() + json.dumps(manifest["graph"]).encode()).hexdigest()
+        return cls(cat["ids"], cat["z"], cat["src"], cat["dst"], cat["dist"],
+                   np.concatenate(([0], np.cumsum(cat["n_atoms"], dtype=np.int64))),
+                   np.concatenate(([0], np.cumsum(cat["n_edges"], dtype=np.int64))), digest)
+
+    def n_atoms(self, indices: Sequence[int]) -> np.ndarray:
+        """Atoms per graph for the given graph indices."""
+        idx = np.asarray(indices)
+        return self.atom_ptr[idx + 1] - self.atom_ptr[idx]
+
+    def batch(self, indices: Sequence[int]):
+        """Collate the graphs at ``indices`` into one PyG ``Batch``."""
+        idx = np.asarray(indices)
+        a = [slice(self.atom_ptr[i], self.atom_ptr[i + 1]) for i in idx]
+        e = [slice(self.edge_ptr[i], self.edge_ptr[i + 1]) for i in idx]
+        edge_index = np.stack([np.concatenate([self.src[s] for s in e]), np.concatenate([self.dst[s] for s in e])])
+        return collate_arrays(np.concatenate([self.z[s] for s in a]), edge_index,
+                              np.concatenate([self.dist[s] for s in e]), self.n_atoms(idx),
+                              self.edge_ptr[idx + 1] - self.edge_ptr[idx])

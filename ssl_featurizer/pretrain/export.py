@@ -1,0 +1,55 @@
+"""Turn a finished pretraining run into a shippable model directory (weights + card)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ssl_featurizer.graph.elements import load_element_table
+from ssl_featurizer.models.registry import save_model
+from ssl_featurizer.pretrain.cache import MANIFEST
+from ssl_featurizer.pretrain.trainer import CHECKPOINT, HISTORY, TrainConfig, load_checkpoint
+
+
+def export_run(run_dir: str | Path, cache_dir: str | Path, out_dir: str | Path, name: str, version: str,
+               description: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Export the last checkpoint of ``run_dir`` to ``out_dir`` (``model.safetensors`` + ``card.json``).
+
+    The card records the graph settings, architecture, tasks, data (corpus, sizes, held-out split),
+    epochs and steps, wall time, the last validation metrics and the weights' sha256.
+    """
+    run_dir = Path(run_dir)
+    state = load_checkpoint(run_dir / CHECKPOINT)
+    cfg = TrainConfig.from_dict(json.loads(state["config"]))
+    manifest = json.loads((Path(cache_dir) / MANIFEST).read_text())
+    with (run_dir / HISTORY).open() as fh:
+        history = list(csv.DictReader(fh))
+    last = {k: float(v) for k, v in history[-1].items()}
+    tensors = {f"encoder.{k}": v for k, v in state["encoder"].items()}
+    tensors.update({f"heads.{k}": v for k, v in state["heads"].items()})
+    card = {
+        "name": name,
+        "version": version,
+        "description": description,
+        "graph": manifest["graph"],
+        "encoder": cfg.encoder.to_dict(),
+        "element_table_sha256": load_element_table().sha256,
+        "training": {
+            "corpus": Path(manifest["corpus"]).name,
+            "corpus_errors": len(manifest["errors"]),
+            "tasks": cfg.tasks.to_dict(),
+            "optimisation": {k: v for k, v in cfg.to_dict().items() if k not in ("encoder", "tasks")},
+            "global_steps": int(state["global_step"]),
+            "epochs": last["epoch"],
+            "train_seconds": round(float(state["train_seconds"]), 1),
+            "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}",
+            **(extra or {}),
+        },
+        "metrics": {k: v for k, v in last.items() if k.startswith("val_")},
+    }
+    return save_model(out_dir, tensors, card)

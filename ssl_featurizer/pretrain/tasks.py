@@ -1,0 +1,105 @@
+"""Self-supervised tasks: seeded atom masking, prediction heads, losses and accuracies.
+
+* **masked atoms**: a fraction (default 15 %, at least one) of the atoms of every structure have
+  their whole element vector zeroed; the last layer's embedding of each masked atom must predict
+  its group (18 classes), period (7) and, optionally, the element itself (100).
+* **edge distance bins**: for every edge touching a masked atom, ``h_src + h_dst`` must predict
+  the 0.2 Å bin (0..40) of the edge length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from ssl_featurizer.graph.elements import MAX_Z
+
+N_GROUPS, N_PERIODS, N_BINS = 18, 7, 41
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """Which self-supervised targets are trained, and how atoms are masked."""
+
+    mask_fraction: float = 0.15
+    predict_group: bool = True
+    predict_period: bool = True
+    predict_element: bool = True
+    predict_edge_bins: bool = True
+    bin_width: float = 0.2
+
+    def to_dict(self) -> dict:
+        """Plain-dict form for JSON model cards."""
+        return asdict(self)
+
+
+def mask_atoms(batch_vector: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Choose ``max(1, round(fraction * n))`` atoms of every graph, uniformly at random.
+
+    Args:
+        batch_vector: ``(N,)`` graph index of each atom (non-decreasing).
+        fraction: share of atoms masked per graph.
+        rng: seeded generator; the same generator state gives the same mask.
+
+    Returns:
+        Boolean mask ``(N,)``.
+    """
+    keys = rng.random(batch_vector.shape[0])
+    order = np.lexsort((keys, batch_vector))
+    counts = np.bincount(batch_vector)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size) - np.repeat(starts, counts)
+    n_mask = np.maximum(1, np.rint(fraction * counts)).astype(np.int64)
+    return rank < n_mask[batch_vector]
+
+
+class SSLHeads(nn.Module):
+    """Linear prediction heads on the last layer's atom embeddings.
+
+    Shapes:
+        - atom head: ``(M, width) → (M, 18 + 7 + 100)`` logits (group | period | element)
+        - edge head: ``(E_m, width) → (E_m, 41)`` logits
+    """
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.atom = nn.Linear(width, N_GROUPS + N_PERIODS + MAX_Z)
+        self.edge = nn.Linear(width, N_BINS)
+
+
+def ssl_losses(heads: SSLHeads, h_last: Tensor, z: Tensor, masked: Tensor, edge_index: Tensor,
+               distances: Tensor, group: Tensor, period: Tensor, config: TaskConfig) -> dict[str, Tensor]:
+    """Losses (cross-entropy) and correct-prediction counts of the enabled tasks.
+
+    Returns:
+        dict with ``loss`` (sum of enabled losses), and for each task ``<task>_loss``,
+        ``<task>_correct`` and ``<task>_count`` (counts for accuracy bookkeeping).
+    """
+    out: dict[str, Tensor] = {}
+    logits = heads.atom(h_last[masked])
+    targets = {
+        "group": (logits[:, :N_GROUPS], group[masked], config.predict_group),
+        "period": (logits[:, N_GROUPS:N_GROUPS + N_PERIODS], period[masked], config.predict_period),
+        "element": (logits[:, N_GROUPS + N_PERIODS:], z[masked] - 1, config.predict_element),
+    }
+    if config.predict_edge_bins:
+        touch = masked[edge_index[0]] | masked[edge_index[1]]
+        e = edge_index[:, touch]
+        bins = torch.clamp((distances[touch] / config.bin_width).long(), 0, N_BINS - 1)
+        targets["edge"] = (heads.edge(h_last[e[0]] + h_last[e[1]]), bins, True)
+    total = h_last.new_zeros(())
+    for name, (lg, y, enabled) in targets.items():
+        if not enabled:
+            continue
+        loss = F.cross_entropy(lg, y)
+        total = total + loss
+        out[f"{name}_loss"] = loss.detach()
+        out[f"{name}_correct"] = (lg.argmax(1) == y).sum()
+        out[f"{name}_count"] = torch.tensor(y.numel())
+    out["loss"] = total
+    return out

@@ -1,0 +1,246 @@
+"""Self-supervised pretraining loop: seeded, checkpointed, exactly resumable.
+
+Everything random is derived from ``seed`` and the position in training (epoch, step), never from
+global RNG state, so a run interrupted and resumed from a checkpoint continues exactly as an
+uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ssl_featurizer.encoder.model import CrystalEncoder, EncoderConfig
+from ssl_featurizer.graph.elements import load_element_table
+from ssl_featurizer.pretrain.cache import GraphStore
+from ssl_featurizer.pretrain.tasks import SSLHeads, TaskConfig, mask_atoms, ssl_losses
+
+CHECKPOINT = "checkpoint.pt"
+HISTORY = "history.csv"
+_VAL_EPOCH = 10**6  # rng stream for validation masks, distinct from every training epoch
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, truncated or does not match its recorded sha256."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings of a pretraining run."""
+
+    epochs: int = 1
+    batch_size: int = 128
+    lr: float = 2e-3
+    weight_decay: float = 1e-5
+    warmup_steps: int = 200
+    val_fraction: float = 0.02
+    seed: int = 0
+    checkpoint_every: int = 200
+    eval_every: int = 400
+    max_steps: int | None = None  # stop early (for tests and smoke runs); the schedule still spans all epochs
+    threads: int | None = None
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    tasks: TaskConfig = field(default_factory=TaskConfig)
+
+    def to_dict(self) -> dict:
+        """Plain-dict form for JSON."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        """Inverse of :meth:`to_dict`."""
+        d = dict(d)
+        d["encoder"] = EncoderConfig(**d["encoder"])
+        d["tasks"] = TaskConfig(**d["tasks"])
+        return cls(**d)
+
+
+def split_indices(ids: np.ndarray, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic train/validation split by a hash of each id (independent of corpus order)."""
+    buckets = np.array([int(hashlib.sha1(str(i).encode()).hexdigest()[:8], 16) % 10000 for i in ids])
+    val = buckets < round(val_fraction * 10000)
+    return np.flatnonzero(~val), np.flatnonzero(val)
+
+
+def _lr_at(step: int, total: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps)
+    return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    data = buf.getvalue()
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    path.with_name(path.name + ".sha256").write_text(hashlib.sha256(data).hexdigest())
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Load a checkpoint after verifying its sha256 (tensors and plain data only, no pickle code)."""
+    path = Path(path)
+    digest_file = path.with_name(path.name + ".sha256")
+    if not path.exists() or not digest_file.exists():
+        raise CheckpointError(f"checkpoint {path} or its .sha256 file is missing")
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != digest_file.read_text().strip():
+        raise CheckpointError(f"checkpoint {path} is corrupted: sha256 does not match {digest_file.name}")
+    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+
+
+class Pretrainer:
+    """Runs (or resumes) one pretraining run over a :class:`GraphStore`."""
+
+    def __init__(self, store: GraphStore, out_dir: str | Path, config: TrainConfig):
+        self.store, self.out_dir, self.cfg = store, Path(out_dir), config
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        table = load_element_table()
+        self.table = torch.from_numpy(table.features)
+        self.group = torch.from_numpy(table.group(np.arange(len(table.features))))
+        self.period = torch.from_numpy(table.period(np.arange(len(table.features))))
+        torch.manual_seed(config.seed)
+        self.encoder = CrystalEncoder(config.encoder)
+        self.heads = SSLHeads(config.encoder.width)
+        params = list(self.encoder.parameters()) + list(self.heads.parameters())
+        self.optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+        self.train_idx, self.val_idx = split_indices(store.ids, config.val_fraction)
+        self.steps_per_epoch = math.ceil(len(self.train_idx) / config.batch_size)
+        self.total_steps = self.steps_per_epoch * config.epochs
+        self.global_step = 0
+        self.train_seconds = 0.0
+
+    # -- one batch ---------------------------------------------------------------------------
+    def _forward(self, indices: np.ndarray, rng: np.random.Generator) -> dict:
+        b = self.store.batch(indices)
+        masked = torch.from_numpy(mask_atoms(b.batch.numpy(), self.cfg.tasks.mask_fraction, rng))
+        x = self.table[b.z].masked_fill(masked[:, None], 0.0)
+        h_last = self.encoder(x, b.edge_index, b.distance)[-1]
+        return ssl_losses(self.heads, h_last, b.z, masked, b.edge_index, b.distance,
+                          self.group[b.z], self.period[b.z], self.cfg.tasks)
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Masked-task losses and accuracies on the held-out split (fixed masks)."""
+        self.encoder.eval()
+        self.heads.eval()
+        sums: dict[str, float] = {}
+        for k, start in enumerate(range(0, len(self.val_idx), 256)):
+            rng = np.random.default_rng([self.cfg.seed, _VAL_EPOCH, k])
+            out = self._forward(self.val_idx[start:start + 256], rng)
+            for key, value in out.items():
+                weight = 1.0 if key.endswith(("_correct", "_count")) else len(self.val_idx[start:start + 256])
+                sums[key] = sums.get(key, 0.0) + float(value) * weight
+        self.encoder.train()
+        self.heads.train()
+        result = {"val_loss": sums["loss"] / len(self.val_idx)}
+        for key in list(sums):
+            if key.endswith("_correct"):
+                task = key[: -len("_correct")]
+                result[f"val_{task}_acc"] = sums[key] / sums[f"{task}_count"]
+        return result
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Everything needed to resume."""
+        return {"encoder": self.encoder.state_dict(), "heads": self.heads.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "global_step": self.global_step,
+                "train_seconds": self.train_seconds, "config": json.dumps(self.cfg.to_dict()),
+                "data_fingerprint": self.store.fingerprint}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore from :meth:`state_dict`; refuses a checkpoint of another config or corpus."""
+        run_control = ("max_steps", "threads", "checkpoint_every", "eval_every")
+        saved = {k: v for k, v in json.loads(state["config"]).items() if k not in run_control}
+        current = {k: v for k, v in json.loads(json.dumps(self.cfg.to_dict())).items() if k not in run_control}
+        if saved != current:
+            raise CheckpointError("checkpoint was written with a different training config")
+        if state["data_fingerprint"] != self.store.fingerprint:
+            raise CheckpointError("checkpoint was written for a different graph cache")
+        self.encoder.load_state_dict(state["encoder"])
+        self.heads.load_state_dict(state["heads"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.global_step = int(state["global_step"])
+        self.train_seconds = float(state["train_seconds"])
+
+    def _truncate_history(self) -> None:
+        """Drop history rows logged after the checkpoint we resume from (they will be redone)."""
+        path = self.out_dir / HISTORY
+        if not path.exists():
+            return
+        with path.open() as fh:
+            rows = list(csv.DictReader(fh))
+        kept = [r for r in rows if int(r["step"]) <= self.global_step]
+        path.unlink()
+        for row in kept:
+            self._log(row)
+
+    def _log(self, row: dict) -> None:
+        path = self.out_dir / HISTORY
+        new = not path.exists()
+        with path.open("a", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(row))
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+
+    # -- the loop ----------------------------------------------------------------------------
+    def train(self, resume: bool = False, progress: bool = True) -> dict[str, float]:
+        """Train to the end (or to ``max_steps``), checkpointing as configured.
+
+        Returns:
+            The final validation metrics.
+        """
+        from tqdm.auto import tqdm
+
+        if self.cfg.threads:
+            torch.set_num_threads(self.cfg.threads)
+        ckpt = self.out_dir / CHECKPOINT
+        if resume and ckpt.exists():
+            self.load_state_dict(load_checkpoint(ckpt))
+            self._truncate_history()
+        elif (self.out_dir / HISTORY).exists():
+            (self.out_dir / HISTORY).unlink()
+        stop = min(self.total_steps, self.cfg.max_steps or self.total_steps)
+        bar = tqdm(total=stop, initial=self.global_step, desc="pretrain", disable=not progress)
+        running = []
+        while self.global_step < stop:
+            epoch, step = divmod(self.global_step, self.steps_per_epoch)
+            order = np.random.default_rng([self.cfg.seed, epoch]).permutation(self.train_idx)
+            idx = order[step * self.cfg.batch_size:(step + 1) * self.cfg.batch_size]
+            t0 = time.perf_counter()
+            for group in self.optimizer.param_groups:
+                group["lr"] = _lr_at(self.global_step, self.total_steps, self.cfg)
+            out = self._forward(idx, np.random.default_rng([self.cfg.seed, epoch, step]))
+            self.optimizer.zero_grad(set_to_none=True)
+            out["loss"].backward()
+            self.optimizer.step()
+            self.train_seconds += time.perf_counter() - t0
+            self.global_step += 1
+            running.append(float(out["loss"].detach()))
+            bar.update()
+            bar.set_postfix(loss=f"{np.mean(running[-50:]):.3f}", epoch=epoch)
+            end_of_epoch = self.global_step % self.steps_per_epoch == 0
+            if self.global_step % self.cfg.eval_every == 0 or end_of_epoch or self.global_step == stop:
+                metrics = self.evaluate()
+                self._log({"step": self.global_step, "epoch": self.global_step / self.steps_per_epoch,
+                           "train_loss": float(np.mean(running)) if running else float("nan"),
+                           "lr": self.optimizer.param_groups[0]["lr"], "train_seconds": self.train_seconds,
+                           **metrics})
+                running = []
+            if self.global_step % self.cfg.checkpoint_every == 0 or end_of_epoch or self.global_step == stop:
+                _save_checkpoint(ckpt, self.state_dict())
+        bar.close()
+        return self.evaluate()
