@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", type=int, default=5)
     p.add_argument("--mask-fraction", type=float, default=0.15)
     p.add_argument("--no-element", action="store_true", help="do not predict the masked element itself")
-    p.add_argument("--val-fraction", type=float, default=0.02)
+    p.add_argument("--val-fraction", type=float, default=0.025, help="held-out share (by id hash)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-every", type=int, default=200)
     p.add_argument("--eval-every", type=int, default=400)

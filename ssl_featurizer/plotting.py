@@ -47,3 +47,33 @@ def plot_descriptor_overview(features: np.ndarray, names: Sequence[str], path: s
     fig.savefig(path, dpi=130)
     plt.close(fig)
     return path
+
+
+def plot_training_history(history_csv: str | Path, path: str | Path, title: str = "") -> Path:
+    """Save the pretraining curves of a run's ``history.csv``: losses and held-out masked accuracies."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    h = pd.read_csv(history_csv)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    ax1.plot(h["epoch"], h["train_loss"], "o-", label="train (mean since last point)")
+    ax1.plot(h["epoch"], h["val_loss"], "s-", label="held-out")
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("summed cross-entropy")
+    ax1.legend()
+    for col in [c for c in h.columns if c.startswith("val_") and c.endswith("_acc")]:
+        ax2.plot(h["epoch"], h[col], "o-", label=col[4:-4])
+    ax2.set_xlabel("epoch")
+    ax2.set_ylabel("held-out masked accuracy")
+    ax2.set_ylim(0, 1)
+    ax2.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import platform
+import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ssl_featurizer.graph.elements import load_element_table
+from ssl_featurizer.models.card import render_card
 from ssl_featurizer.models.registry import save_model
-from ssl_featurizer.pretrain.cache import MANIFEST
-from ssl_featurizer.pretrain.trainer import CHECKPOINT, HISTORY, TrainConfig, load_checkpoint
+from ssl_featurizer.pretrain.cache import MANIFEST, GraphStore
+from ssl_featurizer.pretrain.trainer import CHECKPOINT, HISTORY, Pretrainer, TrainConfig, load_checkpoint
 
 
 def export_run(run_dir: str | Path, cache_dir: str | Path, out_dir: str | Path, name: str, version: str,
@@ -30,6 +33,10 @@ def export_run(run_dir: str | Path, cache_dir: str | Path, out_dir: str | Path, 
     with (run_dir / HISTORY).open() as fh:
         history = list(csv.DictReader(fh))
     last = {k: float(v) for k, v in history[-1].items()}
+    trainer = Pretrainer(GraphStore.load(cache_dir), run_dir, cfg)
+    trainer.load_state_dict(state)
+    metrics = {**trainer.evaluate(), **trainer.majority_baselines()}
+    seen = min(int(state["global_step"]) * cfg.batch_size, cfg.epochs * len(trainer.train_idx))
     tensors = {f"encoder.{k}": v for k, v in state["encoder"].items()}
     tensors.update({f"heads.{k}": v for k, v in state["heads"].items()})
     card = {
@@ -42,14 +49,22 @@ def export_run(run_dir: str | Path, cache_dir: str | Path, out_dir: str | Path, 
         "training": {
             "corpus": Path(manifest["corpus"]).name,
             "corpus_errors": len(manifest["errors"]),
+            "n_train": len(trainer.train_idx),
+            "n_validation": len(trainer.val_idx),
+            "validation_split": f"sha1(id) bucket < {cfg.val_fraction:.0%}",
             "tasks": cfg.tasks.to_dict(),
             "optimisation": {k: v for k, v in cfg.to_dict().items() if k not in ("encoder", "tasks")},
             "global_steps": int(state["global_step"]),
             "epochs": last["epoch"],
             "train_seconds": round(float(state["train_seconds"]), 1),
-            "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}",
+            "structures_per_second": round(seen / float(state["train_seconds"]), 1),
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {cfg.threads or 'default'} torch threads, "
+                       f"torch {torch.__version__}",
             **(extra or {}),
         },
-        "metrics": {k: v for k, v in last.items() if k.startswith("val_")},
+        "metrics": metrics,
     }
-    return save_model(out_dir, tensors, card)
+    card = save_model(out_dir, tensors, card)
+    (Path(out_dir) / "README.md").write_text(render_card(card))
+    shutil.copyfile(run_dir / HISTORY, Path(out_dir) / HISTORY)
+    return card

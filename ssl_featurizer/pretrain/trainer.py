@@ -43,7 +43,7 @@ class TrainConfig:
     lr: float = 2e-3
     weight_decay: float = 1e-5
     warmup_steps: int = 200
-    val_fraction: float = 0.02
+    val_fraction: float = 0.025
     seed: int = 0
     checkpoint_every: int = 200
     eval_every: int = 400
@@ -151,6 +151,19 @@ class Pretrainer:
                 task = key[: -len("_correct")]
                 result[f"val_{task}_acc"] = sums[key] / sums[f"{task}_count"]
         return result
+
+    def majority_baselines(self) -> dict[str, float]:
+        """Accuracy of always predicting the most frequent class, on the same held-out masked atoms."""
+        counts: dict[str, np.ndarray] = {"group": np.zeros(18), "period": np.zeros(7), "element": np.zeros(101)}
+        for k, start in enumerate(range(0, len(self.val_idx), 256)):
+            b = self.store.batch(self.val_idx[start:start + 256])
+            masked = mask_atoms(b.batch.numpy(), self.cfg.tasks.mask_fraction,
+                                np.random.default_rng([self.cfg.seed, _VAL_EPOCH, k]))
+            z = b.z.numpy()[masked]
+            counts["group"] += np.bincount(self.group.numpy()[z], minlength=18)
+            counts["period"] += np.bincount(self.period.numpy()[z], minlength=7)
+            counts["element"] += np.bincount(z, minlength=101)
+        return {f"baseline_{k}_acc": float(v.max() / v.sum()) for k, v in counts.items()}
 
     # -- checkpoints ---------------------------------------------------------------------------
     def state_dict(self) -> dict:

@@ -1,0 +1,109 @@
+"""Pretraining: seeded masks, graph cache, exact resume, checkpoint integrity, CLI, export."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ssl_featurizer.cli import main
+from ssl_featurizer.encoder.model import EncoderConfig
+from ssl_featurizer.pretrain.cache import GraphStore, build_graph_cache
+from ssl_featurizer.pretrain.tasks import mask_atoms
+from ssl_featurizer.pretrain.trainer import CheckpointError, Pretrainer, TrainConfig, load_checkpoint, split_indices
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory, crystals):
+    """The built-in crystals (and 2×1×1 supercells) as a JSON-lines corpus, like ../shared/data/mp2025."""
+    path = tmp_path_factory.mktemp("corpus") / "tiny.jsonl.gz"
+    rows = []
+    for k, s in enumerate(list(crystals.values()) + [s * (2, 1, 1) for s in crystals.values()]):
+        rows.append({"id": f"x-{k}", "lattice": s.lattice.matrix.tolist(), "species": [e.symbol for e in s.species],
+                     "frac": s.frac_coords.tolist()})
+    with gzip.open(path, "wt") as fh:
+        fh.writelines(json.dumps(r) + "\n" for r in rows)
+    return path
+
+
+@pytest.fixture(scope="module")
+def store(corpus, tmp_path_factory):
+    cache = build_graph_cache(corpus, tmp_path_factory.mktemp("cache"), shard_size=20, progress=False)
+    return GraphStore.load(cache)
+
+
+def small_config(**kw):
+    base = dict(epochs=2, batch_size=8, val_fraction=0.2, warmup_steps=3, checkpoint_every=3, eval_every=4,
+                encoder=EncoderConfig(width=16, n_layers=2))
+    return TrainConfig(**{**base, **kw})
+
+
+def test_masks_are_seeded_and_sized():
+    batch = np.repeat(np.arange(4), [1, 7, 20, 40])
+    m1 = mask_atoms(batch, 0.15, np.random.default_rng([0, 1, 2]))
+    m2 = mask_atoms(batch, 0.15, np.random.default_rng([0, 1, 2]))
+    assert np.array_equal(m1, m2)
+    assert np.bincount(batch[m1], minlength=4).tolist() == [1, 1, 3, 6]  # max(1, round(0.15 n))
+
+
+def test_cache_matches_direct_graphs(store, crystals):
+    from ssl_featurizer.graph.crystal_graph import build_graph
+
+    assert len(store) == 2 * len(crystals)
+    b = store.batch([0])
+    g = build_graph(next(iter(crystals.values())))
+    assert torch.equal(b.edge_index, torch.from_numpy(g.edge_index))
+    train, val = split_indices(store.ids, 0.2)
+    assert len(np.intersect1d(train, val)) == 0 and len(train) + len(val) == len(store)
+
+
+def test_resume_is_exact(store, tmp_path):
+    full = Pretrainer(store, tmp_path / "full", small_config())
+    metrics_full = full.train(progress=False)
+    part = Pretrainer(store, tmp_path / "part", small_config(max_steps=4))  # "killed" after 4 steps
+    part.train(progress=False)
+    resumed = Pretrainer(store, tmp_path / "part", small_config())
+    assert resumed.global_step == 0
+    metrics_resumed = resumed.train(resume=True, progress=False)
+    assert resumed.global_step == full.global_step
+    for key, value in full.encoder.state_dict().items():
+        assert torch.equal(value, resumed.encoder.state_dict()[key]), key
+    assert metrics_full == metrics_resumed
+    rows_full = (tmp_path / "full" / "history.csv").read_text().splitlines()
+    rows_resumed = (tmp_path / "part" / "history.csv").read_text().splitlines()
+    assert [r.split(",")[:2] for r in rows_full] == [r.split(",")[:2] for r in rows_resumed]
+
+
+def test_corrupted_checkpoint_is_refused(store, tmp_path):
+    Pretrainer(store, tmp_path, small_config(max_steps=3)).train(progress=False)
+    ckpt = tmp_path / "checkpoint.pt"
+    load_checkpoint(ckpt)
+    data = bytearray(ckpt.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    ckpt.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="corrupted"):
+        Pretrainer(store, tmp_path, small_config()).train(resume=True, progress=False)
+    with pytest.raises(CheckpointError, match="different training config"):
+        trainer = Pretrainer(store, tmp_path / "other", small_config(max_steps=3))
+        trainer.train(progress=False)
+        Pretrainer(store, tmp_path / "other", small_config(lr=1.0)).train(resume=True, progress=False)
+
+
+def test_cli_pretrain_export_and_load(corpus, tmp_path, capsys):
+    run, cache, model_dir = tmp_path / "run", tmp_path / "cache", tmp_path / "model"
+    args = ["pretrain", "--data", str(corpus), "--cache-dir", str(cache), "--out", str(run), "--epochs", "1",
+            "--batch-size", "8", "--width", "16", "--layers", "2", "--val-fraction", "0.2", "--warmup-steps", "2"]
+    assert main(args) == 0
+    assert main(args + ["--resume"]) == 0  # already finished: resumes at the end, trains nothing more
+    assert main(["export", "--run", str(run), "--cache-dir", str(cache), "--out", str(model_dir),
+                 "--name", "tiny", "--version", "0.0"]) == 0
+    card = json.loads((model_dir / "card.json").read_text())
+    assert card["training"]["epochs"] == 1.0 and 0 <= card["metrics"]["val_group_acc"] <= 1
+    from ssl_featurizer import SSLStructureFeaturizer
+    from ssl_featurizer.examples import example_structures
+
+    X = SSLStructureFeaturizer(model=str(model_dir), layers="012").fit_transform(list(example_structures().values()))
+    assert X.shape == (27, 48) and np.isfinite(X).all()
