@@ -19,7 +19,7 @@ _EXPORTS = {
     "SSLStructureFeaturizer": "ssl_featurizer.featurizers.structure",
     "SSLSiteFeaturizer": "ssl_featurizer.featurizers.site",
     "FeaturizationError": "ssl_featurizer.featurizers._base",
-    "FeaturizationWarning": "ssl_featurizer.featurizers.structure",
+    "FeaturizationWarning": "ssl_featurizer.featurizers._base",
     "list_models": "ssl_featurizer.models.registry",
     "load_model": "ssl_featurizer.models.registry",
     "ModelError": "ssl_featurizer.models.registry",
@@ -29,13 +29,26 @@ _EXPORTS = {
     "embed_structures": "ssl_featurizer.embed",
 }
 
-__all__ = [*_EXPORTS, "__version__"]
+__all__ = [
+    "FeaturizationError",
+    "FeaturizationWarning",
+    "GraphConfig",
+    "ModelError",
+    "SSLSiteFeaturizer",
+    "SSLStructureFeaturizer",
+    "StructureError",
+    "__version__",
+    "build_graph",
+    "embed_structures",
+    "list_models",
+    "load_model",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from ssl_featurizer.embed import embed_structures
-    from ssl_featurizer.featurizers._base import FeaturizationError
+    from ssl_featurizer.featurizers._base import FeaturizationError, FeaturizationWarning
     from ssl_featurizer.featurizers.site import SSLSiteFeaturizer
-    from ssl_featurizer.featurizers.structure import FeaturizationWarning, SSLStructureFeaturizer
+    from ssl_featurizer.featurizers.structure import SSLStructureFeaturizer
     from ssl_featurizer.graph.crystal_graph import GraphConfig, StructureError, build_graph
     from ssl_featurizer.models.registry import ModelError, list_models, load_model
 

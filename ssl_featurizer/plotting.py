@@ -8,6 +8,26 @@ from pathlib import Path
 import numpy as np
 
 
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _finish(fig, path: str | Path, title: str, dpi: int) -> Path:
+    """Title, layout, save as PNG, close."""
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=dpi)
+    _pyplot().close(fig)
+    return path
+
+
 def plot_descriptor_overview(features: np.ndarray, names: Sequence[str], path: str | Path,
                              title: str = "") -> Path:
     """Save a two-panel PNG: PCA map of the structures, and their cosine-similarity matrix.
@@ -18,11 +38,7 @@ def plot_descriptor_overview(features: np.ndarray, names: Sequence[str], path: s
         path: output file (PNG).
         title: figure title.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     x = (features - features.mean(0)) / (features.std(0) + 1e-12)
     _, _, vt = np.linalg.svd(x, full_matrices=False)
     xy = x @ vt[:2].T
@@ -40,23 +56,14 @@ def plot_descriptor_overview(features: np.ndarray, names: Sequence[str], path: s
     ax2.set_yticks(range(len(names)), names, fontsize=6)
     ax2.set_title("cosine similarity of standardised descriptors")
     fig.colorbar(im, ax=ax2, fraction=0.046)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    return _finish(fig, path, title, dpi=130)
 
 
 def plot_training_history(history_csv: str | Path, path: str | Path, title: str = "") -> Path:
     """Save the pretraining curves of a run's ``history.csv``: losses and held-out masked accuracies."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import pandas as pd
 
+    plt = _pyplot()
     h = pd.read_csv(history_csv)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     ax1.plot(h["epoch"], h["train_loss"], "o-", label="train (mean since last point)")
@@ -70,10 +77,4 @@ def plot_training_history(history_csv: str | Path, path: str | Path, title: str 
     ax2.set_ylabel("held-out masked accuracy")
     ax2.set_ylim(0, 1)
     ax2.legend()
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _finish(fig, path, title, dpi=120)

@@ -31,6 +31,6 @@ def test_ci_runs_the_readme_test_command():
     readme, ci = ROOT / "README.md", ROOT / ".ci" / "run"
     if not ci.exists():
         pytest.skip("not a source checkout")
-    blocks = re.findall(r"```bash\n(.*?)```", readme.read_text(), flags=re.S)
+    blocks = re.findall(r"```bash\n(.*?)```", readme.read_text(), flags=re.DOTALL)
     test_command = next(b.strip() for b in blocks if "pytest" in b)
     assert ci.read_text().strip().splitlines()[-1] == test_command

@@ -62,7 +62,7 @@ def test_matminer_api(frame):
     out = f.featurize_dataframe(frame, "structure", pbar=False)
     assert out.shape == (len(frame), 2 + len(f.feature_labels()))
     np.testing.assert_allclose(out[f.feature_labels()].to_numpy(), f.transform(frame["structure"]))
-    assert any("2211.03563" in c for c in f.citations()) and f.implementors()
+    assert any("2211.03563" in c and "Kong" in c for c in f.citations()) and f.implementors()
     # inside MultipleFeaturizer, next to a hand-built descriptor
     multi = MultipleFeaturizer([SSLStructureFeaturizer(layers="0"), DensityFeatures()])
     out = multi.featurize_dataframe(frame.iloc[:4], "structure", pbar=False)
@@ -83,7 +83,7 @@ def test_bad_rows_strict_and_ignored(frame):
     # sklearn side: strict by default, NaN row + warning when asked
     with pytest.raises(FeaturizationError, match="diamond"):
         f.transform(df["structure"])
-    with pytest.warns(UserWarning, match="1 of 5 structures failed"):
+    with pytest.warns(UserWarning, match="1 of 5 inputs failed"):
         X = SSLStructureFeaturizer(layers="0", ignore_errors=True).transform(df["structure"])
     assert X.shape == (5, 64) and np.isnan(X[2]).all() and np.isfinite(np.delete(X, 2, 0)).all()
 
@@ -135,7 +135,7 @@ def test_joblib_round_trip_in_fresh_process(tmp_path, crystals):
         f"np.testing.assert_allclose(X, np.load({str(tmp_path / 'expected.npy')!r}), atol=1e-6)\n"
         "print('ok', f.model_sha256_[:8])\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("ok")
 

@@ -36,8 +36,8 @@ def store(corpus, tmp_path_factory):
 
 
 def small_config(**kw):
-    base = dict(epochs=2, batch_size=8, val_fraction=0.2, warmup_steps=3, checkpoint_every=3, eval_every=4,
-                encoder=EncoderConfig(width=16, n_layers=2))
+    base = {"epochs": 2, "batch_size": 8, "val_fraction": 0.2, "warmup_steps": 3, "checkpoint_every": 3,
+            "eval_every": 4, "encoder": EncoderConfig(width=16, n_layers=2)}
     return TrainConfig(**{**base, **kw})
 
 

@@ -26,7 +26,7 @@ class GaussianExpansion(nn.Module):
         self.register_buffer("centers", torch.linspace(start, stop, num), persistent=False)
         self.width = float(width if width is not None else (stop - start) / (num - 1))
 
-    def forward(self, distances: Tensor) -> Tensor:  # noqa: D102
+    def forward(self, distances: Tensor) -> Tensor:
         return torch.exp(-((distances[:, None] - self.centers[None, :]) ** 2) / self.width**2)
 
 
@@ -57,7 +57,7 @@ class CGConv(nn.Module):
         self.lin_f = nn.Linear(2 * channels + edge_dim, channels)
         self.lin_s = nn.Linear(2 * channels + edge_dim, channels)
 
-    def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor) -> Tensor:  # noqa: D102
+    def forward(self, x: Tensor, edge_index: Tensor, edge_attr: Tensor) -> Tensor:
         c = self.channels
         weight = torch.cat([self.lin_f.weight, self.lin_s.weight], dim=0)  # (2C, 2C+D)
         bias = torch.cat([self.lin_f.bias, self.lin_s.bias], dim=0)

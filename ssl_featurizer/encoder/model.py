@@ -63,7 +63,7 @@ class CrystalEncoder(nn.Module):
         self.convs = nn.ModuleList(CGConv(config.width, config.width) for _ in range(config.n_layers))
         self.batch_norm = nn.ModuleList(nn.BatchNorm1d(config.width) for _ in range(config.n_layers))
 
-    def forward(self, node_features: Tensor, edge_index: Tensor, distances: Tensor) -> list[Tensor]:  # noqa: D102
+    def forward(self, node_features: Tensor, edge_index: Tensor, distances: Tensor) -> list[Tensor]:
         edge_attr = self.embedding2(self.expansion(distances))
         if self.config.message_direction == "both":
             edge_index = torch.cat([edge_index, edge_index.flip(0)], dim=1)

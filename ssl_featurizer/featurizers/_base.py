@@ -8,6 +8,7 @@ or gives a NaN row plus the reason, never a silently wrong or missing row.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,12 +21,17 @@ from ssl_featurizer.graph.crystal_graph import StructureError
 from ssl_featurizer.models.registry import PretrainedModel, load_model
 
 CITATIONS = [
-    "@article{kong2022self, title={Self-supervised Representations and Node Embedding Graph Neural Networks "
-    "for Accurate and Multi-scale Analysis of Materials}, author={Kong, Jian-Gang and Zhao, Ke-Lin and Li, "
-    "Jian and Li, Qing-Xu and Liu, Yu and Zhang, Rui and Zhu, Jia-Ji and Chang, Kai}, "
-    "journal={arXiv preprint arXiv:2211.03563}, year={2022}}",
-    "@misc{ssl_featurizer, title={ssl-featurizer: pretrained self-supervised crystal graph descriptors "
-    "for matminer and scikit-learn}, author={{ssl-featurizer developers}}, year={2026}}",
+    (
+        "@article{kong2024self, title={Self-supervised representations and node embedding graph neural networks "
+        "for accurate and multi-scale analysis of materials}, author={Kong, Jian-Gang and Zhao, Ke-Lin and "
+        "Li, Jian and Li, Qing-Xu and Liu, Yu and Zhang, Rui and Zhu, Jia-Ji and Chang, Kai}, "
+        "journal={Machine Learning: Science and Technology}, volume={5}, number={3}, pages={035018}, "
+        "year={2024}, note={arXiv:2211.03563}}"
+    ),
+    (
+        "@misc{ssl_featurizer, title={ssl-featurizer: pretrained self-supervised crystal graph descriptors "
+        "for matminer and scikit-learn}, author={{ssl-featurizer developers}}, year={2026}}"
+    ),
 ]
 
 
@@ -41,6 +47,10 @@ class FeaturizationError(StructureError):
         super().__init__(message)
         self.position = position
         self.reason = reason
+
+
+class FeaturizationWarning(UserWarning):
+    """Some inputs failed and were given NaN rows (``ignore_errors=True``)."""
 
 
 class SSLFeaturizerBase(BaseFeaturizer):
@@ -70,7 +80,7 @@ class SSLFeaturizerBase(BaseFeaturizer):
         """matminer API: processes used to build graphs (the model always stays in this process)."""
         self.n_jobs = n_jobs
 
-    def fit(self, X: Any = None, y: Any = None, **fit_params: Any):  # noqa: N803
+    def fit(self, X: Any = None, y: Any = None, **fit_params: Any):
         """Validate parameters and the model (nothing is learned: the encoder is frozen); return self."""
         model = self._check_params()
         self.model_sha256_ = model.sha256
@@ -81,6 +91,23 @@ class SSLFeaturizerBase(BaseFeaturizer):
         return self
 
     # ---- sklearn glue -----------------------------------------------------------------------
+    def transform(self, X: Any) -> np.ndarray:
+        """Featurize many inputs with batched inference: a ``(n_inputs, n_features)`` float64 array.
+
+        Strict unless ``ignore_errors=True``, which gives failed inputs NaN rows and emits a
+        :class:`FeaturizationWarning` naming them and the reasons. Rows out always equal rows in.
+        """
+        self._check_params()
+        entries, labels = self._coerce(X)
+        rows, errors = self._featurize_batch(entries, progress=getattr(self, "progress", False))
+        self._raise_first(errors, self.ignore_errors, labels)
+        failed = [(i if labels is None else labels[i], e) for i, e in enumerate(errors) if e is not None]
+        if failed:
+            shown = "; ".join(f"{k!r}: {e}" for k, e in failed[:5])
+            warnings.warn(f"{len(failed)} of {len(rows)} inputs failed and got NaN rows: {shown}",
+                          FeaturizationWarning, stacklevel=2)
+        return rows
+
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Output column names (the same as :meth:`feature_labels`)."""
         return np.asarray(self.feature_labels(), dtype=object)
@@ -139,8 +166,17 @@ class SSLFeaturizerBase(BaseFeaturizer):
         return self.featurize_many([tuple(x)], ignore_errors, return_errors, pbar=False)[0]
 
     # ---- helpers for subclasses -------------------------------------------------------------
-    def _entries(self, entries: Any) -> list:
+    def _coerce(self, X: Any) -> tuple[list, list | None]:
+        """Inputs as a list of entries, plus index labels (or None)."""
         raise NotImplementedError
+
+    def _entries(self, entries: Any) -> list:
+        return self._coerce(entries)[0]
+
+    def _featurize_one(self, entry: Any) -> list[float]:
+        rows, errors = self._featurize_batch([entry])
+        self._raise_first(errors, ignore_errors=False)
+        return rows[0].tolist()
 
     def _featurize_batch(self, entries: list, progress: bool = False) -> tuple[np.ndarray, list[str | None]]:
         raise NotImplementedError

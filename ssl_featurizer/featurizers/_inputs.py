@@ -11,7 +11,7 @@ def _is_pandas(x: Any, kind: str) -> bool:
     return type(x).__name__ == kind and type(x).__module__.startswith("pandas")
 
 
-def as_structure_list(X: Any) -> tuple[list[Any], list[Any] | None]:  # noqa: N803
+def as_structure_list(X: Any) -> tuple[list[Any], list[Any] | None]:
     """Return ``(structures, labels)`` from a list/tuple/1-D array/Series or a one-column DataFrame.
 
     ``labels`` is the pandas index (to name failing rows) or None.
@@ -38,7 +38,7 @@ def as_structure_list(X: Any) -> tuple[list[Any], list[Any] | None]:  # noqa: N8
                     f"{type(X).__name__}; wrap a single structure in a list")
 
 
-def as_site_list(X: Any) -> tuple[list[tuple[Any, int]], list[Any] | None]:  # noqa: N803
+def as_site_list(X: Any) -> tuple[list[tuple[Any, int]], list[Any] | None]:
     """Return ``([(structure, site_index), ...], labels)`` from pairs or a two-column DataFrame."""
     if _is_pandas(X, "DataFrame"):
         if X.shape[1] != 2:

@@ -64,21 +64,11 @@ class SSLSiteFeaturizer(SSLFeaturizerBase):
 
     def featurize(self, structure: Any, idx: int) -> list[float]:
         """Descriptor of site ``idx`` of ``structure``. Raises on invalid input or index."""
-        rows, errors = self._featurize_batch([(structure, idx)])
-        self._raise_first(errors, ignore_errors=False)
-        return rows[0].tolist()
-
-    def transform(self, X: Any) -> np.ndarray:  # noqa: N803
-        """Descriptors of ``(structure, site_index)`` pairs (or a two-column DataFrame), batched."""
-        self._check_params()
-        pairs, labels = as_site_list(X)
-        rows, errors = self._featurize_batch(pairs)
-        self._raise_first(errors, self.ignore_errors, labels)
-        return rows
+        return self._featurize_one((structure, idx))
 
     # ---- internals ----------------------------------------------------------------------------
-    def _entries(self, entries: Any) -> list:
-        return as_site_list(entries)[0]
+    def _coerce(self, X: Any) -> tuple[list, list | None]:
+        return as_site_list(X)
 
     def _all_layer_embeddings(self, structures: list) -> tuple[list[np.ndarray | None], list[str | None]]:
         """All-layer atom embeddings of each structure, through the per-instance content cache."""

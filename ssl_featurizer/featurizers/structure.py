@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,10 +11,6 @@ from ssl_featurizer.embed import embed_structures
 from ssl_featurizer.featurizers._base import SSLFeaturizerBase
 from ssl_featurizer.featurizers._inputs import as_structure_list
 from ssl_featurizer.pooling import parse_pooling, pool
-
-
-class FeaturizationWarning(UserWarning):
-    """Some inputs failed and were given NaN rows (``ignore_errors=True``)."""
 
 
 class SSLStructureFeaturizer(SSLFeaturizerBase):
@@ -75,30 +70,13 @@ class SSLStructureFeaturizer(SSLFeaturizerBase):
 
     def featurize(self, structure: Any) -> list[float]:
         """Descriptor of one structure (a list of floats). Raises on invalid input."""
-        rows, errors = self._featurize_batch([structure])
-        self._raise_first(errors, ignore_errors=False)
-        return rows[0].tolist()
-
-    def transform(self, X: Any) -> np.ndarray:  # noqa: N803
-        """Descriptors of many structures, batched: a ``(n_structures, n_features)`` float64 array.
-
-        ``X``: list, tuple, 1-D array or Series of Structures, or a one-column DataFrame.
-        """
-        self._check_params()
-        structures, labels = as_structure_list(X)
-        rows, errors = self._featurize_batch(structures, progress=self.progress)
-        self._raise_first(errors, self.ignore_errors, labels)
-        failed = [(i if labels is None else labels[i], e) for i, e in enumerate(errors) if e is not None]
-        if failed:
-            shown = "; ".join(f"{k!r}: {e}" for k, e in failed[:5])
-            warnings.warn(f"{len(failed)} of {len(rows)} structures failed and got NaN rows: {shown}",
-                          FeaturizationWarning, stacklevel=2)
-        return rows
+        return self._featurize_one(structure)
 
     # ---- internals ----------------------------------------------------------------------------
-    def _entries(self, entries: Any) -> list:
-        structures, _ = as_structure_list(entries)
-        return [s[0] if isinstance(s, (list, tuple, np.ndarray)) and len(s) == 1 else s for s in structures]
+    def _coerce(self, X: Any) -> tuple[list, list | None]:
+        structures, labels = as_structure_list(X)
+        # matminer passes rows of a DataFrame selection as 1-element arrays
+        return [s[0] if isinstance(s, (list, tuple, np.ndarray)) and len(s) == 1 else s for s in structures], labels
 
     def _featurize_batch(self, structures: list, progress: bool = False) -> tuple[np.ndarray, list[str | None]]:
         model = self._model()

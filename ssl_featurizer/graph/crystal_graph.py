@@ -8,7 +8,8 @@ Neighbour selection is designed so that *equivalent inputs give the same graph*:
   k-th one** (distance within ``tie_tolerance`` of it). A plain top-k would cut a symmetric shell at
   an arbitrary, float-noise-dependent place, so the graph would change with site order, orientation
   or supercell;
-* there are no padding edges: an atom with fewer neighbours inside the cutoff simply has fewer edges.
+* there are no padding edges: an atom with fewer neighbours inside the cutoff simply has fewer edges;
+  an atom with none at all is an error (its descriptor would hold no environment information).
 
 Edges point from neighbour (source, ``edge_index[0]``) to centre (target, ``edge_index[1]``), so
 messages flow neighbour → centre.
@@ -40,7 +41,11 @@ class GraphConfig:
         max_neighbors: number of nearest neighbours kept per atom (ties at the last one are all kept).
         tie_tolerance: distances within this many Å of the k-th neighbour's count as tied.
         min_distance: two atoms closer than this (Å) are reported as overlapping.
-        max_atoms: structures with more sites are refused (memory bound; ~1 kB per atom per layer).
+        max_atoms: structures with more sites are refused (memory bound; ~40 MB per 1,000 atoms).
+        neighbor_mode: ``"shell"`` (ours: k nearest plus the tied shell, no padding) or ``"kong2023"``
+            (Kong et al.'s convention, only for their released weights: exactly k nearest, atoms with
+            fewer neighbours padded with edges from node 0 at ``pad_distance``).
+        pad_distance: distance of the padding edges in ``"kong2023"`` mode (Å).
     """
 
     cutoff: float = 8.0
@@ -48,6 +53,8 @@ class GraphConfig:
     tie_tolerance: float = 1e-3
     min_distance: float = 0.1
     max_atoms: int = 20000
+    neighbor_mode: str = "shell"
+    pad_distance: float = 9.0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form for JSON model cards."""
@@ -143,13 +150,36 @@ def build_graph(structure: Structure, config: GraphConfig | None = None) -> Crys
         raise StructureError(
             f"sites {centers[i]} and {neighbors[i]} overlap (distance {dists[i]:.3g} Å < "
             f"min_distance={config.min_distance} Å)")
+    counts = np.bincount(centers, minlength=n)
+    if config.neighbor_mode == "kong2023":
+        return _kong2023_graph(numbers, centers, neighbors, dists, counts, config)
+    if not counts.all():
+        i = int(np.flatnonzero(counts == 0)[0])
+        raise StructureError(
+            f"site {i} ({structure[i].specie}) has no neighbour within the {config.cutoff} Å cutoff: its "
+            "descriptor would carry no environment information (is the lattice in Å?)")
     order = np.lexsort((dists, centers))
     centers, neighbors, dists = centers[order], neighbors[order], dists[order]
-    counts = np.bincount(centers, minlength=n)
     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    has = counts > 0
-    kth = np.full(n, np.inf)
-    kth[has] = dists[starts[has] + np.minimum(counts[has], config.max_neighbors) - 1]
+    kth = dists[starts + np.minimum(counts, config.max_neighbors) - 1]
     keep = dists <= kth[centers] + config.tie_tolerance
     edge_index = np.stack([neighbors[keep], centers[keep]])
     return CrystalGraph(numbers, edge_index, dists[keep].astype(np.float32))
+
+
+def _kong2023_graph(numbers: np.ndarray, centers: np.ndarray, neighbors: np.ndarray, dists: np.ndarray,
+                    counts: np.ndarray, config: GraphConfig) -> CrystalGraph:
+    """Kong et al.'s convention: k nearest by distance (ties cut arbitrarily), padding to node 0."""
+    n, k = len(numbers), config.max_neighbors
+    order = np.lexsort((dists, centers))
+    centers, neighbors, dists = centers[order], neighbors[order], dists[order]
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    rank = np.arange(len(centers)) - np.repeat(starts, counts)
+    keep = rank < k
+    n_pad = np.maximum(0, k - counts)
+    pad_centers = np.repeat(np.arange(n), n_pad)
+    src = np.concatenate([neighbors[keep], np.zeros(len(pad_centers), dtype=np.int64)])
+    dst = np.concatenate([centers[keep], pad_centers])
+    dist = np.concatenate([dists[keep], np.full(len(pad_centers), config.pad_distance)])
+    order = np.argsort(dst, kind="stable")
+    return CrystalGraph(numbers, np.stack([src[order], dst[order]]), dist[order].astype(np.float32))

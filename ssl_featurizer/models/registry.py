@@ -114,7 +114,8 @@ def load_model(model: str = "default", expected_sha256: str | None = None) -> Pr
     """Load (once per process) a pretrained encoder, verifying the weights' sha256 before use.
 
     Args:
-        model: ``"default"``, a registry name (``list_models()``) or a model directory.
+        model: ``"default"``, a registry name (``list_models()``), a model directory, or
+            ``"kong2023:<path to the authors' .pth>"`` (see :mod:`ssl_featurizer.models.kong2023`).
         expected_sha256: if given, the weights must also have this digest (used when a pickled
             featurizer is restored: it reloads its weights by name and checks they are the same).
 
@@ -123,6 +124,10 @@ def load_model(model: str = "default", expected_sha256: str | None = None) -> Pr
     """
     with _LOCK:
         loaded = _CACHE.get(model)
+        if loaded is None and model.startswith("kong2023:"):
+            from ssl_featurizer.models.kong2023 import load_kong2023
+
+            loaded = _CACHE[model] = load_kong2023(model)
         if loaded is None:
             name, directory = resolve_model(model)
             loaded = _CACHE.get(name) or _load_verified(name, directory)

@@ -15,7 +15,6 @@ import numpy as np
 
 from ssl_featurizer.graph.batch import collate_arrays
 from ssl_featurizer.graph.crystal_graph import GraphConfig, StructureError, build_graph
-from ssl_featurizer.pretrain.corpus import iter_corpus
 
 MANIFEST = "manifest.json"
 
@@ -62,7 +61,7 @@ def build_graph_cache(corpus: str | Path, cache_dir: str | Path, config: GraphCo
     manifest_path = cache_dir / MANIFEST
     if manifest_path.exists():
         manifest = json.loads(manifest_path.read_text())
-        if manifest["graph"] == config.to_dict() and manifest.get("limit") == limit:
+        if GraphConfig(**manifest["graph"]) == config and manifest.get("limit") == limit:
             return cache_dir
         raise ValueError(f"{cache_dir} holds a cache built with other settings; use another --cache-dir")
     import gzip
