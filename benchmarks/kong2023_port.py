@@ -37,7 +37,8 @@ def main() -> None:
     args = parser.parse_args()
     from pymatgen.core import Structure
 
-    rows = [json.loads(line) for line in gzip.open(args.data, "rt")]
+    with gzip.open(args.data, "rt") as fh:
+        rows = [json.loads(line) for line in fh]
     _, val = split_indices(np.array([r["id"] for r in rows]), 0.025)
     rows = [rows[i] for i in val[: args.n]]
     graphs = [build_graph(Structure(r["lattice"], r["species"], r["frac"]), kong2023.GRAPH) for r in rows]

@@ -58,6 +58,20 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from ssl_featurizer.bench import load_task, run_benchmark
+    from ssl_featurizer.bench.report import markdown_table, summarise
+
+    task = load_task(args.task)
+    if args.limit:
+        task = task.subset(args.limit)
+    seeds = [int(s) for s in args.seeds.split(",")] if "," in args.seeds else int(args.seeds)
+    results = run_benchmark(task, args.descriptors.split(","), tuple(args.regressors.split(",")), seeds,
+                            out=args.out, cache_dir=args.cache_dir, model=args.model, n_jobs=args.n_jobs)
+    print(markdown_table(summarise(results)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     parser = argparse.ArgumentParser(prog="ssl-featurizer", description=__doc__)
@@ -69,6 +83,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", default="012")
     p.add_argument("--pooling", default="mean", help="e.g. mean or mean+std")
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("bench", help="compare descriptors under the benchmark protocol (KRR/RF/GBR, repeated splits)")
+    p.add_argument("--task", required=True, help="a task name (e.g. kong2023_log_kvrh, magndata_site_moments, "
+                   "matbench_dielectric) or a matminer JSON dataframe file")
+    p.add_argument("--descriptors", default="ssl:0,ssl:01,ssl:012,magpie",
+                   help="comma-separated specs, e.g. ssl:012:mean-std,magpie,ssl:012+magpie")
+    p.add_argument("--regressors", default="krr,rf,gbr")
+    p.add_argument("--seeds", default="3", help="number of random 80/20 splits, or a comma-separated seed list")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--cache-dir", default=None, help="feature cache (default OUT/features)")
+    p.add_argument("--model", default="default")
+    p.add_argument("--limit", type=int, default=None, help="random subset of N rows")
+    p.add_argument("--n-jobs", type=int, default=1, help="parallel splits")
+    p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("models", help="list the shipped pretrained models")
     p.set_defaults(func=_cmd_models)

@@ -51,20 +51,29 @@ def _graph_or_error(structure: Any, config: GraphConfig) -> CrystalGraph | str:
         return f"{type(exc).__name__}: {exc}"
 
 
-def build_graphs(structures: Sequence[Any], config: GraphConfig, n_jobs: int = 1) -> list[CrystalGraph | str]:
-    """Graphs of all inputs (or the reason each failed), in input order; ``n_jobs`` > 1 uses processes.
+def build_graphs(structures: Sequence[Any], config: GraphConfig, n_jobs: int = 1,
+                 pool: Any = None) -> list[CrystalGraph | str]:
+    """Graphs of all inputs (or the reason each failed), in input order.
 
-    Only structures and the small :class:`GraphConfig` travel to worker processes, never the model.
+    With ``n_jobs`` > 1 (or a given ``concurrent.futures`` ``pool``), graphs are built in worker
+    processes; only structures and the small :class:`GraphConfig` travel there, never the model.
     """
-    if n_jobs == 1 or len(structures) < 2 * max(n_jobs, 1):
+    if pool is None and (n_jobs == 1 or len(structures) < 2 * max(n_jobs, 1)):
         return [_graph_or_error(s, config) for s in structures]
-    from concurrent.futures import ProcessPoolExecutor
     from functools import partial
 
-    n_workers = n_jobs if n_jobs > 0 else None
-    with ProcessPoolExecutor(n_workers) as pool:
-        return list(pool.map(partial(_graph_or_error, config=config), structures,
-                             chunksize=max(1, len(structures) // (4 * (n_workers or 2)))))
+    if pool is None:
+        with _process_pool(n_jobs) as own:
+            return build_graphs(structures, config, n_jobs, own)
+    workers = getattr(pool, "_max_workers", 2)
+    return list(pool.map(partial(_graph_or_error, config=config), structures,
+                         chunksize=max(1, len(structures) // (4 * workers))))
+
+
+def _process_pool(n_jobs: int):
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(n_jobs if n_jobs > 0 else None)
 
 
 _IMPORT_PID = os.getpid()
@@ -121,21 +130,29 @@ def embed_structures(model: PretrainedModel, structures: Sequence[Any], layers: 
         n_jobs: processes used to build graphs.
         progress: show a progress bar over batches.
     """
-    graphs = build_graphs(structures, model.graph_config, n_jobs)
-    ok = [i for i, g in enumerate(graphs) if not isinstance(g, str)]
-    atoms: list[np.ndarray | None] = [None] * len(graphs)
-    chunk = max(batch_size * 16, 1)
+    from contextlib import nullcontext
+
+    atoms: list[np.ndarray | None] = [None] * len(structures)
+    errors: list[str | None] = [None] * len(structures)
+    chunk = max(batch_size * 16, 1)  # graphs are built and embedded chunk by chunk: bounded memory
+    bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(ok), desc="embedding", unit="structure")
-    for start in range(0, len(ok), chunk):
-        idx = ok[start:start + chunk]
-        for i, emb in zip(idx, embed_graphs(model, [graphs[i] for i in idx], layers, batch_size)):
-            atoms[i] = emb
-        if progress:
-            bar.update(len(idx))
-    if progress:
+        bar = tqdm(total=len(structures), desc="featurizing", unit="structure")
+    parallel = n_jobs != 1 and len(structures) >= 2 * chunk
+    with _process_pool(n_jobs) if parallel else nullcontext() as pool:
+        for start in range(0, len(structures), chunk):
+            graphs = build_graphs(structures[start:start + chunk], model.graph_config, n_jobs, pool)
+            ok = [i for i, g in enumerate(graphs) if not isinstance(g, str)]
+            embedded = embed_graphs(model, [graphs[i] for i in ok], layers, batch_size) if ok else []
+            for i, emb in zip(ok, embedded):
+                atoms[start + i] = emb
+            for i, g in enumerate(graphs):
+                if isinstance(g, str):
+                    errors[start + i] = g
+            if bar is not None:
+                bar.update(len(graphs))
+    if bar is not None:
         bar.close()
-    errors = [g if isinstance(g, str) else None for g in graphs]
     return Embeddings(atoms, errors, layers)

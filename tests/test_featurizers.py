@@ -98,6 +98,10 @@ def test_sklearn_transformer_contract(frame):
     assert tags.requires_fit is False and tags.input_tags.two_d_array is False
     c = clone(f)
     assert c.get_params() == f.get_params() and not hasattr(c, "model_sha256_")
+    f.fitted_model_, f.model_sha256_ = f.model, "0" * 64  # as if the installed weights changed since fit
+    with pytest.raises(ValueError, match="differs from the expected"):
+        f.transform(list(frame["structure"])[:1])
+    f.fit()
     # set_output(pandas) keeps the index
     pdf = SSLStructureFeaturizer(layers="0").set_output(transform="pandas").fit_transform(frame[["structure"]])
     assert list(pdf.index) == list(frame.index) and pdf.columns[0] == "mean NE0_0"

@@ -62,7 +62,9 @@ class SSLFeaturizerBase(BaseFeaturizer):
 
     # ---- parameters -------------------------------------------------------------------------
     def _model(self) -> PretrainedModel:
-        return load_model(self.model, expected_sha256=getattr(self, "model_sha256_", None))
+        # after fit (or unpickling), the same model name must still give the same weights
+        fitted = getattr(self, "fitted_model_", None) == self.model
+        return load_model(self.model, expected_sha256=self.model_sha256_ if fitted else None)
 
     def _layers(self, model: PretrainedModel) -> tuple[int, ...]:
         return parse_layers(self.layers, model.n_layers)
@@ -84,6 +86,7 @@ class SSLFeaturizerBase(BaseFeaturizer):
         """Validate parameters and the model (nothing is learned: the encoder is frozen); return self."""
         model = self._check_params()
         self.model_sha256_ = model.sha256
+        self.fitted_model_ = self.model
         self.n_features_out_ = len(self.feature_labels())
         if X is not None and hasattr(X, "columns"):
             self.feature_names_in_ = np.asarray(X.columns, dtype=object)

@@ -40,7 +40,7 @@ def encoder_state(checkpoint: dict) -> dict[str, torch.Tensor]:
     state = checkpoint["model_state_dict"]
     out = {}
     for key, value in state.items():
-        key = key[len("gnn."):] if key.startswith("gnn.") else key
+        key = key.removeprefix("gnn.")
         if key.startswith("convs.") and ".bn." in key:
             continue  # obsolete PyG CGConv batch norm, unused by the forward pass
         if key.split(".")[0] in ("embedding1", "embedding2", "convs", "batch_norm"):

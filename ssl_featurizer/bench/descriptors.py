@@ -1,0 +1,201 @@
+"""The descriptor zoo: named, cached featurizations of a task's inputs.
+
+Spec strings (``--descriptors`` on the command line):
+
+* ``ssl:<layers>[:<pooling>]`` — our pooled layer embeddings, e.g. ``ssl:012``, ``ssl:01:mean-std``;
+* ``magpie`` (ElementProperty, magpie preset), ``sine_coulomb`` (SineCoulombMatrix eigenvalues),
+  ``ofm`` (OrbitalFieldMatrix), ``site_stats_crystalnn`` (SiteStatsFingerprint of CrystalNNFingerprint ops),
+  ``symmetry_density`` (GlobalSymmetryFeatures + DensityFeatures), ``soap`` (dscribe SOAP, averaged;
+  optional extra);
+* site level: ``ssl_site:<layers>``, ``crystalnn_site``, ``opsite``, ``element_site`` (magpie of the
+  site's element);
+* concatenations with ``+``: ``ssl:012+magpie``.
+
+Every component is computed once per (task data, spec, model) and cached on disk as ``.npz`` with its
+featurization time; failed inputs are NaN rows (the protocol imputes them on training folds only).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ssl_featurizer.bench.tasks import Task
+
+STRUCTURE_LEVEL = ("magpie", "sine_coulomb", "ofm", "site_stats_crystalnn", "symmetry_density", "soap")
+SITE_LEVEL = ("crystalnn_site", "opsite", "element_site")
+
+
+def _matminer_rows(featurizer: Any, entries: list) -> np.ndarray:
+    rows = featurizer.featurize_many(entries, ignore_errors=True, pbar=False)
+    return np.array([[np.nan if v is None else v for v in row] for row in rows], dtype=float)
+
+
+def _magpie(structures: list) -> np.ndarray:
+    from matminer.featurizers.composition import ElementProperty
+
+    return _matminer_rows(ElementProperty.from_preset("magpie", impute_nan=True),
+                          [s.composition if hasattr(s, "composition") else None for s in structures])
+
+
+def _sine_coulomb(structures: list) -> np.ndarray:
+    from matminer.featurizers.structure import SineCoulombMatrix
+
+    f = SineCoulombMatrix(flatten=True)
+    f.fit(structures)  # only sizes the output (largest cell); no labels involved
+    return _matminer_rows(f, structures)
+
+
+def _ofm(structures: list) -> np.ndarray:
+    from matminer.featurizers.structure import OrbitalFieldMatrix
+
+    return _matminer_rows(OrbitalFieldMatrix(flatten=True), structures)
+
+
+def _site_stats(structures: list) -> np.ndarray:
+    from matminer.featurizers.structure import SiteStatsFingerprint
+
+    return _matminer_rows(SiteStatsFingerprint.from_preset("CrystalNNFingerprint_ops"), structures)
+
+
+def _symmetry_density(structures: list) -> np.ndarray:
+    from matminer.featurizers.base import MultipleFeaturizer
+    from matminer.featurizers.structure import DensityFeatures, GlobalSymmetryFeatures
+
+    f = MultipleFeaturizer([GlobalSymmetryFeatures(["spacegroup_num", "crystal_system_int", "is_centrosymmetric",
+                                                    "n_symmetry_ops"]), DensityFeatures()])
+    f.set_n_jobs(1)
+    return _matminer_rows(f, structures)
+
+
+def _soap(structures: list) -> np.ndarray:
+    try:
+        from dscribe.descriptors import SOAP
+    except ImportError as exc:  # pragma: no cover - optional extra
+        raise ImportError("the 'soap' descriptor needs dscribe: pip install 'ssl-featurizer[bench]'") from exc
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    species = sorted({el.symbol for s in structures for el in s.composition.elements})
+    soap = SOAP(species=species, r_cut=6.0, n_max=4, l_max=4, periodic=True, average="inner",
+                compression={"mode": "mu2"})
+    out = np.full((len(structures), soap.get_number_of_features()), np.nan)
+    for i, s in enumerate(structures):
+        try:
+            out[i] = soap.create(AseAtomsAdaptor.get_atoms(s))
+        except Exception:  # noqa: BLE001, S112 - a failed structure stays a NaN row, counted in the report
+            continue
+    return out
+
+
+def _site_matminer(featurizer: Any, pairs: list) -> np.ndarray:
+    return _matminer_rows(featurizer, [(s, int(i)) for s, i in pairs])
+
+
+def _crystalnn_site(pairs: list) -> np.ndarray:
+    from matminer.featurizers.site import CrystalNNFingerprint
+
+    return _site_matminer(CrystalNNFingerprint.from_preset("ops"), pairs)
+
+
+def _opsite(pairs: list) -> np.ndarray:
+    from matminer.featurizers.site import OPSiteFingerprint
+
+    return _site_matminer(OPSiteFingerprint(), pairs)
+
+
+def _element_site(pairs: list) -> np.ndarray:
+    from matminer.featurizers.composition import ElementProperty
+
+    # a (possibly partially occupied) site's element fractions
+    return _matminer_rows(ElementProperty.from_preset("magpie", impute_nan=True),
+                          [s[int(i)].species.element_composition for s, i in pairs])
+
+
+_HANDBUILT: dict[str, Callable[[list], np.ndarray]] = {
+    "magpie": _magpie, "sine_coulomb": _sine_coulomb, "ofm": _ofm, "site_stats_crystalnn": _site_stats,
+    "symmetry_density": _symmetry_density, "soap": _soap,
+    "crystalnn_site": _crystalnn_site, "opsite": _opsite, "element_site": _element_site,
+}
+
+
+def _ssl(spec: str, inputs: list, level: str, model: str) -> np.ndarray:
+    from ssl_featurizer.featurizers._base import FeaturizationWarning
+    from ssl_featurizer.featurizers.site import SSLSiteFeaturizer
+    from ssl_featurizer.featurizers.structure import SSLStructureFeaturizer
+
+    parts = spec.split(":")
+    layers = parts[1] if len(parts) > 1 else "01"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FeaturizationWarning)
+        if parts[0] == "ssl_site" or level == "site":
+            if parts[0] != "ssl_site":
+                raise ValueError(f"{spec!r} is structure level; use ssl_site:<layers> for a site task")
+            return SSLSiteFeaturizer(model=model, layers=layers, ignore_errors=True).transform(inputs)
+        if parts[0] == "ssl_site":
+            raise ValueError(f"{spec!r} is site level but the task is structure level")
+        pooling = tuple(parts[2].split("-")) if len(parts) > 2 else ("mean",)
+        return SSLStructureFeaturizer(model=model, layers=layers, pooling=pooling,
+                                      ignore_errors=True).transform(inputs)
+
+
+def check_spec(spec: str, level: str) -> None:
+    """Raise ValueError for an unknown component or one of the wrong level."""
+    for part in spec.split("+"):
+        base = part.split(":")[0]
+        if base in ("ssl", "ssl_site"):
+            if (base == "ssl_site") != (level == "site"):
+                raise ValueError(f"descriptor {part!r} does not fit a {level}-level task")
+        elif base not in _HANDBUILT:
+            raise ValueError(f"unknown descriptor {part!r}; known: ssl:<layers>[:<pooling>], ssl_site:<layers>, "
+                             f"{', '.join(_HANDBUILT)}")
+        elif (base in SITE_LEVEL) != (level == "site"):
+            raise ValueError(f"descriptor {part!r} does not fit a {level}-level task")
+
+
+def compute(spec: str, task: Task, cache_dir: str | Path | None = None, model: str = "default") -> tuple[np.ndarray, float]:
+    """Features of ``task`` for a (possibly concatenated) descriptor spec, and seconds per input.
+
+    Returns:
+        ``(X, seconds_per_input)``; X has one row per task row (NaN rows where a featurizer failed).
+    """
+    check_spec(spec, task.level)
+    blocks, seconds = [], 0.0
+    for part in spec.split("+"):
+        x, s = _compute_one(part, task, cache_dir, model)
+        blocks.append(x)
+        seconds += s
+    return np.hstack(blocks), seconds
+
+
+def _compute_one(part: str, task: Task, cache_dir: str | Path | None, model: str) -> tuple[np.ndarray, float]:
+    key = part
+    if part.startswith("ssl"):
+        from ssl_featurizer.models.registry import load_model
+
+        key = f"{part}@{load_model(model).sha256[:16]}"
+    path = None
+    if cache_dir is not None:
+        digest = hashlib.sha256(f"{task.fingerprint()}|{key}".encode()).hexdigest()[:24]
+        path = Path(cache_dir) / f"{part.replace(':', '_')}-{digest}.npz"
+        if path.exists():
+            cached = np.load(path)
+            return cached["X"], float(cached["seconds"])
+    def featurize(inputs: list) -> np.ndarray:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # e.g. CrystalNN's radius notices
+            return _ssl(part, inputs, task.level, model) if part.startswith("ssl") else _HANDBUILT[part](inputs)
+
+    featurize(task.inputs[:1])  # warm-up (imports, lazy tables): timings are steady-state per input
+    t0 = time.perf_counter()
+    x = featurize(task.inputs)
+    seconds = (time.perf_counter() - t0) / max(len(task), 1)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(path, X=x, seconds=seconds)
+    return x, seconds

@@ -1,0 +1,75 @@
+"""The evaluation protocol (Kong et al.'s kernel ridge regression, with their scaler leak fixed).
+
+Every model is a scikit-learn ``Pipeline`` fitted on training rows only: mean imputation of failed
+featurizations, ``StandardScaler``, then the regressor. Kernel ridge hyperparameters (kernel rbf or
+laplacian, alpha, gamma) are chosen by an inner cross-validation on the training rows only. Splits are
+repeated random 80/20 splits (grouped by material for site tasks) or a task's official folds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
+from sklearn.impute import SimpleImputer
+from sklearn.kernel_ridge import KernelRidge
+from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+from sklearn.model_selection import GridSearchCV, GroupKFold, GroupShuffleSplit, KFold, ShuffleSplit
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from ssl_featurizer.bench.tasks import Task
+
+REGRESSORS = ("krr", "rf", "gbr")
+KRR_ALPHAS = (1e-3, 1e-2, 1e-1, 1.0)
+KRR_GAMMA_SCALES = (0.1, 0.3, 1.0)  # × 1 / n_features (features are standardised)
+
+
+def splits(task: Task, seeds: int | list[int], test_size: float = 0.2) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """``(split name, train indices, test indices)``: the official folds, or one 80/20 split per seed."""
+    if task.folds is not None:
+        return [(f"fold{k}", tr, te) for k, (tr, te) in enumerate(task.folds)]
+    seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    out = []
+    for seed in seeds:
+        if task.groups is not None:
+            splitter = GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=seed)
+            tr, te = next(splitter.split(np.zeros(len(task)), task.y, task.groups))
+        else:
+            tr, te = next(ShuffleSplit(n_splits=1, test_size=test_size, random_state=seed).split(task.y))
+        out.append((f"seed{seed}", tr, te))
+    return out
+
+
+def make_model(regressor: str, n_features: int, seed: int, groups: np.ndarray | None = None,
+               inner_folds: int = 3) -> Any:
+    """The regressor's pipeline (for ``krr``, wrapped in its inner grid search)."""
+    prep = [("impute", SimpleImputer(strategy="mean", keep_empty_features=True)), ("scale", StandardScaler())]
+    if regressor == "krr":
+        pipe = Pipeline([*prep, ("krr", KernelRidge())])
+        grid = {"krr__kernel": ["rbf", "laplacian"], "krr__alpha": list(KRR_ALPHAS),
+                "krr__gamma": [g / max(n_features, 1) for g in KRR_GAMMA_SCALES]}
+        cv = GroupKFold(inner_folds) if groups is not None else KFold(inner_folds, shuffle=True, random_state=seed)
+        return GridSearchCV(pipe, grid, cv=cv, scoring="neg_mean_absolute_error", n_jobs=1)
+    if regressor == "rf":
+        return Pipeline([*prep, ("rf", RandomForestRegressor(n_estimators=200, n_jobs=1, random_state=seed))])
+    if regressor == "gbr":
+        return Pipeline([*prep, ("gbr", HistGradientBoostingRegressor(random_state=seed))])
+    raise ValueError(f"unknown regressor {regressor!r}; choose from {REGRESSORS}")
+
+
+def evaluate_split(X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, regressor: str, seed: int,
+                   groups: np.ndarray | None = None) -> dict[str, Any]:
+    """Fit on ``train`` only, score on ``test``: MAE, RMSE, R² and the chosen hyperparameters."""
+    model = make_model(regressor, X.shape[1], seed, groups)
+    if groups is not None and regressor == "krr":
+        model.fit(X[train], y[train], groups=groups[train])
+    else:
+        model.fit(X[train], y[train])
+    pred = model.predict(X[test])
+    best = getattr(model, "best_params_", {})
+    return {"mae": mean_absolute_error(y[test], pred), "rmse": float(np.sqrt(mean_squared_error(y[test], pred))),
+            "r2": r2_score(y[test], pred), "n_train": len(train), "n_test": len(test),
+            "best_params": ";".join(f"{k.split('__')[-1]}={v:.3g}" if isinstance(v, float) else
+                                    f"{k.split('__')[-1]}={v}" for k, v in best.items())}

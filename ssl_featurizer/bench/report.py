@@ -1,0 +1,85 @@
+"""Benchmark outputs: per-split CSV, summary (mean ± std) CSV and Markdown, bar chart, range curve."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ssl_featurizer.plotting import _finish, _pyplot
+
+
+def summarise(results: pd.DataFrame) -> pd.DataFrame:
+    """Mean and std over splits of MAE, RMSE, R² per (task, descriptor, regressor)."""
+    g = results.groupby(["task", "descriptor", "regressor"], sort=False)
+    out = g[["mae", "rmse", "r2"]].agg(["mean", "std"])
+    out.columns = [f"{a}_{b}" for a, b in out.columns]
+    out["n_splits"] = g.size()
+    out["seconds_per_input"] = g["seconds_per_input"].first()
+    out["n_features"] = g["n_features"].first()
+    return out.reset_index()
+
+
+def markdown_table(summary: pd.DataFrame) -> str:
+    """One Markdown table: rows descriptors, a column per regressor with MAE ± std (best MAE in bold)."""
+    lines = []
+    for task, block in summary.groupby("task", sort=False):
+        regs = list(dict.fromkeys(block["regressor"]))
+        lines += [f"**{task}**", "", "| descriptor | features | s / input | "
+                  + " | ".join(f"{r} MAE" for r in regs) + " | " + " | ".join(f"{r} R²" for r in regs) + " |",
+                  "|---|---|---|" + "---|" * (2 * len(regs))]
+        best = block.groupby("regressor")["mae_mean"].min()
+        for desc, rows in block.groupby("descriptor", sort=False):
+            r = rows.set_index("regressor")
+            maes = []
+            for reg in regs:
+                if reg not in r.index:
+                    maes.append("—")
+                    continue
+                cell = f"{r.loc[reg, 'mae_mean']:.4g} ± {r.loc[reg, 'mae_std']:.2g}"
+                maes.append(f"**{cell}**" if np.isclose(r.loc[reg, "mae_mean"], best[reg]) else cell)
+            r2s = [f"{r.loc[reg, 'r2_mean']:.3f}" if reg in r.index else "—" for reg in regs]
+            first = r.iloc[0]
+            lines.append(f"| {desc} | {int(first['n_features'])} | {first['seconds_per_input']:.2g} | "
+                         + " | ".join(maes) + " | " + " | ".join(r2s) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def bar_chart(summary: pd.DataFrame, path: str | Path) -> Path:
+    """MAE (mean ± std over splits) per descriptor, one group of bars per regressor, one panel per task."""
+    plt = _pyplot()
+    tasks = list(dict.fromkeys(summary["task"]))
+    fig, axes = plt.subplots(len(tasks), 1, figsize=(10, 3.2 * len(tasks)), squeeze=False)
+    for ax, task in zip(axes[:, 0], tasks):
+        block = summary[summary["task"] == task]
+        descs, regs = list(dict.fromkeys(block["descriptor"])), list(dict.fromkeys(block["regressor"]))
+        width = 0.8 / len(regs)
+        for k, reg in enumerate(regs):
+            r = block[block["regressor"] == reg].set_index("descriptor").reindex(descs)
+            ax.bar(np.arange(len(descs)) + k * width, r["mae_mean"], width, yerr=r["mae_std"], capsize=3, label=reg)
+        ax.set_xticks(np.arange(len(descs)) + 0.4 - width / 2, descs, rotation=30, ha="right", fontsize=8)
+        ax.set_ylabel("test MAE")
+        ax.set_title(task)
+        ax.legend(fontsize=8)
+    return _finish(fig, path, "", dpi=120)
+
+
+def range_curve(summary: pd.DataFrame, path: str | Path) -> Path | None:
+    """Test MAE against the SSL layer set (0, 01, 012, …): the "range" of the descriptor."""
+    ssl = summary[summary["descriptor"].str.fullmatch(r"ssl(_site)?:0?1?2?3?4?5?6?(:[a-z-]+)?")]
+    ssl = ssl[ssl["descriptor"].str.split(":").str[1].apply(lambda s: s == "012345"[: len(s)])]
+    if ssl.empty:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for (task, reg), rows in ssl.groupby(["task", "regressor"], sort=False):
+        rows = rows.assign(depth=rows["descriptor"].str.split(":").str[1].str.len()).sort_values("depth")
+        ax.errorbar(rows["depth"] - 1, rows["mae_mean"], yerr=rows["mae_std"], marker="o", capsize=3,
+                    label=f"{task} / {reg}")
+    ax.set_xticks(range(7), ["0", "01", "012", "0123", "01234", "012345", "0..6"])
+    ax.set_xlabel("layers concatenated (hops of neighbourhood seen)")
+    ax.set_ylabel("test MAE")
+    ax.legend(fontsize=7)
+    return _finish(fig, path, "range curve: error versus descriptor range", dpi=120)

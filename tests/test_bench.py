@@ -1,0 +1,86 @@
+"""The benchmark harness end to end on small real tasks (seconds)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ssl_featurizer.bench import Task, load_task, run_benchmark
+from ssl_featurizer.bench.descriptors import check_spec, compute
+from ssl_featurizer.bench.protocol import splits
+from ssl_featurizer.cli import main
+
+
+@pytest.fixture(scope="module")
+def kvrh(shared_file):
+    shared_file("tasks/kong2023_log_kvrh.json.gz")
+    return load_task("kong2023_log_kvrh", shared_file("README.md").parent).subset(60)
+
+
+def test_structure_task_end_to_end(kvrh, tmp_path):
+    descriptors = ["ssl:0", "ssl:01", "ssl:012:mean-std", "magpie", "symmetry_density", "ssl:01+magpie"]
+    res = run_benchmark(kvrh, descriptors, ("krr", "gbr"), seeds=2, out=tmp_path, progress=False)
+    assert len(res) == len(descriptors) * 2 * 2
+    assert np.isfinite(res[["mae", "rmse", "r2", "seconds_per_input"]].to_numpy()).all()
+    assert (res["n_train"] == 48).all() and (res["n_test"] == 12).all()
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert set(summary["descriptor"]) == set(descriptors)
+    assert summary.loc[summary.descriptor == "ssl:01+magpie", "n_features"].iloc[0] == 128 + 132
+    md = (tmp_path / "summary.md").read_text()
+    assert "| ssl:012:mean-std | 384 |" in md
+    for name in ("mae.png", "range.png", "results.csv", "run.json"):
+        assert (tmp_path / name).stat().st_size > 0
+    # rerun: features come from the cache and the scores are identical
+    again = run_benchmark(kvrh, descriptors[:2], ("krr",), seeds=2, out=tmp_path / "again", cache_dir=tmp_path / "features",
+                          progress=False)
+    first = res[(res.regressor == "krr") & res.descriptor.isin(descriptors[:2])].reset_index(drop=True)
+    np.testing.assert_allclose(again["mae"], first["mae"])
+    np.testing.assert_allclose(again["seconds_per_input"], first["seconds_per_input"])
+
+
+def test_scaler_is_fit_on_training_rows_only(kvrh):
+    X, _ = compute("ssl:01", kvrh)
+    from ssl_featurizer.bench.protocol import make_model
+
+    _, train, _ = splits(kvrh, [0])[0]
+    model = make_model("gbr", X.shape[1], 0).fit(X[train], kvrh.y[train])
+    np.testing.assert_allclose(model.named_steps["scale"].mean_, X[train].mean(0), rtol=1e-6, atol=1e-9)
+
+
+def test_site_task_groups_materials(shared_file):
+    shared_file("tasks/magndata_site_moments.csv.gz")
+    task = load_task("magndata_site_moments", shared_file("README.md").parent).subset(80)
+    for _, train, test in splits(task, 2):
+        assert not set(task.groups[train]) & set(task.groups[test])  # no material on both sides
+    res = run_benchmark(task, ["ssl_site:01", "element_site", "ssl_site:0+element_site"], ("gbr",), seeds=2,
+                        progress=False)
+    assert len(res) == 6 and np.isfinite(res["mae"]).all()
+
+
+def test_user_dataframe_and_spec_checks(crystals):
+    df = pd.DataFrame({"structure": list(crystals.values()), "target": [len(s) for s in crystals.values()]})
+    task = Task.from_dataframe(df, "structure", "target", name="toy")
+    res = run_benchmark(task, ["ssl:01"], ("krr",), seeds=[0, 1], progress=False)
+    assert list(res["split"]) == ["seed0", "seed1"]
+    with pytest.raises(ValueError, match="unknown descriptor"):
+        check_spec("ssl:01+nonsense", "structure")
+    with pytest.raises(ValueError, match="does not fit a structure-level task"):
+        check_spec("ssl_site:01", "structure")
+
+
+def test_matbench_official_folds(shared_file, tmp_path, monkeypatch):
+    pytest.importorskip("matbench")
+    shared_file("matminer/matbench_dielectric.json.gz")
+    monkeypatch.setenv("MATMINER_DATA", str(shared_file("matminer/matbench_dielectric.json.gz").parent))
+    task = load_task("matbench_dielectric", shared_file("README.md").parent)
+    assert len(task) == 4764 and len(task.folds) == 5
+    tests = np.concatenate([te for _, te in task.folds])
+    assert sorted(tests.tolist()) == list(range(len(task)))  # the 5 test folds partition the data
+
+
+def test_cli_bench(kvrh, tmp_path, capsys, shared_file, monkeypatch):
+    monkeypatch.setenv("SSL_FEATURIZER_SHARED", str(shared_file("README.md").parent.parent))
+    assert main(["bench", "--task", "kong2023_log_kvrh", "--limit", "40", "--descriptors", "ssl:0,magpie",
+                 "--regressors", "gbr", "--seeds", "2", "--out", str(tmp_path)]) == 0
+    assert "| ssl:0 | 64 |" in capsys.readouterr().out
