@@ -44,7 +44,7 @@ def main() -> None:
     graphs = [build_graph(Structure(r["lattice"], r["species"], r["frac"]), kong2023.GRAPH) for r in rows]
     pth = Path(args.anchors) / "cgcnn_60k_pred.pth"
     model = load_model(f"kong2023:{pth}")
-    head = kong2023.atom_head(pth)
+    head = kong2023.atom_head(pth).double()
     batch = collate_graphs(graphs)
     masked = torch.from_numpy(mask_atoms(batch.batch.numpy(), 0.15, np.random.default_rng(0)))
     table = model.node_table[batch.z]
@@ -54,11 +54,11 @@ def main() -> None:
     result = {"n_structures": len(rows), "n_masked_atoms": int(masked.sum())}
     for name, direction, flip in [("neighbour -> centre only", "in", False),
                                   ("centre -> neighbour only", "in", True), ("both directions", "both", False)]:
-        enc = CrystalEncoder(dataclasses.replace(model.encoder.config, message_direction=direction)).eval()
+        enc = CrystalEncoder(dataclasses.replace(model.encoder.config, message_direction=direction)).double().eval()
         enc.load_state_dict(model.encoder.state_dict())
         ei = batch.edge_index.flip(0) if flip else batch.edge_index
         with torch.no_grad():
-            logits = head(enc(x, ei, batch.distance)[-1][masked])
+            logits = head(enc(x, ei, batch.distance.double())[-1][masked])
         result[name] = {"group_acc": float((logits[:, :19].argmax(1) == group).float().mean()),
                         "period_acc": float((logits[:, 19:28].argmax(1) == period).float().mean())}
     result["majority baseline"] = {"group_acc": float(np.bincount(group).max() / len(group)),

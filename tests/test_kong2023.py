@@ -45,7 +45,7 @@ def test_both_checkpoints_load_and_featurize(anchors, crystals):
 def test_atom_head_recovers_masked_atoms_only_with_both_directions(anchors, mp_structures):
     pth = anchors / "cgcnn_60k_pred.pth"
     model = load_model(f"kong2023:{pth}")
-    head = kong2023.atom_head(pth)
+    head = kong2023.atom_head(pth).double()
     batch = collate_graphs([build_graph(s, kong2023.GRAPH) for s in mp_structures])
     masked = torch.from_numpy(mask_atoms(batch.batch.numpy(), 0.15, np.random.default_rng(0)))
     table = model.node_table[batch.z]
@@ -53,10 +53,10 @@ def test_atom_head_recovers_masked_atoms_only_with_both_directions(anchors, mp_s
     x = table.masked_fill(masked[:, None], 0.0)
     acc = {}
     for direction in ("in", "both"):
-        enc = CrystalEncoder(dataclasses.replace(model.encoder.config, message_direction=direction)).eval()
+        enc = CrystalEncoder(dataclasses.replace(model.encoder.config, message_direction=direction)).double().eval()
         enc.load_state_dict(model.encoder.state_dict())
         with torch.no_grad():
-            logits = head(enc(x, batch.edge_index, batch.distance)[-1][masked])
+            logits = head(enc(x, batch.edge_index, batch.distance.double())[-1][masked])
         acc[direction] = float((logits[:, :19].argmax(1) == group).float().mean())
     majority = np.bincount(group).max() / len(group)
     assert acc["both"] > 0.85 and acc["both"] > acc["in"] + 0.25 and acc["in"] > majority - 0.1

@@ -69,8 +69,8 @@ class SSLFeaturizerBase(BaseFeaturizer):
     def _layers(self, model: PretrainedModel) -> tuple[int, ...]:
         return parse_layers(self.layers, model.n_layers)
 
-    def _check_params(self) -> PretrainedModel:
-        model = self._model()
+    def _check_params(self, refit: bool = False) -> PretrainedModel:
+        model = load_model(self.model) if refit else self._model()
         self._layers(model)
         if not (isinstance(self.batch_size, (int, np.integer)) and self.batch_size > 0):
             raise ValueError(f"batch_size={self.batch_size!r}: must be a positive integer")
@@ -84,7 +84,7 @@ class SSLFeaturizerBase(BaseFeaturizer):
 
     def fit(self, X: Any = None, y: Any = None, **fit_params: Any):
         """Validate parameters and the model (nothing is learned: the encoder is frozen); return self."""
-        model = self._check_params()
+        model = self._check_params(refit=True)
         self.model_sha256_ = model.sha256
         self.fitted_model_ = self.model
         self.n_features_out_ = len(self.feature_labels())

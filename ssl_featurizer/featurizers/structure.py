@@ -58,9 +58,9 @@ class SSLStructureFeaturizer(SSLFeaturizerBase):
         self.ignore_errors = ignore_errors
         self.progress = progress
 
-    def _check_params(self):
+    def _check_params(self, refit: bool = False):
         parse_pooling(self.pooling)
-        return super()._check_params()
+        return super()._check_params(refit)
 
     def feature_labels(self) -> list[str]:
         """``"<pooling> NE<layer>_<dim>"`` for every output column."""

@@ -60,7 +60,7 @@ def atom_table(path: Path) -> torch.Tensor:
 
 def load_kong2023(spec: str):
     """Load ``"kong2023:<path to .pth>"`` as a :class:`~ssl_featurizer.models.registry.PretrainedModel`."""
-    from ssl_featurizer.models.registry import ModelError, PretrainedModel
+    from ssl_featurizer.models.registry import ModelError, PretrainedModel, for_inference
 
     path = Path(spec[len(PREFIX):]).expanduser()
     atom_init = path.with_name("atom_init.json")
@@ -72,12 +72,11 @@ def load_kong2023(spec: str):
         encoder.load_state_dict(encoder_state(checkpoint))
     except (RuntimeError, KeyError, OSError, ValueError) as exc:
         raise ModelError(f"{spec!r} is not a Kong et al. checkpoint: {exc}") from exc
-    encoder.eval().requires_grad_(False)
     card = {"name": f"kong2023-{path.stem}", "version": "released", "graph": GRAPH.to_dict(),
             "encoder": ENCODER.to_dict(), "weights": {"file": path.name, "sha256": digest},
             "training": {"corpus": "~69k Materials Project structures (Kong et al.)", "epochs": float("nan")},
             "metrics": {}}
-    return PretrainedModel(f"{PREFIX}{path}", card, encoder, atom_table(atom_init))
+    return PretrainedModel(f"{PREFIX}{path}", card, *for_inference(encoder, atom_table(atom_init)))
 
 
 def atom_head(path: str | Path) -> torch.nn.Linear:

@@ -40,8 +40,8 @@ class PretrainedModel:
     Attributes:
         name: registry name (``<name>@<version>``) or the directory it came from.
         card: the parsed ``card.json``.
-        encoder: :class:`CrystalEncoder` in eval mode, gradients off.
-        node_table: ``(MAX_Z + 1, n_node_features)`` element feature matrix.
+        encoder: :class:`CrystalEncoder` in eval mode, gradients off, float64.
+        node_table: ``(MAX_Z + 1, n_node_features)`` element feature matrix, float64.
     """
 
     name: str
@@ -162,8 +162,13 @@ def _load_verified(name: str, directory: Any) -> PretrainedModel:
     encoder = CrystalEncoder(EncoderConfig(**card["encoder"]))
     state = {k[len(_ENCODER_PREFIX):]: v for k, v in tensors.items() if k.startswith(_ENCODER_PREFIX)}
     encoder.load_state_dict(state)
-    encoder.eval().requires_grad_(False)
-    return PretrainedModel(name, card, encoder, torch.from_numpy(table.features))
+    return PretrainedModel(name, card, *for_inference(encoder, torch.from_numpy(table.features)))
+
+
+def for_inference(encoder: CrystalEncoder, node_table: torch.Tensor) -> tuple[CrystalEncoder, torch.Tensor]:
+    """Frozen, eval-mode, float64 copies: descriptors are computed in double precision so that equivalent
+    inputs (permuted, rotated, supercell) agree to ~1e-12 rather than to float32 round-off."""
+    return encoder.eval().requires_grad_(False).double(), node_table.double()
 
 
 def save_model(directory: str | Path, tensors: dict[str, torch.Tensor], card: dict[str, Any]) -> dict[str, Any]:
