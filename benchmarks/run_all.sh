@@ -5,8 +5,15 @@ set -euo pipefail
 SSL="ssl:0,ssl:01,ssl:012,ssl:0123,ssl:01234,ssl:012345,ssl:012:mean-std"
 HAND="magpie,sine_coulomb,symmetry_density"
 BOTH="ssl:012+magpie,ssl:012:mean-std+magpie"
+REG="${REGRESSORS:-krr,gbr}"
+run() { ssl-featurizer bench --seeds 3 --cache-dir benchmarks/cache --n-jobs 2 --regressors "$REG" "$@"; }
 for task in kong2023_formation_energy kong2023_hse_gap kong2023_log_kvrh kong2023_log_gvrh magndata_transition_temperature; do
-  ssl-featurizer bench --task "$task" --descriptors "$SSL,$HAND,$BOTH" --regressors "${REGRESSORS:-krr,gbr}" \
-      --seeds 3 --out "benchmarks/results/$task" --cache-dir benchmarks/cache --n-jobs 2
+  run --task "$task" --descriptors "$SSL,$HAND,$BOTH" --out "benchmarks/results/$task"
 done
+MATMINER_DATA=../shared/data/matminer run --task matbench_dielectric \
+  --descriptors "ssl:01,ssl:012,ssl:012:mean-std,magpie,sine_coulomb,symmetry_density,ssl:012:mean-std+magpie" \
+  --out benchmarks/results/matbench_dielectric
+run --task magndata_site_moments_kong2023 \
+  --descriptors "ssl_site:0,ssl_site:01,ssl_site:012,ssl_site:0123,element_site,crystalnn_site,ssl_site:012+element_site" \
+  --out benchmarks/results/magndata_site_moments_kong2023
 python benchmarks/collect.py

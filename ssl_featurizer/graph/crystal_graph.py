@@ -41,7 +41,7 @@ class GraphConfig:
         max_neighbors: number of nearest neighbours kept per atom (ties at the last one are all kept).
         tie_tolerance: distances within this many Å of the k-th neighbour's count as tied.
         min_distance: two atoms closer than this (Å) are reported as overlapping.
-        max_atoms: structures with more sites are refused (memory bound; ~40 MB per 1,000 atoms).
+        max_atoms: structures with more sites are refused (memory bound: ~80 MB per 1,000 atoms in one cell).
         neighbor_mode: ``"shell"`` (ours: k nearest plus the tied shell, no padding) or ``"kong2023"``
             (Kong et al.'s convention, only for their released weights: exactly k nearest, atoms with
             fewer neighbours padded with edges from node 0 at ``pad_distance``).
