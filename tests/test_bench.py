@@ -44,7 +44,7 @@ def test_scaler_is_fit_on_training_rows_only(kvrh):
     from ssl_featurizer.bench.protocol import make_model
 
     _, train, _ = splits(kvrh, [0])[0]
-    model = make_model("gbr", X.shape[1], 0).fit(X[train], kvrh.y[train])
+    model = make_model("gbr", 0).fit(X[train], kvrh.y[train])
     np.testing.assert_allclose(model.named_steps["scale"].mean_, X[train].mean(0), rtol=1e-6, atol=1e-9)
 
 
@@ -84,3 +84,27 @@ def test_cli_bench(kvrh, tmp_path, capsys, shared_file, monkeypatch):
     assert main(["bench", "--task", "kong2023_log_kvrh", "--limit", "40", "--descriptors", "ssl:0,magpie",
                  "--regressors", "gbr", "--seeds", "2", "--out", str(tmp_path)]) == 0
     assert "| ssl:0 | 64 |" in capsys.readouterr().out
+
+
+def test_kernel_ridge_cv_matches_sklearn_grid_search():
+    from sklearn.kernel_ridge import KernelRidge
+    from sklearn.model_selection import GridSearchCV, KFold
+
+    from ssl_featurizer.bench.krr import KernelRidgeCV
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(90, 6))
+    y = np.sin(X[:, 0]) + 0.5 * X[:, 1] ** 2 + 0.05 * rng.normal(size=90)
+    y = y - y.mean()  # sklearn's KernelRidge has no intercept; ours centres y, identical when mean is 0
+    ours = KernelRidgeCV(alphas=(1e-2, 1e-1, 1.0), gamma_scales=(0.3, 1.0), cv=3, random_state=1).fit(X, y)
+    grid = GridSearchCV(KernelRidge(), {"kernel": ["rbf", "laplacian"], "alpha": [1e-2, 1e-1, 1.0],
+                                        "gamma": [0.3 / 6, 1.0 / 6]},
+                        cv=KFold(3, shuffle=True, random_state=1), scoring="neg_mean_absolute_error").fit(X, y)
+    assert ours.best_params_["kernel"] == grid.best_params_["kernel"]
+    assert ours.best_params_["alpha"] == grid.best_params_["alpha"]
+    assert np.isclose(ours.best_params_["gamma"], grid.best_params_["gamma"])
+    # inner folds' CV errors agree up to the (tiny) training-fold mean of y
+    assert np.isclose(min(ours.cv_results_.values()), -grid.best_score_, rtol=0.05)
+    Xt = rng.normal(size=(20, 6))
+    refit = KernelRidge(**grid.best_params_).fit(X, y - y.mean())
+    np.testing.assert_allclose(ours.predict(Xt), refit.predict(Xt) + y.mean(), atol=1e-8)

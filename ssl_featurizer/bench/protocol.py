@@ -2,7 +2,8 @@
 
 Every model is a scikit-learn ``Pipeline`` fitted on training rows only: mean imputation of failed
 featurizations, ``StandardScaler``, then the regressor. Kernel ridge hyperparameters (kernel rbf or
-laplacian, alpha, gamma) are chosen by an inner cross-validation on the training rows only. Splits are
+laplacian, alpha, gamma) are chosen by an inner cross-validation on the training rows only
+(:class:`~ssl_featurizer.bench.krr.KernelRidgeCV`). Splits are
 repeated random 80/20 splits (grouped by material for site tasks) or a task's official folds.
 """
 
@@ -13,12 +14,12 @@ from typing import Any
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
 from sklearn.impute import SimpleImputer
-from sklearn.kernel_ridge import KernelRidge
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
-from sklearn.model_selection import GridSearchCV, GroupKFold, GroupShuffleSplit, KFold, ShuffleSplit
+from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from ssl_featurizer.bench.krr import KernelRidgeCV
 from ssl_featurizer.bench.tasks import Task
 
 REGRESSORS = ("krr", "rf", "gbr")
@@ -42,16 +43,12 @@ def splits(task: Task, seeds: int | list[int], test_size: float = 0.2) -> list[t
     return out
 
 
-def make_model(regressor: str, n_features: int, seed: int, groups: np.ndarray | None = None,
-               inner_folds: int = 3) -> Any:
-    """The regressor's pipeline (for ``krr``, wrapped in its inner grid search)."""
+def make_model(regressor: str, seed: int, inner_folds: int = 3) -> Any:
+    """The regressor's pipeline (``krr`` tunes kernel, gamma and alpha by inner CV on the training rows)."""
     prep = [("impute", SimpleImputer(strategy="mean", keep_empty_features=True)), ("scale", StandardScaler())]
     if regressor == "krr":
-        pipe = Pipeline([*prep, ("krr", KernelRidge())])
-        grid = {"krr__kernel": ["rbf", "laplacian"], "krr__alpha": list(KRR_ALPHAS),
-                "krr__gamma": [g / max(n_features, 1) for g in KRR_GAMMA_SCALES]}
-        cv = GroupKFold(inner_folds) if groups is not None else KFold(inner_folds, shuffle=True, random_state=seed)
-        return GridSearchCV(pipe, grid, cv=cv, scoring="neg_mean_absolute_error", n_jobs=1)
+        return Pipeline([*prep, ("krr", KernelRidgeCV(alphas=KRR_ALPHAS, gamma_scales=KRR_GAMMA_SCALES,
+                                                       cv=inner_folds, random_state=seed))])
     if regressor == "rf":
         return Pipeline([*prep, ("rf", RandomForestRegressor(n_estimators=200, n_jobs=1, random_state=seed))])
     if regressor == "gbr":
@@ -62,14 +59,14 @@ def make_model(regressor: str, n_features: int, seed: int, groups: np.ndarray | 
 def evaluate_split(X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, regressor: str, seed: int,
                    groups: np.ndarray | None = None) -> dict[str, Any]:
     """Fit on ``train`` only, score on ``test``: MAE, RMSE, R² and the chosen hyperparameters."""
-    model = make_model(regressor, X.shape[1], seed, groups)
+    model = make_model(regressor, seed)
     if groups is not None and regressor == "krr":
-        model.fit(X[train], y[train], groups=groups[train])
+        model.fit(X[train], y[train], krr__groups=groups[train])
     else:
         model.fit(X[train], y[train])
     pred = model.predict(X[test])
-    best = getattr(model, "best_params_", {})
+    best = getattr(model[-1], "best_params_", {})
     return {"mae": mean_absolute_error(y[test], pred), "rmse": float(np.sqrt(mean_squared_error(y[test], pred))),
             "r2": r2_score(y[test], pred), "n_train": len(train), "n_test": len(test),
-            "best_params": ";".join(f"{k.split('__')[-1]}={v:.3g}" if isinstance(v, float) else
+            "best_params": ";".join(f"{k}={v:.3g}" if isinstance(v, float) else
                                     f"{k.split('__')[-1]}={v}" for k, v in best.items())}
