@@ -1,19 +1,35 @@
-"""Gather benchmarks/results/*/summary.md and run.json into the results section of docs/benchmarks.md."""
+"""Regenerate tables and figures from benchmarks/results/*/results.csv and write them into docs/benchmarks.md."""
 
 import json
 from pathlib import Path
 
+import pandas as pd
+
+from ssl_featurizer.bench.report import bar_chart, markdown_table, range_curve, summarise
+
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+def _failed_rows(results: pd.DataFrame) -> pd.DataFrame:
+    """Rows with a failed component: a concatenation fails where any of its parts failed."""
+    per = results.groupby("descriptor")["n_failed_inputs"].max()
+    combined = results["descriptor"].map(lambda d: max(per.get(p, 0) for p in d.split("+")))
+    return results.assign(n_failed_inputs=results["n_failed_inputs"].combine(combined, max))
+
 
 blocks = []
 for run in sorted((ROOT / "benchmarks" / "results").glob("*/run.json")):
     meta = json.loads(run.read_text())
     folder = run.parent.relative_to(ROOT)
+    summary = summarise(_failed_rows(pd.read_csv(run.parent / "results.csv")))
+    summary.to_csv(run.parent / "summary.csv", index=False)
+    (run.parent / "summary.md").write_text(markdown_table(summary))
+    bar_chart(summary, run.parent / "mae.png")
+    range_curve(summary, run.parent / "range.png")
     blocks.append(
         f"### {meta['task']}\n\n{meta['n_rows']:,} rows, splits {', '.join(meta['splits'])}, model `{meta['model']}`, "
         f"wall time {meta['wall_seconds'] / 60:.1f} min. {' '.join(meta['notes'])}\n\n"
-        + (run.parent / "summary.md").read_text()
+        + markdown_table(summary)
         + f"\n![MAE by descriptor](../{folder}/mae.png)\n"
         + (f"![range curve](../{folder}/range.png)\n" if (run.parent / "range.png").exists() else ""))
 page = ROOT / "docs" / "benchmarks.md"

@@ -28,7 +28,7 @@ def test_structure_task_end_to_end(kvrh, tmp_path):
     assert set(summary["descriptor"]) == set(descriptors)
     assert summary.loc[summary.descriptor == "ssl:01+magpie", "n_features"].iloc[0] == 128 + 132
     md = (tmp_path / "summary.md").read_text()
-    assert "| ssl:012:mean-std | 384 |" in md
+    assert "| ssl:012:mean-std | 384 | 0 |" in md
     for name in ("mae.png", "range.png", "results.csv", "run.json"):
         assert (tmp_path / name).stat().st_size > 0
     # rerun: features come from the cache and the scores are identical

@@ -63,7 +63,7 @@ def run_benchmark(task: Task, descriptors: list[str], regressors: tuple[str, ...
         for (reg, name, _, _), score in zip(jobs, scores):
             rows.append({"task": task.name, "descriptor": spec, "regressor": reg, "split": name,
                          "seconds_per_input": seconds, "n_features": X.shape[1],
-                         "n_failed_inputs": int(pd.isna(X).all(axis=1).sum()), **score})
+                         "n_failed_inputs": int(pd.isna(X).any(axis=1).sum()), **score})
     results = pd.DataFrame(rows)
     if out is not None:
         out = Path(out)

@@ -18,6 +18,7 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
     out["n_splits"] = g.size()
     out["seconds_per_input"] = g["seconds_per_input"].first()
     out["n_features"] = g["n_features"].first()
+    out["n_failed_inputs"] = g["n_failed_inputs"].first()
     return out.reset_index()
 
 
@@ -26,9 +27,9 @@ def markdown_table(summary: pd.DataFrame) -> str:
     lines = []
     for task, block in summary.groupby("task", sort=False):
         regs = list(dict.fromkeys(block["regressor"]))
-        lines += [f"**{task}**", "", "| descriptor | features | s / input | "
+        lines += [f"**{task}**", "", "| descriptor | features | failed inputs | s / input | "
                   + " | ".join(f"{r} MAE" for r in regs) + " | " + " | ".join(f"{r} R²" for r in regs) + " |",
-                  "|---|---|---|" + "---|" * (2 * len(regs))]
+                  "|---|---|---|---|" + "---|" * (2 * len(regs))]
         best = block.groupby("regressor")["mae_mean"].min()
         for desc, rows in block.groupby("descriptor", sort=False):
             r = rows.set_index("regressor")
@@ -41,7 +42,8 @@ def markdown_table(summary: pd.DataFrame) -> str:
                 maes.append(f"**{cell}**" if np.isclose(r.loc[reg, "mae_mean"], best[reg]) else cell)
             r2s = [f"{r.loc[reg, 'r2_mean']:.3f}" if reg in r.index else "—" for reg in regs]
             first = r.iloc[0]
-            lines.append(f"| {desc} | {int(first['n_features'])} | {first['seconds_per_input']:.2g} | "
+            lines.append(f"| {desc} | {int(first['n_features'])} | {int(first['n_failed_inputs'])} | "
+                         f"{first['seconds_per_input']:.2g} | "
                          + " | ".join(maes) + " | " + " | ".join(r2s) + " |")
         lines.append("")
     return "\n".join(lines)
@@ -68,7 +70,7 @@ def bar_chart(summary: pd.DataFrame, path: str | Path) -> Path:
 
 def range_curve(summary: pd.DataFrame, path: str | Path) -> Path | None:
     """Test MAE against the SSL layer set (0, 01, 012, …): the "range" of the descriptor."""
-    ssl = summary[summary["descriptor"].str.fullmatch(r"ssl(_site)?:0?1?2?3?4?5?6?(:[a-z-]+)?")]
+    ssl = summary[summary["descriptor"].str.fullmatch(r"ssl(_site)?:\d+")]  # default (mean) pooling only
     ssl = ssl[ssl["descriptor"].str.split(":").str[1].apply(lambda s: s == "012345"[: len(s)])]
     if ssl.empty:
         return None
@@ -78,7 +80,8 @@ def range_curve(summary: pd.DataFrame, path: str | Path) -> Path | None:
         rows = rows.assign(depth=rows["descriptor"].str.split(":").str[1].str.len()).sort_values("depth")
         ax.errorbar(rows["depth"] - 1, rows["mae_mean"], yerr=rows["mae_std"], marker="o", capsize=3,
                     label=f"{task} / {reg}")
-    ax.set_xticks(range(7), ["0", "01", "012", "0123", "01234", "012345", "0..6"])
+    depth = int(ssl["descriptor"].str.split(":").str[1].str.len().max())
+    ax.set_xticks(range(depth), ["0123456789"[: k + 1] for k in range(depth)])
     ax.set_xlabel("layers concatenated (hops of neighbourhood seen)")
     ax.set_ylabel("test MAE")
     ax.legend(fontsize=7)
