@@ -1,7 +1,9 @@
 """Benchmark harness: our descriptors against matminer's hand-built ones under one protocol.
 
->>> from ssl_featurizer.bench import run_benchmark, Task  # doctest: +SKIP
->>> run_benchmark(Task.from_dataframe(df, "structure", "target"), ["ssl:012", "magpie"], out="bench")  # doctest: +SKIP
+Usage::
+
+    from ssl_featurizer.bench import Task, run_benchmark
+    run_benchmark(Task.from_dataframe(df, "structure", "target"), ["ssl:012", "magpie"], out="bench")
 """
 
 from __future__ import annotations
