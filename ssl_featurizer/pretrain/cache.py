@@ -19,8 +19,8 @@ from ssl_featurizer.graph.crystal_graph import GraphConfig, StructureError, buil
 MANIFEST = "manifest.json"
 
 
-def _build_shard(args: tuple[list[str], GraphConfig, str, str]) -> tuple[str, int, list[tuple[str, str]]]:
-    lines, config, out_file, _ = args
+def _build_shard(args: tuple[list[str], GraphConfig, str]) -> tuple[str, int, list[tuple[str, str]]]:
+    lines, config, out_file = args
     from pymatgen.core import Structure
 
     ids, z, src, dst, dist, n_atoms, n_edges, errors = [], [], [], [], [], [], [], []
@@ -74,7 +74,7 @@ def build_graph_cache(corpus: str | Path, cache_dir: str | Path, config: GraphCo
             chunk = list(itertools.islice(lines, shard_size))
             if not chunk:
                 break
-            jobs.append((chunk, config, str(cache_dir / f"shard_{k:04d}.npz"), ""))
+            jobs.append((chunk, config, str(cache_dir / f"shard_{k:04d}.npz")))
     todo = [j for j in jobs if not Path(j[2]).exists()]
     errors: list[tuple[str, str]] = []
     bar = tqdm(total=len(todo), desc="graph cache (shards)", disable=not progress)
