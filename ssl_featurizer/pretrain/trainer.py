@@ -131,17 +131,21 @@ class Pretrainer:
         return ssl_losses(self.heads, h_last, b.z, masked, b.edge_index, b.distance,
                           self.group[b.z], self.period[b.z], self.cfg.tasks)
 
+    def _val_chunks(self):
+        """Held-out structures in fixed chunks, each with the generator of its fixed masks."""
+        for k, start in enumerate(range(0, len(self.val_idx), 256)):
+            yield self.val_idx[start:start + 256], np.random.default_rng([self.cfg.seed, _VAL_EPOCH, k])
+
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
         """Masked-task losses and accuracies on the held-out split (fixed masks)."""
         self.encoder.eval()
         self.heads.eval()
         sums: dict[str, float] = {}
-        for k, start in enumerate(range(0, len(self.val_idx), 256)):
-            rng = np.random.default_rng([self.cfg.seed, _VAL_EPOCH, k])
-            out = self._forward(self.val_idx[start:start + 256], rng)
+        for idx, rng in self._val_chunks():
+            out = self._forward(idx, rng)
             for key, value in out.items():
-                weight = 1.0 if key.endswith(("_correct", "_count")) else len(self.val_idx[start:start + 256])
+                weight = 1.0 if key.endswith(("_correct", "_count")) else len(idx)
                 sums[key] = sums.get(key, 0.0) + float(value) * weight
         self.encoder.train()
         self.heads.train()
@@ -155,10 +159,9 @@ class Pretrainer:
     def majority_baselines(self) -> dict[str, float]:
         """Accuracy of always predicting the most frequent class, on the same held-out masked atoms."""
         counts: dict[str, np.ndarray] = {"group": np.zeros(18), "period": np.zeros(7), "element": np.zeros(101)}
-        for k, start in enumerate(range(0, len(self.val_idx), 256)):
-            b = self.store.batch(self.val_idx[start:start + 256])
-            masked = mask_atoms(b.batch.numpy(), self.cfg.tasks.mask_fraction,
-                                np.random.default_rng([self.cfg.seed, _VAL_EPOCH, k]))
+        for idx, rng in self._val_chunks():
+            b = self.store.batch(idx)
+            masked = mask_atoms(b.batch.numpy(), self.cfg.tasks.mask_fraction, rng)
             z = b.z.numpy()[masked]
             counts["group"] += np.bincount(self.group.numpy()[z], minlength=18)
             counts["period"] += np.bincount(self.period.numpy()[z], minlength=7)
