@@ -66,4 +66,19 @@ def render_card(card: dict[str, Any]) -> str:
 ## Weights
 `{card['weights']['file']}` ({card['weights']['format']}, {card['weights']['bytes']:,} bytes),
 sha256 `{card['weights']['sha256']}` — verified on every load.
+""" + _evaluation(card.get("evaluation"))
+
+
+def _evaluation(evaluation: dict[str, str] | None) -> str:
+    """The downstream-evaluation section (a Markdown table and its reproduce command), when the card has one."""
+    if not evaluation:
+        return ""
+    return f"""
+## {evaluation['title']}
+
+{evaluation['text']}
+
+{evaluation['table']}
+
+Reproduce: `{evaluation['command']}`
 """
