@@ -94,6 +94,9 @@ def main() -> None:
     results = pd.concat(frames, ignore_index=True)
     md = table(results)
     (OUT / "summary.md").write_text(md + "\n")
+    page = ROOT / "docs" / "kong2023.md"
+    head, rest = page.read_text().split("<!-- gate:start -->\n")
+    page.write_text(head + "<!-- gate:start -->\n" + md + "\n" + rest[rest.index("<!-- gate:end -->"):])
     print(md)
 
 
