@@ -47,7 +47,7 @@ _CRYSTALS: dict[str, tuple[str, dict[str, float], list[str], list[list[float]]]]
 def example_structures() -> dict[str, Structure]:
     """The built-in crystals, name → conventional-cell ``Structure``.
 
-    Example:
+    Examples:
         >>> crystals = example_structures()
         >>> len(crystals["NaCl (rock salt)"]), crystals["Fe (bcc)"].composition.reduced_formula
         (8, 'Fe')
