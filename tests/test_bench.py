@@ -122,7 +122,7 @@ def test_nested_selection_of_layers_and_pooling(kvrh):
     rows = select_and_score(candidates, kvrh.y, train, test, seed=0)
     chosen = [r for r in rows if r["selected"]]
     assert len(chosen) == 1 and chosen[0]["inner_mae"] == min(r["inner_mae"] for r in rows)
-    assert np.isfinite(chosen[0]["test_mae"]) and "test_mae" not in [r for r in rows if not r["selected"]][0]
+    assert np.isfinite(chosen[0]["test_mae"]) and "test_mae" not in next(r for r in rows if not r["selected"])
     # the choice uses training rows only: scrambling the test targets changes nothing but the test error
     y = kvrh.y.copy()
     y[test] = y[test][::-1]

@@ -10,8 +10,7 @@
 * ``mkdocs build --strict`` succeeds (when the ``docs`` extra is installed).
 
 Samples run in a temporary folder next to a link named ``shared`` to the shared data, so ``../shared/...``
-paths in samples work as they do from a checkout. ``example_structures()`` builds 27 structures from their
-space groups (seconds of pymatgen symmetry work), so within this module it returns copies of one real result.
+paths in samples work as they do from a checkout.
 """
 
 from __future__ import annotations
@@ -87,14 +86,9 @@ def _rel(path: Path) -> str:
     return path.relative_to(ROOT).as_posix()
 
 
-_EXAMPLES: dict = {}
-
-
 @pytest.fixture
-def sample_dir(tmp_path, monkeypatch, crystals):
-    """A working folder with ``../shared`` pointing at the shared data; example_structures() served from cache."""
-    from ssl_featurizer import examples
-
+def sample_dir(tmp_path, monkeypatch):
+    """A working folder with ``../shared`` pointing at the shared data."""
     if SHARED.exists():
         (tmp_path / "shared").symlink_to(SHARED.resolve(), target_is_directory=True)
     work = tmp_path / "work"
@@ -102,9 +96,6 @@ def sample_dir(tmp_path, monkeypatch, crystals):
     monkeypatch.chdir(work)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.setenv("SSL_FEATURIZER_SHARED", str(tmp_path / "shared"))
-    _EXAMPLES.setdefault("crystals", crystals)  # the session fixture: one real example_structures() call
-    monkeypatch.setattr(examples, "example_structures",
-                        lambda: {name: s.copy() for name, s in _EXAMPLES["crystals"].items()})
     return work
 
 

@@ -167,5 +167,5 @@ def test_cli_contrastive_only(corpus, tmp_path, capsys):
             "--contrastive", "--no-masked", "--no-edge"]
     assert main(args) == 0
     metrics = json.loads(capsys.readouterr().out)
-    assert set(k for k in metrics if k.endswith("_acc")) == {"val_contrastive_acc"}
+    assert {k for k in metrics if k.endswith("_acc")} == {"val_contrastive_acc"}
     assert (tmp_path / "cache-supercell" / "manifest.json").exists()
