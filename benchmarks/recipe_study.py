@@ -86,7 +86,8 @@ def main() -> None:
         trainer = Pretrainer(store, work / "runs" / name, cfg, views=views)
         metrics = trainer.train(resume=True)
         model_dir = work / "models" / name
-        export_run(work / "runs" / name, work / "cache", model_dir, f"study-{name}", "0", f"recipe study: {name}")
+        export_run(work / "runs" / name, work / "cache", model_dir, f"study-{name}", "0", f"recipe study: {name}",
+                   views_dir=work / "cache-supercell")
         row = {"recipe": name, "steps": trainer.global_step, "train_seconds": round(trainer.train_seconds, 1),
                **{k: round(v, 4) for k, v in metrics.items() if k.endswith("_acc")}}
         for target, task in tasks.items():

@@ -42,7 +42,8 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from ssl_featurizer.pretrain.export import export_run
 
-    card = export_run(args.run, args.cache_dir, args.out, args.name, args.version, args.description)
+    card = export_run(args.run, args.cache_dir, args.out, args.name, args.version, args.description,
+                      views_dir=args.views_cache_dir)
     print(json.dumps(card["metrics"], indent=1))
     return 0
 
@@ -146,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True)
     p.add_argument("--version", required=True)
     p.add_argument("--description", default="")
+    p.add_argument("--views-cache-dir", default=None,
+                   help="supercell view cache of a --contrastive run (default: <cache-dir>-supercell)")
     p.set_defaults(func=_cmd_export)
     return parser
 
