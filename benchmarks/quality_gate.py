@@ -104,9 +104,9 @@ def main() -> None:
     if not (ROOT.parent / "shared" / "data").is_dir():
         raise SystemExit("../shared/data is absent: the quality gate needs the shared tasks")
     models = dict(pair.split("=", 1) for pair in args.models.split(","))
-    frames = [run(t, label, model, args.seeds, args.n_jobs, Path(args.cache_dir))
-              for t in args.tasks.split(",") for label, model in models.items()]
-    results = pd.concat(frames, ignore_index=True)
+    for task in args.tasks.split(","):
+        for label, model in models.items():
+            run(task, label, model, args.seeds, args.n_jobs, Path(args.cache_dir))
     # every finished (task, model) on disk joins the table, also those not asked for in this invocation
     results = pd.concat([pd.read_csv(p) for p in sorted(OUT.glob("*__*.csv"))], ignore_index=True)
     md = table(results)
