@@ -98,7 +98,26 @@ def main() -> None:
         rows.append(row)
         pd.DataFrame(rows).to_csv(out_csv, index=False)
         print(json.dumps(row), flush=True)
-    print(pd.DataFrame(rows).to_string(index=False))
+    table = pd.DataFrame(rows)
+    print(table.to_string(index=False))
+    write_docs(table)
+
+
+def write_docs(table: pd.DataFrame) -> None:
+    """The study's table into docs/pretraining.md (between the study markers)."""
+    header = ("| recipe | train s | held-out group / period / element / edge acc | contrastive acc | "
+              "MP-2018 e_form MAE (eV/atom) | MP-2018 PBE gap MAE (eV) |")
+    lines = [header, "|---|---|---|---|---|---|"]
+    for r in table.to_dict("records"):
+        accs = " / ".join(f"{r[k]:.3f}" if pd.notna(r.get(k)) else "—"
+                          for k in ("val_group_acc", "val_period_acc", "val_element_acc", "val_edge_acc"))
+        contra = f"{r['val_contrastive_acc']:.3f}" if pd.notna(r.get("val_contrastive_acc")) else "—"
+        lines.append(f"| {r['recipe']} | {r['train_seconds']:.0f} | {accs} | {contra} | "
+                     f"{r['e_form_mae']:.4f} ± {r['e_form_mae_std']:.4f} | {r['gap_pbe_mae']:.4f} ± "
+                     f"{r['gap_pbe_mae_std']:.4f} |")
+    page = ROOT / "docs" / "pretraining.md"
+    head, rest = page.read_text().split("<!-- study:start -->\n")
+    page.write_text(head + "<!-- study:start -->\n" + "\n".join(lines) + "\n" + rest[rest.index("<!-- study:end -->"):])
 
 
 if __name__ == "__main__":
