@@ -1,0 +1,207 @@
+"""NEGNN evidence: NEGNN vs the plain CGCNN baseline vs SSL descriptor + kernel ridge, on the same splits.
+
+Every method is trained on the same training rows and scored on the same test rows: the first split of
+:func:`ssl_featurizer.bench.protocol.splits` (80/20 with seed 0, or matbench's official fold 0).
+Smaller training sets are nested random subsets of that split's training rows (seeded); the test rows
+never change. Methods:
+
+* ``negnn_012``: :class:`~ssl_featurizer.NEGNNRegressor` with the frozen embeddings of layers 0, 1, 2;
+* ``cgcnn``: the same network and training with ``layers=None`` (element features only);
+* ``krr_ssl012``: the ``ssl:012`` descriptor (mean-pooled h0‖h1‖h2) + the benchmark's kernel ridge
+  (:func:`ssl_featurizer.bench.protocol.evaluate_split`, ``krr``: inner-CV kernel/alpha/gamma);
+* ``mean``: the training mean (reference).
+
+Resumable: one CSV row per finished fit in ``<out>/results.csv``; finished (task, method, n_train, split)
+keys are skipped on rerun, then tables and figures are rebuilt from the CSV.
+
+Reproduce (repo root, ``../shared/data`` present; ~25 min on 2 shared CPU cores)::
+
+    OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 MATMINER_DATA=../shared/data/matminer \\
+        nice -n 10 python benchmarks/negnn.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+TASKS = ("kong2023_formation_energy", "kong2023_hse_gap", "kong2023_log_kvrh", "kong2023_log_gvrh",
+         "matbench_dielectric")
+METHODS = ("mean", "krr_ssl012", "cgcnn", "negnn_012")
+LABELS = {"mean": "training mean", "krr_ssl012": "ssl:012 + KRR", "cgcnn": "CGCNN (layers=None)",
+          "negnn_012": "NEGNN (layers 012)"}
+GNN_LAYERS = {"cgcnn": None, "negnn_012": "012"}
+COLUMNS = ("task", "method", "n_train", "split", "n_test", "train_fraction", "mae", "rmse", "r2", "seconds",
+           "epochs", "best_epoch", "best_val_mae", "best_params")
+
+
+def _plan(args: argparse.Namespace) -> list[tuple[str, int]]:
+    """(task, n_train) pairs in run order: the main comparison first, then the learning curves."""
+    plan = [(t, args.main_size) for t in args.tasks]
+    for task in args.curve_tasks:
+        plan += [(task, n) for n in args.sizes if (task, n) not in plan]
+    return plan
+
+
+def _metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
+    return {"mae": mean_absolute_error(y, pred), "rmse": float(np.sqrt(mean_squared_error(y, pred))),
+            "r2": r2_score(y, pred)}
+
+
+def _fit_one(task, method: str, train: np.ndarray, test: np.ndarray, args: argparse.Namespace) -> dict:
+    from ssl_featurizer.bench.descriptors import compute
+    from ssl_featurizer.bench.protocol import evaluate_split
+    from ssl_featurizer.negnn import NEGNNRegressor
+
+    t0 = time.perf_counter()
+    if method == "mean":
+        row = _metrics(task.y[test], np.full(len(test), task.y[train].mean()))
+    elif method == "krr_ssl012":
+        X, _ = compute("ssl:012", task, ROOT / "benchmarks" / "cache")
+        row = evaluate_split(X, task.y, train, test, "krr", args.seed)
+        row = {k: row[k] for k in ("mae", "rmse", "r2", "best_params")}
+    else:
+        model = NEGNNRegressor(layers=GNN_LAYERS[method], max_epochs=args.max_epochs, patience=args.patience,
+                               random_state=args.seed)
+        model.fit([task.inputs[i] for i in train], task.y[train])
+        row = _metrics(task.y[test], model.predict([task.inputs[i] for i in test]))
+        row.update(epochs=model.n_epochs_, best_epoch=model.best_epoch_,
+                   best_val_mae=model.history_[model.best_epoch_ - 1]["val_mae"])
+    row["seconds"] = round(time.perf_counter() - t0, 1)
+    return row
+
+
+def run(args: argparse.Namespace) -> pd.DataFrame:
+    """Run every missing fit of the plan, appending a row to ``results.csv`` after each."""
+    from ssl_featurizer.bench.protocol import splits
+    from ssl_featurizer.bench.tasks import load_task
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    csv = out / "results.csv"
+    done = pd.read_csv(csv) if csv.exists() else pd.DataFrame(columns=["task", "method", "n_train", "split"])
+    finished = {(r.task, r.method, int(r.n_train), r.split) for r in done.itertuples()}
+    tasks: dict = {}
+    for task_name, size in _plan(args):
+        if task_name not in tasks:
+            tasks[task_name] = load_task(task_name)
+        task = tasks[task_name]
+        split, train_all, test = splits(task, [args.seed])[0]
+        n = len(train_all) if size <= 0 or size >= len(train_all) else size
+        train = np.sort(np.random.default_rng(args.seed).permutation(train_all)[:n])  # nested subsets
+        for method in args.methods:
+            if (task_name, method, n, split) in finished:
+                continue
+            row = {"task": task_name, "method": method, "n_train": n, "split": split, "n_test": len(test),
+                   "train_fraction": "all" if n == len(train_all) else f"{n}/{len(train_all)}",
+                   **_fit_one(task, method, train, test, args)}
+            print(f"{task_name:28s} n={n:5d} {method:11s} MAE {row['mae']:.4g}  R² {row['r2']:.3f}  "
+                  f"{row['seconds']:.0f} s", flush=True)
+            pd.DataFrame([row]).reindex(columns=COLUMNS).to_csv(csv, mode="a", header=not csv.exists(), index=False)
+            finished.add((task_name, method, n, split))
+    return pd.read_csv(csv)
+
+
+def markdown(results: pd.DataFrame) -> str:
+    """One table row per (task, n_train): MAE (R²) of each method; the best MAE in bold."""
+    methods = [m for m in METHODS if m in set(results["method"])]
+    lines = ["| task | n_train | n_test | " + " | ".join(LABELS[m] for m in methods) + " |",
+             "|---|---|---|" + "---|" * len(methods)]
+    for (task, n), block in results.groupby(["task", "n_train"], sort=False):
+        r = block.set_index("method")
+        best = r.loc[[m for m in methods if m != "mean" and m in r.index], "mae"].min()
+        cells = []
+        for m in methods:
+            if m not in r.index:
+                cells.append("—")
+                continue
+            cell = f"{r.loc[m, 'mae']:.4g} ({r.loc[m, 'r2']:.3f})"
+            cells.append(f"**{cell}**" if m != "mean" and np.isclose(r.loc[m, "mae"], best) else cell)
+        lines.append(f"| {task} | {n} | {int(block['n_test'].iloc[0])} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def figures(results: pd.DataFrame, out: Path, main_size: int, curve_tasks: list[str]) -> None:
+    """``mae.png`` (main comparison, MAE relative to the training-mean predictor) and ``learning_curve.png``."""
+    from ssl_featurizer.plotting import _finish, _pyplot
+
+    plt = _pyplot()
+    main = results[results["n_train"] == main_size]
+    if not main.empty:
+        tasks = list(dict.fromkeys(main["task"]))
+        methods = [m for m in METHODS if m != "mean" and m in set(main["method"])]
+        fig, ax = plt.subplots(figsize=(9, 4))
+        width = 0.8 / len(methods)
+        for k, m in enumerate(methods):
+            rel = [main[(main.task == t) & (main.method == m)]["mae"].mean()
+                   / main[(main.task == t) & (main.method == "mean")]["mae"].mean() for t in tasks]
+            ax.bar(np.arange(len(tasks)) + k * width, rel, width, label=LABELS[m])
+        ax.set_xticks(np.arange(len(tasks)) + 0.4 - width / 2, [t.replace("kong2023_", "") for t in tasks])
+        ax.set_ylabel("test MAE / MAE of the training mean")
+        ax.legend(fontsize=8)
+        _finish(fig, out / "mae.png", f"{main_size} training structures, same splits (lower is better)", dpi=120)
+    curve = results[results["task"].isin(curve_tasks)]
+    if not curve.empty:
+        tasks = list(dict.fromkeys(curve["task"]))
+        fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 4), squeeze=False)
+        for ax, task in zip(axes[0], tasks):
+            block = curve[curve.task == task]
+            for m in METHODS:
+                rows = block[block.method == m].sort_values("n_train")
+                if len(rows):
+                    ax.plot(rows["n_train"], rows["mae"], marker="o", label=LABELS[m],
+                            linestyle=":" if m == "mean" else "-")
+            ax.set_xscale("log")
+            ax.set_xlabel("training structures")
+            ax.set_ylabel("test MAE")
+            ax.set_title(task)
+            ax.legend(fontsize=8)
+        _finish(fig, out / "learning_curve.png", "learning curves (one split, fixed test set)", dpi=120)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS))
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--main-size", type=int, default=1000, help="training structures of the main comparison")
+    parser.add_argument("--curve-tasks", nargs="+", default=["kong2023_log_kvrh", "kong2023_hse_gap"])
+    parser.add_argument("--sizes", nargs="+", type=int, default=[100, 300, 1000, 0], help="0: all training rows")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-epochs", type=int, default=60)
+    parser.add_argument("--patience", type=int, default=10)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "negnn"))
+    parser.add_argument("--report-only", action="store_true", help="only rebuild tables and figures from the CSV")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("MATMINER_DATA", str(Path("../shared/data/matminer").resolve()))
+    out = Path(args.out)
+    t0 = time.perf_counter()
+    results = pd.read_csv(out / "results.csv") if args.report_only else run(args)
+    (out / "summary.md").write_text(markdown(results))
+    figures(results, out, args.main_size, args.curve_tasks)
+    import torch
+
+    meta_path = out / "meta.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {"sessions": []}
+    if not args.report_only:
+        meta["sessions"].append({"wall_seconds": round(time.perf_counter() - t0, 1),
+                                 "finished": time.strftime("%Y-%m-%d %H:%M")})
+    meta.update(machine=f"{platform.machine()}, {os.cpu_count()} CPU cores (shared), torch {torch.__version__}, "
+                        f"{torch.get_num_threads()} torch thread(s)",
+                args={k: v for k, v in vars(args).items() if k not in ("out", "report_only")},
+                fit_seconds_total=float(results["seconds"].sum()))
+    meta_path.write_text(json.dumps(meta, indent=1) + "\n")
+    print(markdown(results))
+
+
+if __name__ == "__main__":
+    main()
