@@ -282,7 +282,7 @@ class NEGNNRegressor(RegressorMixin, BaseEstimator):
         self.fit_errors_ = self._check_errors(data.errors, labels, "fit")
         y = y[data.index]
         n = len(y)
-        n_val = int(round(self.validation_fraction * n)) if self.validation_fraction > 0 else 0
+        n_val = round(self.validation_fraction * n) if self.validation_fraction > 0 else 0
         if self.validation_fraction > 0:
             n_val = max(n_val, 1)
         if n - n_val < 2:

@@ -17,7 +17,7 @@ from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from ssl_featurizer import FeaturizationError, FeaturizationWarning, ModelError, NEGNNRegressor
 from ssl_featurizer.bench import load_task
 
-FAST = dict(max_epochs=4, patience=2, batch_size=16, width=16, n_conv=2, hidden=16)
+FAST = {"max_epochs": 4, "patience": 2, "batch_size": 16, "width": 16, "n_conv": 2, "hidden": 16}
 
 
 @pytest.fixture(scope="module")
