@@ -97,7 +97,8 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
         if task_name not in tasks:
             tasks[task_name] = load_task(task_name)
         task = tasks[task_name]
-        split, train_all, test = splits(task, [args.seed])[0]
+        split_list = splits(task, [args.seed])  # one seeded 80/20 split, or all official folds
+        split, train_all, test = split_list[args.seed % len(split_list)]  # official fold number `seed`
         n = len(train_all) if size <= 0 or size >= len(train_all) else size
         train = np.sort(np.random.default_rng(args.seed).permutation(train_all)[:n])  # nested subsets
         for method in args.methods:
@@ -113,12 +114,20 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
     return pd.read_csv(csv)
 
 
-def markdown(results: pd.DataFrame) -> str:
-    """One table row per (task, n_train): MAE (R²) of each method; the best MAE in bold."""
-    methods = [m for m in METHODS if m in set(results["method"])]
-    lines = ["| task | n_train | n_test | " + " | ".join(LABELS[m] for m in methods) + " |",
-             "|---|---|---|" + "---|" * len(methods)]
-    for (task, n), block in results.groupby(["task", "n_train"], sort=False):
+def summarise(results: pd.DataFrame) -> pd.DataFrame:
+    """Mean and std over splits of MAE and R² per (task, n_train, method)."""
+    g = results.groupby(["task", "n_train", "method"], sort=False)
+    out = g.agg(mae=("mae", "mean"), mae_std=("mae", "std"), r2=("r2", "mean"), n_test=("n_test", "mean"),
+                n_splits=("split", "nunique"), epochs=("epochs", "mean"), seconds=("seconds", "mean"))
+    return out.reset_index()
+
+
+def markdown(summary: pd.DataFrame) -> str:
+    """One table row per (task, n_train): MAE [± std over splits] (R²) of each method; the best MAE in bold."""
+    methods = [m for m in METHODS if m in set(summary["method"])]
+    lines = ["| task | n_train | splits | n_test | " + " | ".join(LABELS[m] for m in methods) + " |",
+             "|---|---|---|---|" + "---|" * len(methods)]
+    for (task, n), block in summary.groupby(["task", "n_train"], sort=False):
         r = block.set_index("method")
         best = r.loc[[m for m in methods if m != "mean" and m in r.index], "mae"].min()
         cells = []
@@ -126,34 +135,37 @@ def markdown(results: pd.DataFrame) -> str:
             if m not in r.index:
                 cells.append("—")
                 continue
-            cell = f"{r.loc[m, 'mae']:.4g} ({r.loc[m, 'r2']:.3f})"
+            spread = f" ± {r.loc[m, 'mae_std']:.2g}" if r.loc[m, "n_splits"] > 1 else ""
+            cell = f"{r.loc[m, 'mae']:.4g}{spread} ({r.loc[m, 'r2']:.3f})"
             cells.append(f"**{cell}**" if m != "mean" and np.isclose(r.loc[m, "mae"], best) else cell)
-        lines.append(f"| {task} | {n} | {int(block['n_test'].iloc[0])} | " + " | ".join(cells) + " |")
+        lines.append(f"| {task} | {n} | {int(block['n_splits'].max())} | {int(block['n_test'].iloc[0])} | "
+                     + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def figures(results: pd.DataFrame, out: Path, main_size: int) -> None:
+def figures(summary: pd.DataFrame, out: Path, main_size: int) -> None:
     """``mae.png`` (main comparison, MAE relative to the training-mean predictor) and ``learning_curve.png``
-    (every task run at three or more training-set sizes)."""
+    (every task run at three or more training-set sizes); error bars: std over splits where there are several."""
     from ssl_featurizer.plotting import _finish, _pyplot
 
     plt = _pyplot()
-    main = results[results["n_train"] == main_size]
+    main = summary[summary["n_train"] == main_size]
     if not main.empty:
         tasks = list(dict.fromkeys(main["task"]))
         methods = [m for m in METHODS if m != "mean" and m in set(main["method"])]
         fig, ax = plt.subplots(figsize=(9, 4))
         width = 0.8 / len(methods)
+        ref = main[main.method == "mean"].set_index("task")["mae"]
         for k, m in enumerate(methods):
-            rel = [main[(main.task == t) & (main.method == m)]["mae"].mean()
-                   / main[(main.task == t) & (main.method == "mean")]["mae"].mean() for t in tasks]
-            ax.bar(np.arange(len(tasks)) + k * width, rel, width, label=LABELS[m])
+            r = main[main.method == m].set_index("task").reindex(tasks)
+            ax.bar(np.arange(len(tasks)) + k * width, r["mae"] / ref.reindex(tasks), width,
+                   yerr=r["mae_std"].fillna(0) / ref.reindex(tasks), capsize=3, label=LABELS[m])
         ax.set_xticks(np.arange(len(tasks)) + 0.4 - width / 2, [t.replace("kong2023_", "") for t in tasks])
         ax.set_ylabel("test MAE / MAE of the training mean")
         ax.legend(fontsize=8)
         _finish(fig, out / "mae.png", f"{main_size} training structures, same splits (lower is better)", dpi=120)
-    sizes = results.groupby("task")["n_train"].nunique()
-    curve = results[results["task"].isin(sizes[sizes >= 3].index)]
+    sizes = summary.groupby("task")["n_train"].nunique()
+    curve = summary[summary["task"].isin(sizes[sizes >= 3].index)]
     if not curve.empty:
         tasks = list(dict.fromkeys(curve["task"]))
         fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 4), squeeze=False)
@@ -162,14 +174,14 @@ def figures(results: pd.DataFrame, out: Path, main_size: int) -> None:
             for m in METHODS:
                 rows = block[block.method == m].sort_values("n_train")
                 if len(rows):
-                    ax.plot(rows["n_train"], rows["mae"], marker="o", label=LABELS[m],
-                            linestyle=":" if m == "mean" else "-")
+                    ax.errorbar(rows["n_train"], rows["mae"], yerr=rows["mae_std"].fillna(0), marker="o", capsize=3,
+                                label=LABELS[m], linestyle=":" if m == "mean" else "-")
             ax.set_xscale("log")
             ax.set_xlabel("training structures")
             ax.set_ylabel("test MAE")
             ax.set_title(task)
             ax.legend(fontsize=8)
-        _finish(fig, out / "learning_curve.png", "learning curves (one split, fixed test set)", dpi=120)
+        _finish(fig, out / "learning_curve.png", "learning curves (nested training subsets, fixed test set)", dpi=120)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -189,8 +201,10 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out)
     t0 = time.perf_counter()
     results = pd.read_csv(out / "results.csv") if args.report_only else run(args)
-    (out / "summary.md").write_text(markdown(results))
-    figures(results, out, args.main_size)
+    summary = summarise(results)
+    summary.to_csv(out / "summary.csv", index=False)
+    (out / "summary.md").write_text(markdown(summary))
+    figures(summary, out, args.main_size)
     import torch
 
     meta_path = out / "meta.json"
@@ -203,7 +217,7 @@ def main(argv: list[str] | None = None) -> None:
                 args={k: v for k, v in vars(args).items() if k not in ("out", "report_only")},
                 fit_seconds_total=float(results["seconds"].sum()))
     meta_path.write_text(json.dumps(meta, indent=1) + "\n")
-    print(markdown(results))
+    print(markdown(summary))
 
 
 if __name__ == "__main__":
