@@ -125,6 +125,9 @@ class NEGNNRegressor(RegressorMixin, BaseEstimator):
         weight_decay: AdamW weight decay.
         batch_size: structures per training step.
         max_epochs: upper bound on training epochs.
+        min_epochs: weights are selected (and early stopping counts) only from this epoch on (or from
+            ``max_epochs`` if smaller): the first epochs' BatchNorm statistics are immature, and a small
+            validation split can favour them by chance.
         patience: stop after this many epochs without a better validation loss (the best weights are restored).
         validation_fraction: fraction of the fit data held out for early stopping (0: no early stopping;
             train ``max_epochs`` and keep the last weights).
@@ -158,7 +161,8 @@ class NEGNNRegressor(RegressorMixin, BaseEstimator):
 
     def __init__(self, model: str = DEFAULT_MODEL, layers: str | int | Sequence[int] | None = "01", width: int = 64,
                  n_conv: int = 3, hidden: int = 128, lr: float = 3e-3, weight_decay: float = 0.0,
-                 batch_size: int = 64, max_epochs: int = 100, patience: int = 15, validation_fraction: float = 0.1,
+                 batch_size: int = 64, max_epochs: int = 100, min_epochs: int = 10, patience: int = 15,
+                 validation_fraction: float = 0.1,
                  loss: str = "mse", standardize_target: bool = True, random_state: int | None = None,
                  n_jobs: int = 1, ignore_errors: bool = False, progress: bool = False):
         self.model = model
@@ -170,6 +174,7 @@ class NEGNNRegressor(RegressorMixin, BaseEstimator):
         self.weight_decay = weight_decay
         self.batch_size = batch_size
         self.max_epochs = max_epochs
+        self.min_epochs = min_epochs
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.loss = loss
@@ -181,7 +186,7 @@ class NEGNNRegressor(RegressorMixin, BaseEstimator):
 
     # ---- parameters -------------------------------------------------------------------------------
     def _validate_params(self) -> None:
-        for name in ("width", "n_conv", "hidden", "batch_size", "max_epochs", "patience"):
+        for name in ("width", "n_conv", "hidden", "batch_size", "max_epochs", "min_epochs", "patience"):
             value = getattr(self, name)
             if not (isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1):
                 raise ValueError(f"{name}={value!r}: must be a positive integer")
@@ -361,11 +366,12 @@ class NEGNNRegressor(RegressorMixin, BaseEstimator):
                 record["val_loss"] = float(loss_fn(pred, target[val]))
                 record["val_mae"] = float((pred - target[val]).abs().mean()) * self.y_scale_
                 scheduler.step(record["val_loss"])
-                if record["val_loss"] < best_loss:
-                    best_loss, best_epoch, stale = record["val_loss"], epoch, 0
-                    best_state = copy.deepcopy(net.state_dict())
-                else:
-                    stale += 1
+                if epoch >= min(self.min_epochs, self.max_epochs):
+                    if record["val_loss"] < best_loss:
+                        best_loss, best_epoch, stale = record["val_loss"], epoch, 0
+                        best_state = copy.deepcopy(net.state_dict())
+                    else:
+                        stale += 1
             history.append(record)
             bar.set_postfix(train=f"{record['train_loss']:.3g}", val=f"{record['val_loss']:.3g}")
             if len(val) and stale >= self.patience:

@@ -44,7 +44,8 @@ def test_beats_the_mean_predictor_on_held_out_data(kvrh):
     assert model.score(X_test, kvrh.y[test]) > 0.3
     # fitted state: early stopping kept the best validation epoch, embeddings standardised on training atoms
     assert 1 <= model.best_epoch_ <= model.n_epochs_ <= 25 and len(model.history_) == model.n_epochs_
-    best = min(h["val_loss"] for h in model.history_)
+    assert model.best_epoch_ >= model.min_epochs == 10
+    best = min(h["val_loss"] for h in model.history_[model.min_epochs - 1:])
     assert model.history_[model.best_epoch_ - 1]["val_loss"] == best
     assert model.n_train_ + model.n_val_ == 240 and model.n_val_ == 24
     assert model.n_inputs_ == 79 + 2 * 64 and model.embedding_mean_.shape == (128,)
