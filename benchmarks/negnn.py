@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TASKS = ("kong2023_formation_energy", "kong2023_hse_gap", "kong2023_log_kvrh", "kong2023_log_gvrh",
          "matbench_dielectric")
 METHODS = ("mean", "krr_ssl012", "cgcnn", "negnn_012")
+COLORS = {"mean": "0.5", "krr_ssl012": "tab:blue", "cgcnn": "tab:orange", "negnn_012": "tab:green"}
 LABELS = {"mean": "training mean", "krr_ssl012": "ssl:012 + KRR", "cgcnn": "CGCNN (layers=None)",
           "negnn_012": "NEGNN (layers 012)"}
 GNN_LAYERS = {"cgcnn": None, "negnn_012": "012"}
@@ -159,7 +160,7 @@ def figures(summary: pd.DataFrame, out: Path, main_size: int) -> None:
         for k, m in enumerate(methods):
             r = main[main.method == m].set_index("task").reindex(tasks)
             ax.bar(np.arange(len(tasks)) + k * width, r["mae"] / ref.reindex(tasks), width,
-                   yerr=r["mae_std"].fillna(0) / ref.reindex(tasks), capsize=3, label=LABELS[m])
+                   yerr=r["mae_std"].fillna(0) / ref.reindex(tasks), capsize=3, label=LABELS[m], color=COLORS[m])
         ax.set_xticks(np.arange(len(tasks)) + 0.4 - width / 2, [t.replace("kong2023_", "") for t in tasks])
         ax.set_ylabel("test MAE / MAE of the training mean")
         ax.legend(fontsize=8)
@@ -175,7 +176,7 @@ def figures(summary: pd.DataFrame, out: Path, main_size: int) -> None:
                 rows = block[block.method == m].sort_values("n_train")
                 if len(rows):
                     ax.errorbar(rows["n_train"], rows["mae"], yerr=rows["mae_std"].fillna(0), marker="o", capsize=3,
-                                label=LABELS[m], linestyle=":" if m == "mean" else "-")
+                                label=LABELS[m], color=COLORS[m], linestyle=":" if m == "mean" else "-")
             ax.set_xscale("log")
             ax.set_xlabel("training structures")
             ax.set_ylabel("test MAE")
@@ -211,11 +212,12 @@ def main(argv: list[str] | None = None) -> None:
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {"sessions": []}
     if not args.report_only:
         meta["sessions"].append({"wall_seconds": round(time.perf_counter() - t0, 1),
-                                 "finished": time.strftime("%Y-%m-%d %H:%M")})
+                                 "finished": time.strftime("%Y-%m-%d %H:%M"),
+                                 "args": {k: v for k, v in vars(args).items() if k not in ("out", "report_only")}})
     meta.update(machine=f"{platform.machine()}, {os.cpu_count()} CPU cores (shared), torch {torch.__version__}, "
                         f"{torch.get_num_threads()} torch thread(s)",
-                args={k: v for k, v in vars(args).items() if k not in ("out", "report_only")},
-                fit_seconds_total=float(results["seconds"].sum()))
+                wall_seconds_total=round(sum(x["wall_seconds"] for x in meta["sessions"]), 1),
+                fit_seconds_total=round(float(results["seconds"].sum()), 1))
     meta_path.write_text(json.dumps(meta, indent=1) + "\n")
     print(markdown(summary))
 
