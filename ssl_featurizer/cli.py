@@ -16,14 +16,22 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
 
     cache = build_graph_cache(args.data, args.cache_dir, GraphConfig(), n_jobs=args.jobs, limit=args.limit)
     store = GraphStore.load(cache)
+    views = None
+    if args.contrastive:
+        views_dir = args.views_cache_dir or f"{args.cache_dir.rstrip('/')}-supercell"
+        views = GraphStore.load(build_graph_cache(args.data, views_dir, GraphConfig(), n_jobs=args.jobs,
+                                                  limit=args.limit, supercell=True))
     cfg = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
         val_fraction=args.val_fraction, checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
         max_steps=args.max_steps, threads=args.threads, warmup_steps=args.warmup_steps,
         encoder=EncoderConfig(width=args.width, n_layers=args.layers),
-        tasks=TaskConfig(mask_fraction=args.mask_fraction, predict_element=not args.no_element),
+        tasks=TaskConfig(mask_fraction=args.mask_fraction, predict_element=not (args.no_element or args.no_masked),
+                         predict_group=not args.no_masked, predict_period=not args.no_masked,
+                         predict_edge_bins=not args.no_edge, contrastive=args.contrastive,
+                         temperature=args.temperature),
     )
-    trainer = Pretrainer(store, args.out, cfg)
+    trainer = Pretrainer(store, args.out, cfg, views=views)
     print(f"{len(trainer.train_idx)} training / {len(trainer.val_idx)} held-out structures, "
           f"{trainer.steps_per_epoch} steps per epoch", file=sys.stderr)
     metrics = trainer.train(resume=args.resume)
@@ -34,7 +42,8 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from ssl_featurizer.pretrain.export import export_run
 
-    card = export_run(args.run, args.cache_dir, args.out, args.name, args.version, args.description)
+    card = export_run(args.run, args.cache_dir, args.out, args.name, args.version, args.description,
+                      views_dir=args.views_cache_dir)
     print(json.dumps(card["metrics"], indent=1))
     return 0
 
@@ -113,6 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", type=int, default=5)
     p.add_argument("--mask-fraction", type=float, default=0.15)
     p.add_argument("--no-element", action="store_true", help="do not predict the masked element itself")
+    p.add_argument("--no-masked", action="store_true", help="no masked-atom targets at all (group, period, element)")
+    p.add_argument("--no-edge", action="store_true", help="no edge distance-bin target")
+    p.add_argument("--contrastive", action="store_true",
+                   help="add the NT-Xent loss between each cell and its doubled supercell (both masked)")
+    p.add_argument("--temperature", type=float, default=0.1, help="NT-Xent temperature")
+    p.add_argument("--views-cache-dir", default=None,
+                   help="supercell graph cache for --contrastive (default: <cache-dir>-supercell)")
     p.add_argument("--val-fraction", type=float, default=0.025, help="held-out share (by id hash)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-every", type=int, default=200)
@@ -131,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True)
     p.add_argument("--version", required=True)
     p.add_argument("--description", default="")
+    p.add_argument("--views-cache-dir", default=None,
+                   help="supercell view cache of a --contrastive run (default: <cache-dir>-supercell)")
     p.set_defaults(func=_cmd_export)
     return parser
 

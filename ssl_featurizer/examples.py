@@ -6,6 +6,7 @@ no network. Structures are built from their space group, lattice constants and W
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -47,11 +48,17 @@ _CRYSTALS: dict[str, tuple[str, dict[str, float], list[str], list[list[float]]]]
 def example_structures() -> dict[str, Structure]:
     """The built-in crystals, name → conventional-cell ``Structure``.
 
-    Example:
+    Examples:
         >>> crystals = example_structures()
         >>> len(crystals["NaCl (rock salt)"]), crystals["Fe (bcc)"].composition.reduced_formula
         (8, 'Fe')
     """
+    return {name: structure.copy() for name, structure in _built().items()}
+
+
+@functools.cache
+def _built() -> dict[str, Structure]:
+    """Build the crystals once per process (space-group expansion costs ~0.5 s each); callers get copies."""
     from pymatgen.core import Lattice, Structure
 
     out = {}

@@ -108,3 +108,23 @@ def test_kernel_ridge_cv_matches_sklearn_grid_search():
     Xt = rng.normal(size=(20, 6))
     refit = KernelRidge(**grid.best_params_).fit(X, y - y.mean())
     np.testing.assert_allclose(ours.predict(Xt), refit.predict(Xt) + y.mean(), atol=1e-8)
+
+
+def test_nested_selection_of_layers_and_pooling(kvrh):
+    from ssl_featurizer.bench.selection import candidate_features, select_and_score
+
+    candidates = candidate_features(kvrh, "default", layer_sets=("0", "01"))
+    assert list(candidates) == ["ssl:0", "ssl:0:mean-std", "ssl:01", "ssl:01:mean-std"]
+    for spec in ("ssl:01", "ssl:0:mean-std"):  # slices of the widest featurization equal direct featurizations
+        direct, _ = compute(spec, kvrh)
+        np.testing.assert_allclose(np.sort(candidates[spec], axis=1), np.sort(direct, axis=1), rtol=1e-10)
+    _, train, test = splits(kvrh, [0])[0]
+    rows = select_and_score(candidates, kvrh.y, train, test, seed=0)
+    chosen = [r for r in rows if r["selected"]]
+    assert len(chosen) == 1 and chosen[0]["inner_mae"] == min(r["inner_mae"] for r in rows)
+    assert np.isfinite(chosen[0]["test_mae"]) and "test_mae" not in next(r for r in rows if not r["selected"])
+    # the choice uses training rows only: scrambling the test targets changes nothing but the test error
+    y = kvrh.y.copy()
+    y[test] = y[test][::-1]
+    again = select_and_score(candidates, y, train, test, seed=0)
+    assert [r["selected"] for r in again] == [r["selected"] for r in rows]

@@ -107,3 +107,65 @@ def test_cli_pretrain_export_and_load(corpus, tmp_path, capsys):
 
     X = SSLStructureFeaturizer(model=str(model_dir), layers="012").fit_transform(list(example_structures().values()))
     assert X.shape == (27, 48) and np.isfinite(X).all()
+
+
+# ---- contrastive variant ------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def views(corpus, tmp_path_factory):
+    cache = build_graph_cache(corpus, tmp_path_factory.mktemp("views"), shard_size=20, progress=False, supercell=True)
+    return GraphStore.load(cache)
+
+
+def test_supercell_views_are_doubled_cells(store, views):
+    assert list(views.ids) == list(store.ids) and views.fingerprint != store.fingerprint
+    assert (views.n_atoms(range(len(views))) == 2 * store.n_atoms(range(len(store)))).all()
+    for i in range(len(store)):  # same environments, twice: the sorted edge lengths repeat each value twice
+        d1 = np.sort(store.dist[store.edge_ptr[i]:store.edge_ptr[i + 1]])
+        d2 = np.sort(views.dist[views.edge_ptr[i]:views.edge_ptr[i + 1]])
+        np.testing.assert_allclose(d2[::2], d1, atol=1e-4)
+        np.testing.assert_allclose(d2[1::2], d1, atol=1e-4)
+
+
+def test_nt_xent_prefers_aligned_views():
+    from ssl_featurizer.pretrain.tasks import nt_xent
+
+    g = torch.Generator().manual_seed(0)
+    p = torch.randn(16, 8, generator=g)
+    aligned, correct = nt_xent(p, p + 0.01 * torch.randn(16, 8, generator=g), 0.1)
+    shuffled, _ = nt_xent(p, p[torch.randperm(16, generator=g)], 0.1)
+    assert int(correct) == 16 and float(aligned) < 0.1 < float(shuffled)
+    assert torch.isclose(nt_xent(p, 2 * p, 0.1)[0], nt_xent(p, p, 0.1)[0])  # cosine: scale-free
+
+
+def contrastive_config(**kw):
+    from ssl_featurizer.pretrain.tasks import TaskConfig
+
+    return small_config(tasks=TaskConfig(contrastive=True), **kw)
+
+
+def test_contrastive_needs_views(store, tmp_path):
+    with pytest.raises(ValueError, match="supercell view cache"):
+        Pretrainer(store, tmp_path, contrastive_config())
+
+
+def test_contrastive_training_learns_and_resumes_exactly(store, views, tmp_path):
+    full = Pretrainer(store, tmp_path / "full", contrastive_config(), views=views)
+    before = full.evaluate()
+    after = full.train(progress=False)
+    assert 0 <= after["val_contrastive_acc"] <= 1 and after["val_loss"] < before["val_loss"]
+    Pretrainer(store, tmp_path / "part", contrastive_config(max_steps=3), views=views).train(progress=False)
+    resumed = Pretrainer(store, tmp_path / "part", contrastive_config(), views=views)
+    resumed.train(resume=True, progress=False)
+    for key, value in full.encoder.state_dict().items():
+        assert torch.equal(value, resumed.encoder.state_dict()[key]), key
+    assert "project.0.weight" in {k.split("heads.")[-1] for k in resumed.heads.state_dict()}
+
+
+def test_cli_contrastive_only(corpus, tmp_path, capsys):
+    args = ["pretrain", "--data", str(corpus), "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "run"),
+            "--epochs", "1", "--batch-size", "8", "--width", "16", "--layers", "2", "--val-fraction", "0.2",
+            "--contrastive", "--no-masked", "--no-edge"]
+    assert main(args) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert {k for k in metrics if k.endswith("_acc")} == {"val_contrastive_acc"}
+    assert (tmp_path / "cache-supercell" / "manifest.json").exists()

@@ -41,7 +41,7 @@ class SSLSiteFeaturizer(SSLFeaturizerBase):
         ignore_errors: in ``transform``, NaN rows instead of raising.
         cache_size: number of structures whose embeddings are kept.
 
-    Example:
+    Examples:
         >>> from pymatgen.core import Lattice, Structure
         >>> nacl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [.5, .5, .5]])
         >>> len(SSLSiteFeaturizer(layers="1").featurize(nacl, 0))

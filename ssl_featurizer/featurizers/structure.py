@@ -36,7 +36,7 @@ class SSLStructureFeaturizer(SSLFeaturizerBase):
             reasons) instead of raising. ``featurize_dataframe`` has its own ``ignore_errors``.
         progress: progress bar in ``transform``.
 
-    Example:
+    Examples:
         >>> from pymatgen.core import Lattice, Structure
         >>> nacl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [.5, .5, .5]])
         >>> f = SSLStructureFeaturizer(layers="01", pooling=("mean", "std"))

@@ -6,19 +6,16 @@ Every model card records the sha256 of the table it was trained with.
 
 Columns (79 in all, each block one-hot; a missing property leaves its block all zero):
 
-==========================  =====  ===========================================================
-block                       width  meaning
-==========================  =====  ===========================================================
-``group``                   18     IUPAC group 1..18 (pymatgen ``Element.group``; lanthanides
-                                   and actinides count as group 3)
-``period``                  7      period 1..7 (``Element.row``)
-``block``                   4      s, p, d, f
-``electronegativity``       10     Pauling electronegativity, 10 equal bins over its range
-``atomic_radius``           10     empirical atomic radius (Å), 10 equal bins
-``ionization_energy``       10     first ionisation energy (eV), 10 bins on a log scale
-``electron_affinity``       10     electron affinity (eV), 10 equal bins
-``molar_volume``            10     molar volume of the element (cm³/mol), 10 bins on a log scale
-==========================  =====  ===========================================================
+| block | width | meaning |
+|---|---|---|
+| ``group`` | 18 | IUPAC group 1..18 (pymatgen ``Element.group``; lanthanides and actinides count as group 3) |
+| ``period`` | 7 | period 1..7 (``Element.row``) |
+| ``block`` | 4 | s, p, d, f |
+| ``electronegativity`` | 10 | Pauling electronegativity, 10 equal bins over its range |
+| ``atomic_radius`` | 10 | empirical atomic radius (Å), 10 equal bins |
+| ``ionization_energy`` | 10 | first ionisation energy (eV), 10 bins on a log scale |
+| ``electron_affinity`` | 10 | electron affinity (eV), 10 equal bins |
+| ``molar_volume`` | 10 | molar volume of the element (cm³/mol), 10 bins on a log scale |
 
 Elements ``H`` (Z=1) to ``Fm`` (Z=100) are covered.
 """

@@ -15,6 +15,12 @@ def render_card(card: dict[str, Any]) -> str:
         for name in ("group", "period", "element") if f"val_{name}_acc" in m and f"baseline_{name}_acc" in m)
     if "val_edge_acc" in m:
         rows += f"\n| edge distance bin (0.2 Å, 41 bins) | {m['val_edge_acc']:.3f} | — |"
+    if "val_contrastive_acc" in m:
+        rows += (f"\n| contrastive: own supercell view most similar among 256 | {m['val_contrastive_acc']:.3f} |"
+                 " 1/256 |")
+    contrastive = (f"on (NT-Xent, temperature {tasks['temperature']}, weight {tasks['contrastive_weight']}, between "
+                   "the masked cell and its independently masked supercell doubled along the shortest lattice vector)"
+                   if tasks.get("contrastive") else "off")
     return f"""# Model card: {card['name']} {card['version']}
 
 {card['description']}
@@ -40,9 +46,10 @@ def render_card(card: dict[str, Any]) -> str:
 
 ## Recipe
 - Masked atoms: {tasks['mask_fraction']:.0%} of each structure's atoms (at least 1) zeroed; predict
-  {', '.join(targets)} from the last layer.
+  {', '.join(targets) or 'nothing'} from the last layer.
 - Edge task: {'on' if tasks['predict_edge_bins'] else 'off'} (distance bin of edges touching masked atoms, from
   h_src + h_dst).
+- Contrastive task: {contrastive}.
 - AdamW, lr {opt['lr']}, weight decay {opt['weight_decay']}, {opt['warmup_steps']} warm-up steps then cosine
   decay; batch {opt['batch_size']} structures; seed {opt['seed']}.
 
@@ -59,4 +66,19 @@ def render_card(card: dict[str, Any]) -> str:
 ## Weights
 `{card['weights']['file']}` ({card['weights']['format']}, {card['weights']['bytes']:,} bytes),
 sha256 `{card['weights']['sha256']}` — verified on every load.
+""" + _evaluation(card.get("evaluation"))
+
+
+def _evaluation(evaluation: dict[str, str] | None) -> str:
+    """The downstream-evaluation section (a Markdown table and its reproduce command), when the card has one."""
+    if not evaluation:
+        return ""
+    return f"""
+## {evaluation['title']}
+
+{evaluation['text']}
+
+{evaluation['table']}
+
+Reproduce: `{evaluation['command']}`
 """

@@ -19,15 +19,23 @@ from ssl_featurizer.graph.crystal_graph import GraphConfig, StructureError, buil
 MANIFEST = "manifest.json"
 
 
-def _build_shard(args: tuple[list[str], GraphConfig, str]) -> tuple[str, int, list[tuple[str, str]]]:
-    lines, config, out_file = args
+def doubled_supercell(structure):
+    """The structure doubled along its shortest lattice vector (the contrastive supercell view)."""
+    scaling = [1, 1, 1]
+    scaling[int(np.argmin(structure.lattice.abc))] = 2
+    return structure * scaling
+
+
+def _build_shard(args: tuple[list[str], GraphConfig, str, bool]) -> tuple[str, int, list[tuple[str, str]]]:
+    lines, config, out_file, supercell = args
     from pymatgen.core import Structure
 
     ids, z, src, dst, dist, n_atoms, n_edges, errors = [], [], [], [], [], [], [], []
     for line in lines:
         row = json.loads(line)
         try:
-            g = build_graph(Structure(row["lattice"], row["species"], row["frac"]), config)
+            structure = Structure(row["lattice"], row["species"], row["frac"])
+            g = build_graph(doubled_supercell(structure) if supercell else structure, config)
         except StructureError as exc:
             errors.append((row["id"], str(exc)))
             continue
@@ -47,8 +55,11 @@ def _build_shard(args: tuple[list[str], GraphConfig, str]) -> tuple[str, int, li
 
 def build_graph_cache(corpus: str | Path, cache_dir: str | Path, config: GraphConfig | None = None,
                       shard_size: int = 5000, n_jobs: int = 1, limit: int | None = None,
-                      progress: bool = True) -> Path:
+                      progress: bool = True, supercell: bool = False) -> Path:
     """Build (or finish building) the graph cache of a corpus; existing shards are reused.
+
+    With ``supercell=True`` every structure is first doubled along its shortest lattice vector
+    (:func:`doubled_supercell`): the second view of contrastive pretraining, stored under the same ids.
 
     Returns:
         The cache directory, holding ``shard_*.npz`` and ``manifest.json``.
@@ -61,7 +72,8 @@ def build_graph_cache(corpus: str | Path, cache_dir: str | Path, config: GraphCo
     manifest_path = cache_dir / MANIFEST
     if manifest_path.exists():
         manifest = json.loads(manifest_path.read_text())
-        if GraphConfig(**manifest["graph"]) == config and manifest.get("limit") == limit:
+        if (GraphConfig(**manifest["graph"]) == config and manifest.get("limit") == limit
+                and manifest.get("supercell", False) == supercell):
             return cache_dir
         raise ValueError(f"{cache_dir} holds a cache built with other settings; use another --cache-dir")
     import gzip
@@ -74,7 +86,7 @@ def build_graph_cache(corpus: str | Path, cache_dir: str | Path, config: GraphCo
             chunk = list(itertools.islice(lines, shard_size))
             if not chunk:
                 break
-            jobs.append((chunk, config, str(cache_dir / f"shard_{k:04d}.npz")))
+            jobs.append((chunk, config, str(cache_dir / f"shard_{k:04d}.npz"), supercell))
     todo = [j for j in jobs if not Path(j[2]).exists()]
     errors: list[tuple[str, str]] = []
     bar = tqdm(total=len(todo), desc="graph cache (shards)", disable=not progress)
@@ -88,7 +100,7 @@ def build_graph_cache(corpus: str | Path, cache_dir: str | Path, config: GraphCo
             errors += _build_shard(job)[2]
             bar.update()
     bar.close()
-    manifest = {"corpus": str(corpus), "graph": config.to_dict(), "limit": limit,
+    manifest = {"corpus": str(corpus), "graph": config.to_dict(), "limit": limit, "supercell": supercell,
                 "shards": [Path(j[2]).name for j in jobs], "errors": errors}
     manifest_path.write_text(json.dumps(manifest, indent=1))
     return cache_dir
@@ -118,7 +130,10 @@ class GraphStore:
         parts = [np.load(cache_dir / name) for name in manifest["shards"]]
         cat = {k: np.concatenate([p[k] for p in parts]) for k in ("ids", "z", "src", "dst", "dist",
                                                                    "n_atoms", "n_edges")}
-        digest = hashlib.sha256(cat["ids"].tobytes() + json.dumps(manifest["graph"]).encode()).hexdigest()
+        key = cat["ids"].tobytes() + json.dumps(manifest["graph"]).encode()
+        if manifest.get("supercell"):
+            key += b"|supercell"
+        digest = hashlib.sha256(key).hexdigest()
         return cls(cat["ids"], cat["z"], cat["src"], cat["dst"], cat["dist"],
                    np.concatenate(([0], np.cumsum(cat["n_atoms"], dtype=np.int64))),
                    np.concatenate(([0], np.cumsum(cat["n_edges"], dtype=np.int64))), digest)

@@ -20,11 +20,13 @@ from ssl_featurizer.pretrain.trainer import CHECKPOINT, HISTORY, Pretrainer, Tra
 
 
 def export_run(run_dir: str | Path, cache_dir: str | Path, out_dir: str | Path, name: str, version: str,
-               description: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+               description: str, extra: dict[str, Any] | None = None,
+               views_dir: str | Path | None = None) -> dict[str, Any]:
     """Export the last checkpoint of ``run_dir`` to ``out_dir`` (``model.safetensors`` + ``card.json``).
 
     The card records the graph settings, architecture, tasks, data (corpus, sizes, held-out split),
-    epochs and steps, wall time, the last validation metrics and the weights' sha256.
+    epochs and steps, wall time, the last validation metrics and the weights' sha256. A contrastive run
+    also needs its supercell view cache (default ``<cache_dir>-supercell``, as ``ssl-featurizer pretrain`` builds it).
     """
     run_dir = Path(run_dir)
     state = load_checkpoint(run_dir / CHECKPOINT)
@@ -33,7 +35,10 @@ def export_run(run_dir: str | Path, cache_dir: str | Path, out_dir: str | Path, 
     with (run_dir / HISTORY).open() as fh:
         history = list(csv.DictReader(fh))
     last = {k: float(v) for k, v in history[-1].items()}
-    trainer = Pretrainer(GraphStore.load(cache_dir), run_dir, cfg)
+    views = None
+    if cfg.tasks.contrastive:
+        views = GraphStore.load(views_dir or f"{str(cache_dir).rstrip('/')}-supercell")
+    trainer = Pretrainer(GraphStore.load(cache_dir), run_dir, cfg, views=views)
     trainer.load_state_dict(state)
     metrics = {**trainer.evaluate(), **trainer.majority_baselines()}
     seen = min(int(state["global_step"]) * cfg.batch_size, cfg.epochs * len(trainer.train_idx))

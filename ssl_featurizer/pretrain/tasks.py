@@ -5,6 +5,9 @@
   its group (18 classes), period (7) and, optionally, the element itself (100).
 * **edge distance bins**: for every edge touching a masked atom, ``h_src + h_dst`` must predict
   the 0.2 Å bin (0..40) of the edge length.
+* **contrastive** (optional): two views of every structure — the masked cell and an independently masked
+  supercell (doubled along its shortest lattice vector) — are mean-pooled at the last layer, projected by a
+  small MLP, and pulled together against the other structures of the batch with the NT-Xent loss.
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ class TaskConfig:
     predict_element: bool = True
     predict_edge_bins: bool = True
     bin_width: float = 0.2
+    contrastive: bool = False
+    temperature: float = 0.1
+    contrastive_weight: float = 1.0
 
     def to_dict(self) -> dict:
         """Plain-dict form for JSON model cards."""
@@ -66,10 +72,50 @@ class SSLHeads(nn.Module):
         - edge head: ``(E_m, width) → (E_m, 41)`` logits
     """
 
-    def __init__(self, width: int):
+    def __init__(self, width: int, projection: bool = False):
         super().__init__()
         self.atom = nn.Linear(width, N_GROUPS + N_PERIODS + MAX_Z)
         self.edge = nn.Linear(width, N_BINS)
+        if projection:
+            self.project = nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, width))
+
+
+def nt_xent(p1: Tensor, p2: Tensor, temperature: float) -> tuple[Tensor, Tensor]:
+    r"""Normalised-temperature cross-entropy of paired views (SimCLR), symmetric in the two views.
+
+    With :math:`s_{ij} = \cos(p^1_i, p^2_j) / \tau`, the loss is the mean over ``i`` of the cross-entropy
+    of row ``i`` of ``s`` (and of ``s^T``) against the diagonal: each structure's other view is the positive,
+    the other structures of the batch are the negatives.
+
+    Shapes:
+        - p1, p2: ``(B, d)`` projections of the two views of the same ``B`` structures
+        - returns: scalar loss, and the number of rows whose most similar other-view entry is its own pair
+
+    Returns:
+        ``(loss, correct)``.
+    """
+    z1, z2 = F.normalize(p1, dim=1), F.normalize(p2, dim=1)
+    sim = z1 @ z2.T / temperature
+    target = torch.arange(sim.shape[0], device=sim.device)
+    loss = 0.5 * (F.cross_entropy(sim, target) + F.cross_entropy(sim.T, target))
+    return loss, (sim.argmax(1) == target).sum()
+
+
+def contrastive_loss(heads: SSLHeads, h1: Tensor, batch1: Tensor, h2: Tensor, batch2: Tensor,
+                     n_graphs: int, config: TaskConfig) -> dict[str, Tensor]:
+    """NT-Xent between the mean-pooled, projected last-layer embeddings of two views of each graph.
+
+    Returns:
+        ``contrastive_loss``, ``contrastive_correct`` / ``contrastive_count`` (top-1 retrieval of the
+        paired view within the batch) and the weighted ``loss`` term.
+    """
+    from torch_geometric.utils import scatter
+
+    g1 = scatter(h1, batch1, dim=0, dim_size=n_graphs, reduce="mean")
+    g2 = scatter(h2, batch2, dim=0, dim_size=n_graphs, reduce="mean")
+    loss, correct = nt_xent(heads.project(g1), heads.project(g2), config.temperature)
+    return {"loss": config.contrastive_weight * loss, "contrastive_loss": loss.detach(),
+            "contrastive_correct": correct, "contrastive_count": torch.tensor(n_graphs)}
 
 
 def ssl_losses(heads: SSLHeads, h_last: Tensor, z: Tensor, masked: Tensor, edge_index: Tensor,

@@ -23,7 +23,7 @@ import torch
 from ssl_featurizer.encoder.model import CrystalEncoder, EncoderConfig
 from ssl_featurizer.graph.elements import load_element_table
 from ssl_featurizer.pretrain.cache import GraphStore
-from ssl_featurizer.pretrain.tasks import SSLHeads, TaskConfig, mask_atoms, ssl_losses
+from ssl_featurizer.pretrain.tasks import SSLHeads, TaskConfig, contrastive_loss, mask_atoms, ssl_losses
 
 CHECKPOINT = "checkpoint.pt"
 HISTORY = "history.csv"
@@ -102,10 +102,22 @@ def load_checkpoint(path: str | Path) -> dict:
 
 
 class Pretrainer:
-    """Runs (or resumes) one pretraining run over a :class:`GraphStore`."""
+    """Runs (or resumes) one pretraining run over a :class:`GraphStore`.
 
-    def __init__(self, store: GraphStore, out_dir: str | Path, config: TrainConfig):
+    Args:
+        store: the graph cache of the corpus.
+        out_dir: run directory (``checkpoint.pt``, ``history.csv``).
+        config: the run's settings.
+        views: the supercell graph cache of the same corpus (``build_graph_cache(..., supercell=True)``),
+            required when ``config.tasks.contrastive``; structures missing from it are left out of training.
+    """
+
+    def __init__(self, store: GraphStore, out_dir: str | Path, config: TrainConfig,
+                 views: GraphStore | None = None):
         self.store, self.out_dir, self.cfg = store, Path(out_dir), config
+        if config.tasks.contrastive and views is None:
+            raise ValueError("contrastive pretraining needs the supercell view cache (views=...)")
+        self.views = views if config.tasks.contrastive else None
         self.out_dir.mkdir(parents=True, exist_ok=True)
         table = load_element_table()
         self.table = torch.from_numpy(table.features)
@@ -113,10 +125,15 @@ class Pretrainer:
         self.period = torch.from_numpy(table.period(np.arange(len(table.features))))
         torch.manual_seed(config.seed)
         self.encoder = CrystalEncoder(config.encoder)
-        self.heads = SSLHeads(config.encoder.width)
+        self.heads = SSLHeads(config.encoder.width, projection=config.tasks.contrastive)
         params = list(self.encoder.parameters()) + list(self.heads.parameters())
         self.optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
         self.train_idx, self.val_idx = split_indices(store.ids, config.val_fraction)
+        if self.views is not None:
+            position = {i: k for k, i in enumerate(self.views.ids)}
+            self.view_of = np.array([position.get(i, -1) for i in store.ids])
+            self.train_idx = self.train_idx[self.view_of[self.train_idx] >= 0]
+            self.val_idx = self.val_idx[self.view_of[self.val_idx] >= 0]
         self.steps_per_epoch = math.ceil(len(self.train_idx) / config.batch_size)
         self.total_steps = self.steps_per_epoch * config.epochs
         self.global_step = 0
@@ -128,8 +145,16 @@ class Pretrainer:
         masked = torch.from_numpy(mask_atoms(b.batch.numpy(), self.cfg.tasks.mask_fraction, rng))
         x = self.table[b.z].masked_fill(masked[:, None], 0.0)
         h_last = self.encoder(x, b.edge_index, b.distance)[-1]
-        return ssl_losses(self.heads, h_last, b.z, masked, b.edge_index, b.distance,
-                          self.group[b.z], self.period[b.z], self.cfg.tasks)
+        out = ssl_losses(self.heads, h_last, b.z, masked, b.edge_index, b.distance,
+                         self.group[b.z], self.period[b.z], self.cfg.tasks)
+        if self.views is not None:
+            v = self.views.batch(self.view_of[indices])
+            masked_v = torch.from_numpy(mask_atoms(v.batch.numpy(), self.cfg.tasks.mask_fraction, rng))
+            h_view = self.encoder(self.table[v.z].masked_fill(masked_v[:, None], 0.0), v.edge_index,
+                                  v.distance)[-1]
+            extra = contrastive_loss(self.heads, h_last, b.batch, h_view, v.batch, len(indices), self.cfg.tasks)
+            out = {**out, **extra, "loss": out["loss"] + extra["loss"]}
+        return out
 
     def _val_chunks(self):
         """Held-out structures in fixed chunks, each with the generator of its fixed masks."""
