@@ -27,6 +27,7 @@ _EXPORTS = {
     "StructureError": "ssl_featurizer.graph.crystal_graph",
     "build_graph": "ssl_featurizer.graph.crystal_graph",
     "embed_structures": "ssl_featurizer.embed",
+    "NEGNNRegressor": "ssl_featurizer.negnn",
 }
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "FeaturizationWarning",
     "GraphConfig",
     "ModelError",
+    "NEGNNRegressor",
     "SSLSiteFeaturizer",
     "SSLStructureFeaturizer",
     "StructureError",
@@ -51,6 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ssl_featurizer.featurizers.structure import SSLStructureFeaturizer
     from ssl_featurizer.graph.crystal_graph import GraphConfig, StructureError, build_graph
     from ssl_featurizer.models.registry import ModelError, list_models, load_model
+    from ssl_featurizer.negnn import NEGNNRegressor
 
 
 def __getattr__(name: str) -> Any:
