@@ -29,7 +29,7 @@ if GATE.exists():
         "command": "MATMINER_DATA=../shared/data/matminer python benchmarks/quality_gate.py",
     }
     (directory / CARD).write_text(json.dumps(card, indent=1) + "\n")
-    (directory / "README.md").write_text(render_card(card))
+(directory / "README.md").write_text(render_card(card))
 t = card["training"]
 plot_training_history(directory / "history.csv", ROOT / "docs" / "figures" / "pretraining_curves.png",
                       title=f"{card['name']}: {t['epochs']:.0f} epochs on {t['n_train']:,} MP structures "
