@@ -31,6 +31,19 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_featurize(args: argparse.Namespace) -> int:
+    from ssl_featurizer.stream import featurize_to_parquet
+
+    summary = featurize_to_parquet(args.input, args.out, model=args.model, layers=args.layers,
+                                   pooling=tuple(args.pooling.split("+")), chunk_size=args.chunk_size,
+                                   batch_size=args.batch_size, limit=args.limit, fmt=args.format,
+                                   n_jobs=args.n_jobs, overwrite=args.overwrite, progress=not args.quiet)
+    resumed = f" (resumed after {summary.resumed_from})" if summary.resumed_from else ""
+    print(f"{summary.n_ok} structures featurized, {summary.n_failed} failed (see {summary.out}/_errors.csv), "
+          f"{summary.n_parts} part files in {summary.out}{resumed}; {summary.seconds:.1f} s", file=sys.stderr)
+    return 0
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from ssl_featurizer.pretrain.export import export_run
 
@@ -97,6 +110,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="random subset of N rows")
     p.add_argument("--n-jobs", type=int, default=1, help="parallel splits")
     p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("featurize", help="featurize a folder/file of structures into a parquet dataset "
+                       "(chunked, resumable, errors file)")
+    p.add_argument("input", help="folder of CIF/POSCAR/JSON/extxyz files, or one .cif/.json/.jsonl(.gz)/.extxyz file")
+    p.add_argument("-o", "--out", required=True, help="output folder, e.g. features.parquet (read it with "
+                   "pandas.read_parquet); rerunning the same command resumes it")
+    p.add_argument("--model", default="default")
+    p.add_argument("--layers", default="01", help="layer string, e.g. 01 or 012")
+    p.add_argument("--pooling", default="mean", help="e.g. mean or mean+std")
+    p.add_argument("--chunk-size", type=int, default=1000, help="structures per part file / resume step")
+    p.add_argument("--batch-size", type=int, default=64, help="structures per forward pass")
+    p.add_argument("--limit", type=int, default=None, help="stop after N structures")
+    p.add_argument("--format", default=None, choices=["cif", "poscar", "jsonl", "json", "extxyz"],
+                   help="format of a single input file (default: from its name)")
+    p.add_argument("--n-jobs", type=int, default=1, help="processes building graphs")
+    p.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_featurize)
 
     p = sub.add_parser("models", help="list the shipped pretrained models")
     p.set_defaults(func=_cmd_models)

@@ -112,7 +112,8 @@ def embed_graphs(model: PretrainedModel, graphs: Sequence[CrystalGraph], layers:
     out: list[np.ndarray] = []
     for start in range(0, len(graphs), batch_size):
         batch = collate_graphs(graphs[start:start + batch_size])
-        hs = model.encoder(model.node_table[batch.z], batch.edge_index, batch.distance.to(model.node_table.dtype))
+        hs = model.encoder(model.node_table[batch.z], batch.edge_index, batch.distance.to(model.node_table.dtype),
+                           upto=max(layers))
         block = torch.cat([hs[i] for i in layers], dim=1).numpy()
         out += np.split(block, batch.ptr[1:-1].numpy())
     return out
