@@ -190,11 +190,11 @@ def structure_from_object(obj: Any) -> tuple[Any, str | None]:
     if isinstance(obj, Structure):
         return obj, None
     if isinstance(obj, (str, bytes)):
-        text = obj.strip()
-        if not text.startswith(("{", b"{")):
+        text = (obj.decode() if isinstance(obj, bytes) else obj).strip()
+        if not text.startswith("{"):
             hint = (" (it looks like str(Structure): a Dask DataFrame converts object columns to strings unless "
                     "dask.config.set({'dataframe.convert-string': False}); or store s.to_json())"
-                    if "Full Formula" in str(text[:200]) else "")
+                    if "Full Formula" in text[:200] else "")
             return None, f"got a string that is not a JSON structure{hint}"
         try:
             obj = json.loads(text)
