@@ -11,9 +11,11 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     from ssl_featurizer.encoder.model import EncoderConfig
     from ssl_featurizer.graph.crystal_graph import GraphConfig
     from ssl_featurizer.pretrain.cache import GraphStore, build_graph_cache
+    from ssl_featurizer.pretrain.distributed import finish_distributed, init_distributed
     from ssl_featurizer.pretrain.tasks import TaskConfig
     from ssl_featurizer.pretrain.trainer import Pretrainer, TrainConfig
 
+    rank, _ = init_distributed()  # data-parallel under torchrun (docs/performance.md)
     cache = build_graph_cache(args.data, args.cache_dir, GraphConfig(), n_jobs=args.jobs, limit=args.limit)
     store = GraphStore.load(cache)
     cfg = TrainConfig(
@@ -24,10 +26,13 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
         tasks=TaskConfig(mask_fraction=args.mask_fraction, predict_element=not args.no_element),
     )
     trainer = Pretrainer(store, args.out, cfg)
-    print(f"{len(trainer.train_idx)} training / {len(trainer.val_idx)} held-out structures, "
-          f"{trainer.steps_per_epoch} steps per epoch", file=sys.stderr)
+    if rank == 0:
+        print(f"{len(trainer.train_idx)} training / {len(trainer.val_idx)} held-out structures, "
+              f"{trainer.steps_per_epoch} steps per epoch", file=sys.stderr)
     metrics = trainer.train(resume=args.resume)
-    print(json.dumps(metrics, indent=1))
+    if rank == 0:
+        print(json.dumps(metrics, indent=1))
+    finish_distributed()
     return 0
 
 
