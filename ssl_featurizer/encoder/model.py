@@ -77,12 +77,16 @@ class CrystalEncoder(nn.Module):
         layers = [h]
         if n_convs == 0:
             return layers
-        edge_attr = self.embedding2(self.expansion(distances))
+        # inference folds the edge embedding into each convolution's edge weights (fewer flops per edge)
+        fold = not (torch.is_grad_enabled() or self.training)
+        edge_attr = self.expansion(distances)
+        if not fold:
+            edge_attr = self.embedding2(edge_attr)
         if self.config.message_direction == "both":
             edge_index = torch.cat([edge_index, edge_index.flip(0)], dim=1)
             edge_attr = torch.cat([edge_attr, edge_attr], dim=0)
         for i, (conv, norm) in enumerate(zip(self.convs[:n_convs], self.batch_norm[:n_convs])):
-            h = norm(conv(h, edge_index, edge_attr))
+            h = norm(conv(h, edge_index, edge_attr, self.embedding2 if fold else None))
             if i < len(self.convs) - 1:
                 h = torch.relu(h)
             layers.append(h)
