@@ -11,9 +11,11 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     from ssl_featurizer.encoder.model import EncoderConfig
     from ssl_featurizer.graph.crystal_graph import GraphConfig
     from ssl_featurizer.pretrain.cache import GraphStore, build_graph_cache
+    from ssl_featurizer.pretrain.distributed import finish_distributed, init_distributed
     from ssl_featurizer.pretrain.tasks import TaskConfig
     from ssl_featurizer.pretrain.trainer import Pretrainer, TrainConfig
 
+    rank, _ = init_distributed()  # data-parallel under torchrun (docs/performance.md)
     cache = build_graph_cache(args.data, args.cache_dir, GraphConfig(), n_jobs=args.jobs, limit=args.limit)
     store = GraphStore.load(cache)
     views = None
@@ -32,10 +34,26 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
                          temperature=args.temperature),
     )
     trainer = Pretrainer(store, args.out, cfg, views=views)
-    print(f"{len(trainer.train_idx)} training / {len(trainer.val_idx)} held-out structures, "
-          f"{trainer.steps_per_epoch} steps per epoch", file=sys.stderr)
+    if rank == 0:
+        print(f"{len(trainer.train_idx)} training / {len(trainer.val_idx)} held-out structures, "
+              f"{trainer.steps_per_epoch} steps per epoch", file=sys.stderr)
     metrics = trainer.train(resume=args.resume)
-    print(json.dumps(metrics, indent=1))
+    if rank == 0:
+        print(json.dumps(metrics, indent=1))
+    finish_distributed()
+    return 0
+
+
+def _cmd_featurize(args: argparse.Namespace) -> int:
+    from ssl_featurizer.stream import featurize_to_parquet
+
+    summary = featurize_to_parquet(args.input, args.out, model=args.model, layers=args.layers,
+                                   pooling=tuple(args.pooling.split("+")), chunk_size=args.chunk_size,
+                                   batch_size=args.batch_size, limit=args.limit, fmt=args.format,
+                                   n_jobs=args.n_jobs, overwrite=args.overwrite, progress=not args.quiet)
+    resumed = f" (resumed after {summary.resumed_from})" if summary.resumed_from else ""
+    print(f"{summary.n_ok} structures featurized, {summary.n_failed} failed (see {summary.out}/_errors.csv), "
+          f"{summary.n_parts} part files in {summary.out}{resumed}; {summary.seconds:.1f} s", file=sys.stderr)
     return 0
 
 
@@ -106,6 +124,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="random subset of N rows")
     p.add_argument("--n-jobs", type=int, default=1, help="parallel splits")
     p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("featurize", help="featurize a folder/file of structures into a parquet dataset "
+                       "(chunked, resumable, errors file)")
+    p.add_argument("input", help="folder of CIF/POSCAR/JSON/extxyz files, or one .cif/.json/.jsonl(.gz)/.extxyz file")
+    p.add_argument("-o", "--out", required=True, help="output folder, e.g. features.parquet (read it with "
+                   "pandas.read_parquet); rerunning the same command resumes it")
+    p.add_argument("--model", default="default")
+    p.add_argument("--layers", default="01", help="layer string, e.g. 01 or 012")
+    p.add_argument("--pooling", default="mean", help="e.g. mean or mean+std")
+    p.add_argument("--chunk-size", type=int, default=1000, help="structures per part file / resume step")
+    p.add_argument("--batch-size", type=int, default=64, help="structures per forward pass")
+    p.add_argument("--limit", type=int, default=None, help="stop after N structures")
+    p.add_argument("--format", default=None, choices=["cif", "poscar", "jsonl", "json", "extxyz"],
+                   help="format of a single input file (default: from its name)")
+    p.add_argument("--n-jobs", type=int, default=1, help="processes building graphs")
+    p.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_featurize)
 
     p = sub.add_parser("models", help="list the shipped pretrained models")
     p.set_defaults(func=_cmd_models)

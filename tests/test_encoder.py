@@ -36,3 +36,24 @@ def test_encoder_returns_every_layer():
     both = CrystalEncoder(EncoderConfig(n_node_features=10, width=12, n_layers=3, message_direction="both")).eval()
     both.load_state_dict(enc.state_dict())
     assert not torch.allclose(both(x, ei, dist)[1], hs[1])
+
+
+def test_inference_shortcuts_equal_the_training_path(crystals):
+    """Frozen inference folds the edge embedding, works in place and stops at ``upto``: same numbers."""
+    from ssl_featurizer.graph.batch import collate_graphs
+    from ssl_featurizer.graph.crystal_graph import build_graph
+    from ssl_featurizer.models.registry import load_model
+
+    model = load_model()
+    batch = collate_graphs([build_graph(s) for s in list(crystals.values())[:8]])
+    args = (model.node_table[batch.z], batch.edge_index, batch.distance.double())
+    with torch.enable_grad():  # the plain path: embedding2 applied per edge, out-of-place CGConv
+        reference = [h.detach() for h in model.encoder(*args)]
+    with torch.no_grad():
+        fast = model.encoder(*args)
+        partial = model.encoder(*args, upto=2)
+    assert len(fast) == len(reference) and len(partial) == 3
+    for a, b in zip(fast, reference):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    for a, b in zip(partial, fast):
+        assert torch.equal(a, b)

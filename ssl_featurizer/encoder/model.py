@@ -63,15 +63,30 @@ class CrystalEncoder(nn.Module):
         self.convs = nn.ModuleList(CGConv(config.width, config.width) for _ in range(config.n_layers))
         self.batch_norm = nn.ModuleList(nn.BatchNorm1d(config.width) for _ in range(config.n_layers))
 
-    def forward(self, node_features: Tensor, edge_index: Tensor, distances: Tensor) -> list[Tensor]:
-        edge_attr = self.embedding2(self.expansion(distances))
+    def forward(self, node_features: Tensor, edge_index: Tensor, distances: Tensor,
+                upto: int | None = None) -> list[Tensor]:
+        """Embeddings ``[h0, ..., h_upto]`` (all ``L + 1`` layers by default).
+
+        ``upto`` skips the convolutions no requested layer depends on: a featurizer that uses
+        layers "01" runs one convolution instead of L; the returned layers are unchanged.
+        """
+        n_convs = len(self.convs) if upto is None else upto
+        if not 0 <= n_convs <= len(self.convs):
+            raise ValueError(f"upto={upto}: this encoder has layers 0..{len(self.convs)}")
+        h = self.embedding1(node_features)
+        layers = [h]
+        if n_convs == 0:
+            return layers
+        # inference folds the edge embedding into each convolution's edge weights (fewer flops per edge)
+        fold = not (torch.is_grad_enabled() or self.training)
+        edge_attr = self.expansion(distances)
+        if not fold:
+            edge_attr = self.embedding2(edge_attr)
         if self.config.message_direction == "both":
             edge_index = torch.cat([edge_index, edge_index.flip(0)], dim=1)
             edge_attr = torch.cat([edge_attr, edge_attr], dim=0)
-        h = self.embedding1(node_features)
-        layers = [h]
-        for i, (conv, norm) in enumerate(zip(self.convs, self.batch_norm)):
-            h = norm(conv(h, edge_index, edge_attr))
+        for i, (conv, norm) in enumerate(zip(self.convs[:n_convs], self.batch_norm[:n_convs])):
+            h = norm(conv(h, edge_index, edge_attr, self.embedding2 if fold else None))
             if i < len(self.convs) - 1:
                 h = torch.relu(h)
             layers.append(h)

@@ -62,8 +62,22 @@ def build_graph_cache(corpus: str | Path, cache_dir: str | Path, config: GraphCo
     (:func:`doubled_supercell`): the second view of contrastive pretraining, stored under the same ids.
 
     Returns:
-        The cache directory, holding ``shard_*.npz`` and ``manifest.json``.
+        The cache directory, holding ``shard_*.npz`` and ``manifest.json``. In a data-parallel run
+        (``torchrun``), rank 0 builds it while the other ranks wait.
     """
+    from ssl_featurizer.pretrain import distributed as ddp
+
+    rank, world_size = ddp.world()
+    if world_size > 1:  # data-parallel run: rank 0 builds, the others wait for it
+        if rank == 0:
+            _build_graph_cache(corpus, cache_dir, config, shard_size, n_jobs, limit, progress, supercell)
+        ddp.barrier()
+        return Path(cache_dir)
+    return _build_graph_cache(corpus, cache_dir, config, shard_size, n_jobs, limit, progress, supercell)
+
+
+def _build_graph_cache(corpus: str | Path, cache_dir: str | Path, config: GraphConfig | None, shard_size: int,
+                       n_jobs: int, limit: int | None, progress: bool, supercell: bool) -> Path:
     from tqdm.auto import tqdm
 
     config = config or GraphConfig()
@@ -145,7 +159,10 @@ class GraphStore:
 
     def batch(self, indices: Sequence[int]):
         """Collate the graphs at ``indices`` into one PyG ``Batch``."""
-        idx = np.asarray(indices)
+        idx = np.asarray(indices, dtype=np.int64)
+        if idx.size == 0:  # a data-parallel rank with no share of a small last batch
+            return collate_arrays(self.z[:0], np.zeros((2, 0), np.int64), self.dist[:0], np.zeros(0, np.int64),
+                                  np.zeros(0, np.int64))
         a = [slice(self.atom_ptr[i], self.atom_ptr[i + 1]) for i in idx]
         e = [slice(self.edge_ptr[i], self.edge_ptr[i + 1]) for i in idx]
         edge_index = np.stack([np.concatenate([self.src[s] for s in e]), np.concatenate([self.dst[s] for s in e])])

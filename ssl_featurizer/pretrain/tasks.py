@@ -119,8 +119,14 @@ def contrastive_loss(heads: SSLHeads, h1: Tensor, batch1: Tensor, h2: Tensor, ba
 
 
 def ssl_losses(heads: SSLHeads, h_last: Tensor, z: Tensor, masked: Tensor, edge_index: Tensor,
-               distances: Tensor, group: Tensor, period: Tensor, config: TaskConfig) -> dict[str, Tensor]:
+               distances: Tensor, group: Tensor, period: Tensor, config: TaskConfig,
+               normalizers: dict[str, float] | None = None) -> dict[str, Tensor]:
     """Losses (cross-entropy) and correct-prediction counts of the enabled tasks.
+
+    Args:
+        normalizers: if given, each task's loss is its *summed* cross-entropy divided by
+            ``normalizers["atom"]`` (atom tasks) or ``normalizers["edge"]`` instead of the mean. Data-parallel
+            training uses it so that the ranks' losses add up to the mean over the whole global batch.
 
     Returns:
         dict with ``loss`` (sum of enabled losses), and for each task ``<task>_loss``,
@@ -142,7 +148,10 @@ def ssl_losses(heads: SSLHeads, h_last: Tensor, z: Tensor, masked: Tensor, edge_
     for name, (lg, y, enabled) in targets.items():
         if not enabled:
             continue
-        loss = F.cross_entropy(lg, y)
+        if normalizers is None:
+            loss = F.cross_entropy(lg, y)
+        else:
+            loss = F.cross_entropy(lg, y, reduction="sum") / normalizers["edge" if name == "edge" else "atom"]
         total = total + loss
         out[f"{name}_loss"] = loss.detach()
         out[f"{name}_correct"] = (lg.argmax(1) == y).sum()

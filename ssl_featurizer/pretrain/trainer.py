@@ -1,8 +1,14 @@
-"""Self-supervised pretraining loop: seeded, checkpointed, exactly resumable.
+"""Self-supervised pretraining loop: seeded, checkpointed, exactly resumable, optionally data-parallel.
 
 Everything random is derived from ``seed`` and the position in training (epoch, step), never from
 global RNG state, so a run interrupted and resumed from a checkpoint continues exactly as an
 uninterrupted run would.
+
+Under ``torchrun`` (a process group is initialised, see :mod:`ssl_featurizer.pretrain.distributed`)
+the model is wrapped in ``DistributedDataParallel``: each step's global batch is split into one
+shard per rank, masks are drawn for the whole global batch, the loss is normalised by global counts
+and BatchNorm uses global-batch statistics, so the run means the same as a single-process one.
+Rank 0 alone writes checkpoints and the history; evaluation is shared out by chunks.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import torch
 
 from ssl_featurizer.encoder.model import CrystalEncoder, EncoderConfig
 from ssl_featurizer.graph.elements import load_element_table
+from ssl_featurizer.pretrain import distributed as ddp
 from ssl_featurizer.pretrain.cache import GraphStore
 from ssl_featurizer.pretrain.tasks import SSLHeads, TaskConfig, contrastive_loss, mask_atoms, ssl_losses
 
@@ -101,22 +108,39 @@ def load_checkpoint(path: str | Path) -> dict:
     return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
 
 
-class Pretrainer:
-    """Runs (or resumes) one pretraining run over a :class:`GraphStore`.
+class _Objective(torch.nn.Module):
+    """Encoder + heads + losses as one module, the unit ``DistributedDataParallel`` wraps."""
 
-    Args:
-        store: the graph cache of the corpus.
-        out_dir: run directory (``checkpoint.pt``, ``history.csv``).
-        config: the run's settings.
-        views: the supercell graph cache of the same corpus (``build_graph_cache(..., supercell=True)``),
-            required when ``config.tasks.contrastive``; structures missing from it are left out of training.
-    """
+    def __init__(self, encoder: CrystalEncoder, heads: SSLHeads, tasks: TaskConfig):
+        super().__init__()
+        self.encoder, self.heads, self.tasks = encoder, heads, tasks
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor, masked: torch.Tensor, edge_index: torch.Tensor,
+                distance: torch.Tensor, group: torch.Tensor, period: torch.Tensor,
+                normalizers: dict[str, float] | None = None, view: dict | None = None) -> dict[str, torch.Tensor]:
+        h_last = self.encoder(x, edge_index, distance)[-1]
+        out = ssl_losses(self.heads, h_last, z, masked, edge_index, distance, group, period, self.tasks,
+                         normalizers)
+        if view is not None:  # contrastive: the second (supercell) view of the same graphs
+            h_view = self.encoder(view["x"], view["edge_index"], view["distance"])[-1]
+            extra = contrastive_loss(self.heads, h_last, view["batch1"], h_view, view["batch2"], view["n_graphs"],
+                                     self.tasks)
+            out = {**out, **extra, "loss": out["loss"] + extra["loss"]}
+        return out
+
+
+class Pretrainer:
+    """Runs (or resumes) one pretraining run over a :class:`GraphStore` (data-parallel under ``torchrun``)."""
 
     def __init__(self, store: GraphStore, out_dir: str | Path, config: TrainConfig,
                  views: GraphStore | None = None):
         self.store, self.out_dir, self.cfg = store, Path(out_dir), config
+        self.rank, self.world_size = ddp.world()
         if config.tasks.contrastive and views is None:
             raise ValueError("contrastive pretraining needs the supercell view cache (views=...)")
+        if config.tasks.contrastive and self.world_size > 1:
+            raise ValueError("contrastive pretraining runs in one process (its negatives are the whole batch); "
+                             "run it without torchrun")
         self.views = views if config.tasks.contrastive else None
         self.out_dir.mkdir(parents=True, exist_ok=True)
         table = load_element_table()
@@ -126,6 +150,16 @@ class Pretrainer:
         torch.manual_seed(config.seed)
         self.encoder = CrystalEncoder(config.encoder)
         self.heads = SSLHeads(config.encoder.width, projection=config.tasks.contrastive)
+        self.objective: torch.nn.Module = _Objective(self.encoder, self.heads, config.tasks)
+        if self.world_size > 1:
+            import torch.distributed as dist
+            from torch.nn.parallel import DistributedDataParallel
+
+            # BatchNorm statistics travel on their own group, apart from DDP's gradient buckets
+            ddp.GlobalBatchNorm1d.convert(self.encoder, dist.new_group(backend="gloo"))
+            self.objective = DistributedDataParallel(_Objective(self.encoder, self.heads, config.tasks),
+                                                     broadcast_buffers=False,
+                                                     find_unused_parameters=not config.tasks.predict_edge_bins)
         params = list(self.encoder.parameters()) + list(self.heads.parameters())
         self.optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
         self.train_idx, self.val_idx = split_indices(store.ids, config.val_fraction)
@@ -140,38 +174,72 @@ class Pretrainer:
         self.train_seconds = 0.0
 
     # -- one batch ---------------------------------------------------------------------------
-    def _forward(self, indices: np.ndarray, rng: np.random.Generator) -> dict:
-        b = self.store.batch(indices)
-        masked = torch.from_numpy(mask_atoms(b.batch.numpy(), self.cfg.tasks.mask_fraction, rng))
+    def _forward(self, indices: np.ndarray, rng: np.random.Generator, shard: bool = False) -> dict:
+        """Losses of one batch; with ``shard``, of this rank's share of the global batch ``indices``."""
+        n_atoms = self.store.n_atoms(indices)
+        masked_all = mask_atoms(np.repeat(np.arange(len(indices)), n_atoms), self.cfg.tasks.mask_fraction, rng)
+        if not (shard and self.world_size > 1):
+            b = self.store.batch(indices)
+            masked = torch.from_numpy(masked_all)
+            x = self.table[b.z].masked_fill(masked[:, None], 0.0)
+            return self._model()(x, b.z, masked, b.edge_index, b.distance, self.group[b.z], self.period[b.z],
+                                 view=self._view(indices, b.batch, rng))
+        mine = np.array_split(np.arange(len(indices)), self.world_size)[self.rank]
+        atom_ptr = np.concatenate(([0], np.cumsum(n_atoms)))
+        masked = torch.from_numpy(masked_all[atom_ptr[mine[0]]:atom_ptr[mine[-1] + 1]] if len(mine) else
+                                  np.zeros(0, dtype=bool))
+        b = self.store.batch(indices[mine]) if len(mine) else self.store.batch(indices[:0])
+        touched = masked[b.edge_index[0]] | masked[b.edge_index[1]]
+        counts = ddp.all_reduce_sum(torch.tensor([float(masked.sum()), float(touched.sum())], dtype=torch.float64))
+        # each rank's summed loss over global count / world size: DDP's gradient average is the global mean
+        normalizers = {"atom": float(counts[0]) / self.world_size, "edge": max(float(counts[1]), 1.0) / self.world_size}
         x = self.table[b.z].masked_fill(masked[:, None], 0.0)
-        h_last = self.encoder(x, b.edge_index, b.distance)[-1]
-        out = ssl_losses(self.heads, h_last, b.z, masked, b.edge_index, b.distance,
-                         self.group[b.z], self.period[b.z], self.cfg.tasks)
-        if self.views is not None:
-            v = self.views.batch(self.view_of[indices])
-            masked_v = torch.from_numpy(mask_atoms(v.batch.numpy(), self.cfg.tasks.mask_fraction, rng))
-            h_view = self.encoder(self.table[v.z].masked_fill(masked_v[:, None], 0.0), v.edge_index,
-                                  v.distance)[-1]
-            extra = contrastive_loss(self.heads, h_last, b.batch, h_view, v.batch, len(indices), self.cfg.tasks)
-            out = {**out, **extra, "loss": out["loss"] + extra["loss"]}
-        return out
+        return self.objective(x, b.z, masked, b.edge_index, b.distance, self.group[b.z], self.period[b.z],
+                              normalizers)
 
-    def _val_chunks(self):
-        """Held-out structures in fixed chunks, each with the generator of its fixed masks."""
+    def _view(self, indices: np.ndarray, batch: torch.Tensor, rng: np.random.Generator) -> dict | None:
+        """The independently masked supercell view of the graphs at ``indices`` (contrastive runs only)."""
+        if self.views is None:
+            return None
+        v = self.views.batch(self.view_of[indices])
+        masked = torch.from_numpy(mask_atoms(v.batch.numpy(), self.cfg.tasks.mask_fraction, rng))
+        return {"x": self.table[v.z].masked_fill(masked[:, None], 0.0), "edge_index": v.edge_index,
+                "distance": v.distance, "batch1": batch, "batch2": v.batch, "n_graphs": len(indices)}
+
+    def _model(self) -> torch.nn.Module:
+        """The objective without the DDP wrapper (for evaluation, which needs no gradient sync)."""
+        return getattr(self.objective, "module", self.objective)
+
+    def _val_chunks(self, shard: bool = False):
+        """Held-out structures in fixed chunks, each with the generator of its fixed masks.
+
+        With ``shard``, only this rank's chunks (chunk k goes to rank k mod world size).
+        """
         for k, start in enumerate(range(0, len(self.val_idx), 256)):
+            if shard and k % self.world_size != self.rank:
+                continue
             yield self.val_idx[start:start + 256], np.random.default_rng([self.cfg.seed, _VAL_EPOCH, k])
+
+    def _metric_keys(self) -> list[str]:
+        t = self.cfg.tasks
+        enabled = [name for name, on in (("group", t.predict_group), ("period", t.predict_period),
+                                         ("element", t.predict_element), ("edge", t.predict_edge_bins),
+                                         ("contrastive", t.contrastive)) if on]
+        return ["loss"] + [f"{name}_{kind}" for name in enabled for kind in ("loss", "correct", "count")]
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
-        """Masked-task losses and accuracies on the held-out split (fixed masks)."""
+        """Masked-task losses and accuracies on the held-out split (fixed masks; chunks shared out over ranks)."""
         self.encoder.eval()
         self.heads.eval()
-        sums: dict[str, float] = {}
-        for idx, rng in self._val_chunks():
+        keys = self._metric_keys()
+        sums = torch.zeros(len(keys), dtype=torch.float64)
+        for idx, rng in self._val_chunks(shard=True):
             out = self._forward(idx, rng)
-            for key, value in out.items():
+            for i, key in enumerate(keys):
                 weight = 1.0 if key.endswith(("_correct", "_count")) else len(idx)
-                sums[key] = sums.get(key, 0.0) + float(value) * weight
+                sums[i] += float(out[key]) * weight
+        sums = dict(zip(keys, ddp.all_reduce_sum(sums).tolist()))
         self.encoder.train()
         self.heads.train()
         result = {"val_loss": sums["loss"] / len(self.val_idx)}
@@ -249,13 +317,16 @@ class Pretrainer:
         if self.cfg.threads:
             torch.set_num_threads(self.cfg.threads)
         ckpt = self.out_dir / CHECKPOINT
+        lead = self.rank == 0
         if resume and ckpt.exists():
             self.load_state_dict(load_checkpoint(ckpt))
-            self._truncate_history()
-        elif (self.out_dir / HISTORY).exists():
+            if lead:
+                self._truncate_history()
+        elif lead and (self.out_dir / HISTORY).exists():
             (self.out_dir / HISTORY).unlink()
+        ddp.barrier()  # no rank may write before the others have read the checkpoint
         stop = min(self.total_steps, self.cfg.max_steps or self.total_steps)
-        bar = tqdm(total=stop, initial=self.global_step, desc="pretrain", disable=not progress)
+        bar = tqdm(total=stop, initial=self.global_step, desc="pretrain", disable=not (progress and lead))
         running = []
         while self.global_step < stop:
             epoch, step = divmod(self.global_step, self.steps_per_epoch)
@@ -264,24 +335,27 @@ class Pretrainer:
             t0 = time.perf_counter()
             for group in self.optimizer.param_groups:
                 group["lr"] = _lr_at(self.global_step, self.total_steps, self.cfg)
-            out = self._forward(idx, np.random.default_rng([self.cfg.seed, epoch, step]))
+            out = self._forward(idx, np.random.default_rng([self.cfg.seed, epoch, step]), shard=True)
             self.optimizer.zero_grad(set_to_none=True)
             out["loss"].backward()
             self.optimizer.step()
             self.train_seconds += time.perf_counter() - t0
             self.global_step += 1
-            running.append(float(out["loss"].detach()))
+            # the global batch's loss: the ranks' normalised losses add up to world size × it
+            running.append(float(ddp.all_reduce_sum(out["loss"].detach())) / self.world_size)
             bar.update()
             bar.set_postfix(loss=f"{np.mean(running[-50:]):.3f}", epoch=epoch)
             end_of_epoch = self.global_step % self.steps_per_epoch == 0
             if self.global_step % self.cfg.eval_every == 0 or end_of_epoch or self.global_step == stop:
                 metrics = self.evaluate()
-                self._log({"step": self.global_step, "epoch": self.global_step / self.steps_per_epoch,
-                           "train_loss": float(np.mean(running)) if running else float("nan"),
-                           "lr": self.optimizer.param_groups[0]["lr"], "train_seconds": self.train_seconds,
-                           **metrics})
+                if lead:
+                    self._log({"step": self.global_step, "epoch": self.global_step / self.steps_per_epoch,
+                               "train_loss": float(np.mean(running)) if running else float("nan"),
+                               "lr": self.optimizer.param_groups[0]["lr"], "train_seconds": self.train_seconds,
+                               **metrics})
                 running = []
-            if self.global_step % self.cfg.checkpoint_every == 0 or end_of_epoch or self.global_step == stop:
+            if lead and (self.global_step % self.cfg.checkpoint_every == 0 or end_of_epoch
+                         or self.global_step == stop):
                 _save_checkpoint(ckpt, self.state_dict())
         bar.close()
         return self.evaluate()

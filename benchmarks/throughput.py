@@ -1,0 +1,328 @@
+"""Throughput and memory of our featurizer against matminer, dscribe and CHGNet, plus scaling with cell size.
+
+Usage (from the repo root; ../shared/data must exist; dscribe and chgnet optional)::
+
+    OMP_NUM_THREADS=1 python benchmarks/throughput.py [--n 1000] [--sitestats-n 100] [--repeats 3]
+
+Measures, on the same seeded sample of ``--n`` structures of ``../shared/data/mp2025/structures.jsonl.gz``
+(seed 0, read once and handed to every method):
+
+* ``ssl e2e <layers>``: :class:`SSLStructureFeaturizer` (mean pooling) from pymatgen Structures to features;
+* ``ssl graphs``: graph building alone; ``ssl encoder <layers>``: the frozen encoder alone on the prebuilt graphs;
+* ``sitestats``: matminer ``SiteStatsFingerprint.from_preset("CrystalNNFingerprint_ops")`` (one process) on the
+  first ``--sitestats-n`` structures of the same sample (it is ~1000× slower);
+* ``soap``: dscribe SOAP averaged over atoms, exactly the benchmark harness's ``soap`` descriptor;
+* ``chgnet``: CHGNet ``crystal_fea`` (``predict_structure(task="e", return_crystal_feas=True)``, its cheapest path).
+
+Every method runs in its own fresh process (one thread everywhere: ``torch.set_num_threads(1)``), after a
+warm-up on 5 structures; the best of ``--repeats`` timings is kept (one for the slow baselines). Speeds are
+given per CPU second of the process (robust on a shared machine) and per wall second. Peak memory is the
+growth of the process's resident set (VmHWM, reset before the timed run) over the loaded-and-warm state.
+Then each method featurizes supercells of Si (diamond) and SrTiO3 up to ~1,700 atoms.
+Results: ``benchmarks/results/throughput/{throughput,scaling}.json``, ``table.md`` and
+``docs/figures/throughput_scaling.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "throughput"
+LAYER_SETS = ("01", "012", "012345")
+
+
+# ---- memory ------------------------------------------------------------------------------------
+def _status_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return -1
+
+
+def _reset_peak() -> bool:
+    """Reset the kernel's peak-RSS counter (Linux ≥ 4.0); False where that is not possible."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+# ---- methods (each returns a callable featurizing a list of Structures) ---------------------------
+def _method(name: str) -> Any:
+    import torch
+
+    torch.set_num_threads(1)
+    kind, _, arg = name.partition(":")
+    if kind == "ssl_e2e":
+        from ssl_featurizer import SSLStructureFeaturizer
+
+        f = SSLStructureFeaturizer(layers=arg, pooling=("mean",), ignore_errors=True)
+        return f.transform
+    if kind == "ssl_graphs":
+        from ssl_featurizer.embed import build_graphs
+        from ssl_featurizer.models.registry import load_model
+
+        config = load_model().graph_config
+        return lambda structures: build_graphs(structures, config)
+    if kind == "ssl_encoder":
+        from ssl_featurizer.embed import build_graphs, embed_graphs, parse_layers
+        from ssl_featurizer.models.registry import load_model
+
+        model = load_model()
+        layers = parse_layers(arg, model.n_layers)
+        cache: dict[int, list] = {}
+
+        def encoder_only(structures: list) -> list:
+            graphs = cache.get(id(structures))  # graphs are built before the clock starts (see _prepare)
+            if graphs is None:
+                graphs = [g for g in build_graphs(structures, model.graph_config) if not isinstance(g, str)]
+            return embed_graphs(model, graphs, layers)
+
+        encoder_only.prepare = lambda structures: cache.__setitem__(  # type: ignore[attr-defined]
+            id(structures), [g for g in build_graphs(structures, model.graph_config) if not isinstance(g, str)])
+        return encoder_only
+    if kind == "sitestats":
+        from matminer.featurizers.structure import SiteStatsFingerprint
+
+        from ssl_featurizer.bench.descriptors import _matminer_rows
+
+        f = SiteStatsFingerprint.from_preset("CrystalNNFingerprint_ops")
+        f.set_n_jobs(1)  # one process, like every other method here
+        return lambda structures: _matminer_rows(f, structures)
+    if kind == "soap":
+        from ssl_featurizer.bench.descriptors import _soap
+
+        return _soap
+    if kind == "chgnet":
+        from chgnet.model import CHGNet
+
+        model = CHGNet.load(verbose=False)
+        model.graph_converter.on_isolated_atoms = "warn"  # an atom with no neighbour in 5 Å must not stop the run
+
+        def chgnet(structures: list) -> list:
+            out = model.predict_structure(structures, task="e", return_crystal_feas=True, batch_size=16)
+            return [p["crystal_fea"] for p in ([out] if isinstance(out, dict) else out)]  # a dict for one structure
+
+        return chgnet
+    raise ValueError(f"unknown method {name}")
+
+
+def _failures(out: Any) -> int:
+    if isinstance(out, np.ndarray):
+        return int(np.isnan(out).all(axis=1).sum()) if out.ndim == 2 else 0
+    return sum(1 for o in out if isinstance(o, str))
+
+
+def _timed(fn: Any, structures: list, repeats: int) -> dict[str, Any]:
+    prepare = getattr(fn, "prepare", None)
+    if prepare is not None:
+        prepare(structures)
+    best: dict[str, Any] = {}
+    rss0 = _status_kb("VmRSS")
+    resettable = _reset_peak()
+    for _ in range(repeats):
+        load0 = os.getloadavg()[0]
+        c0, w0 = time.process_time(), time.perf_counter()
+        out = fn(structures)
+        cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+        if not best or cpu < best["cpu_s"]:
+            best = {"cpu_s": cpu, "wall_s": wall, "load_1min": load0, "failed": _failures(out)}
+    best["peak_rss_growth_mb"] = (_status_kb("VmHWM") - rss0) / 1024 if resettable else None
+    best["peak_rss_mb"] = _status_kb("VmHWM") / 1024
+    return best
+
+
+def _worker(args: argparse.Namespace) -> None:
+    """One method in this (fresh) process: throughput on the sample, then the supercell scaling."""
+    from pymatgen.core import Structure
+
+    warnings.simplefilter("ignore")
+    rows = [json.loads(line) for line in Path(args.sample).read_text().splitlines()][: args.limit]
+    structures = [Structure(r["lattice"], r["species"], r["frac"]) for r in rows]
+    fn = _method(args.worker)
+    fn(structures[:5])  # warm-up: imports, lazy tables, first-call allocations
+    result = {"method": args.worker, "n": len(structures), "atoms": sum(len(s) for s in structures),
+              **_timed(fn, structures, args.repeats)}
+    scaling = []
+    prepare = getattr(fn, "prepare", lambda batch: None)
+    for k, (base, n) in enumerate(_supercells(args.max_scaling_atoms)):
+        batch = [base * (n, n, n)]
+        cell = batch[0]
+        reps = max(1, min(5, int(round(200 / len(cell)))))
+        prepare(batch)
+        if k == 0:
+            fn(batch)
+        c0, w0 = time.process_time(), time.perf_counter()
+        for _ in range(reps):
+            fn(batch)
+        scaling.append({"formula": base.composition.reduced_formula, "n_atoms": len(cell),
+                        "cpu_s": (time.process_time() - c0) / reps, "wall_s": (time.perf_counter() - w0) / reps,
+                        "peak_rss_mb_so_far": _status_kb("VmHWM") / 1024})
+    result["scaling"] = scaling
+    print("RESULT " + json.dumps(result))
+
+
+def _supercells(max_atoms: int) -> list[tuple[Any, int]]:
+    from ssl_featurizer.examples import example_structures
+
+    ex = example_structures()
+    cells = []
+    for name in ("Si (diamond)", "SrTiO3 (perovskite)"):
+        base = ex[name]
+        cells += [(base, n) for n in range(1, 20) if len(base) * n**3 <= max_atoms]
+    return cells
+
+
+# ---- driver ------------------------------------------------------------------------------------
+def _sample(path: Path, n: int, seed: int) -> list[str]:
+    with gzip.open(path, "rt") as fh:
+        lines = fh.readlines()
+    chosen = np.sort(np.random.default_rng(seed).choice(len(lines), size=n, replace=False))
+    return [lines[i].rstrip("\n") for i in chosen]
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("torch", "pymatgen", "matminer", "dscribe", "chgnet", "numpy", "ssl-featurizer"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def _machine() -> dict[str, Any]:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    mem = next((int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                if line.startswith("MemTotal")), 0)
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(mem / 2**20, 1), "os": platform.platform()}
+
+
+def _run_worker(method: str, sample: Path, limit: int, repeats: int, max_atoms: int) -> dict[str, Any] | str:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    cmd = [sys.executable, __file__, "--worker", method, "--sample", str(sample), "--limit", str(limit),
+           "--repeats", str(repeats), "--max-scaling-atoms", str(max_atoms)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    for line in done.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    return (done.stderr.strip().splitlines() or ["no output"])[-1]
+
+
+def _table(results: list[dict[str, Any]]) -> str:
+    ours = {r["method"]: r for r in results if isinstance(r, dict)}
+    ref = ours.get("ssl_e2e:01")
+    lines = ["| method | structures (atoms) | CPU ms / structure | structures / CPU s | wall ms / structure "
+             "| ours (layers 01) is × faster | peak RSS growth (MB) | failed |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        if not isinstance(r, dict):
+            continue
+        per = r["cpu_s"] / r["n"]
+        ratio = (per / (ref["cpu_s"] / ref["n"])) if ref else float("nan")
+        growth = "n/a" if r["peak_rss_growth_mb"] is None else f"{r['peak_rss_growth_mb']:.0f}"
+        lines.append(f"| {r['method']} | {r['n']} ({r['atoms']}) | {1e3 * per:.2f} | {1 / per:.0f} | "
+                     f"{1e3 * r['wall_s'] / r['n']:.2f} | {ratio:.2f} | {growth} | {r['failed']} |")
+    return "\n".join(lines)
+
+
+def _plot(results: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for r in results:
+        if not isinstance(r, dict) or not r.get("scaling"):
+            continue
+        for formula, marker in (("Si", "o"), ("SrTiO3", "s")):
+            pts = sorted((p["n_atoms"], p["cpu_s"], p["peak_rss_mb_so_far"]) for p in r["scaling"]
+                         if p["formula"] == formula)
+            if not pts:
+                continue
+            n, t, m = map(np.array, zip(*pts))
+            label = r["method"] if formula == "Si" else None
+            line = ax_t.loglog(n, t, marker=marker, label=label, ms=4)[0]
+            ax_m.semilogx(n, m, marker=marker, color=line.get_color(), ms=4)
+    ax_t.set(xlabel="atoms in the cell", ylabel="CPU seconds per structure (1 thread)",
+             title="Time per structure (circles Si, squares SrTiO3)")
+    ax_t.grid(True, which="both", alpha=0.3)
+    ax_t.legend(fontsize=7)
+    ax_m.set(xlabel="atoms in the cell", ylabel="peak RSS of the process so far (MB)", title="Memory")
+    ax_m.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=130)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sitestats-n", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--max-scaling-atoms", type=int, default=1800)
+    parser.add_argument("--sitestats-max-atoms", type=int, default=1100)
+    parser.add_argument("--methods", default="ssl_e2e:01,ssl_e2e:012,ssl_e2e:012345,ssl_graphs,ssl_encoder:01,"
+                        "ssl_encoder:012,ssl_encoder:012345,soap,chgnet,sitestats")
+    parser.add_argument("--data", default=str(ROOT.parent / "shared/data/mp2025/structures.jsonl.gz"))
+    parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--sample", help=argparse.SUPPRESS)
+    parser.add_argument("--limit", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        _worker(args)
+        return
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    sample = out / "sample.jsonl"
+    sample.write_text("\n".join(_sample(Path(args.data), args.n, args.seed)) + "\n")
+    results: list[dict[str, Any]] = []
+    started, load_start = time.time(), os.getloadavg()[0]
+    for method in args.methods.split(","):
+        slow = method in ("sitestats", "chgnet", "soap")
+        limit = args.sitestats_n if method == "sitestats" else args.n
+        max_atoms = args.sitestats_max_atoms if method == "sitestats" else args.max_scaling_atoms
+        t0 = time.time()
+        r = _run_worker(method, sample, limit, 1 if slow else args.repeats, max_atoms)
+        if isinstance(r, str):
+            print(f"{method}: FAILED ({r})", file=sys.stderr)
+            results.append({"method": method, "error": r})
+            continue
+        print(f"{method}: {1e3 * r['cpu_s'] / r['n']:.2f} CPU ms/structure over {r['n']} structures "
+              f"({time.time() - t0:.0f} s)", file=sys.stderr)
+        results.append(r)
+    ok = [r for r in results if "error" not in r]
+    meta = {"n": args.n, "seed": args.seed, "data": "../shared/data/mp2025/structures.jsonl.gz",
+            "sitestats_n": args.sitestats_n, "repeats": args.repeats, "machine": _machine(),
+            "versions": _versions(), "load_1min_start_end": [load_start, os.getloadavg()[0]],
+            "minutes": (time.time() - started) / 60}
+    (out / "throughput.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1) + "\n")
+    table = _table(ok)
+    (out / "table.md").write_text(table + "\n")
+    _plot(ok, ROOT / "docs" / "figures" / "throughput_scaling.png")
+    sample.unlink()
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

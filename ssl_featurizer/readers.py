@@ -1,0 +1,302 @@
+"""Stream structures from files: CIF/POSCAR folders, JSON(L), extxyz — lazily, resumably, failures kept.
+
+:func:`iter_records` yields one :class:`Record` per structure found in a source, in a fixed order,
+parsing each only when it is reached. A structure that cannot be read becomes a record with an
+``error`` (never an exception), so a bad file does not stop a long run.
+
+Supported sources (the format is chosen from the name unless ``fmt`` is given):
+
+============================  ====================================================================
+``folder/``                   every supported file below it (recursively, sorted by relative path;
+                              hidden and unsupported files are ignored)
+``*.cif``, ``*.mcif``          CIF, every data block (``CifParser``, cell as given)
+``POSCAR*``, ``CONTCAR*``,     VASP structure files
+``*.vasp``, ``*.poscar``
+``*.jsonl``, ``*.jsonl.gz``,   one JSON object per line: ``Structure.as_dict()``, or the corpus format
+``*.ndjson``                  ``{"id", "lattice", "species", "frac"}`` of ``../shared/data/mp2025``
+``*.json``, ``*.json.gz``      one ``Structure.as_dict()``, a list of them, or a matminer DataFrame
+                              (``orient="split"``) with a ``structure`` column (read at once)
+``*.xyz``, ``*.extxyz``        extended XYZ frames with a cell, via ASE (``pip install ase``)
+============================  ====================================================================
+
+Every record has a *cursor* ``(unit, index)``: the unit is a file of a folder or a line of a
+JSON-lines file; the index counts structures inside the unit. ``iter_records(source, start=cursor)``
+continues exactly there without parsing what comes before (JSON-lines lines are skipped unread,
+folder files are not opened), which is what makes :mod:`ssl_featurizer.stream` resumable.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import itertools
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+FORMATS = ("cif", "poscar", "jsonl", "json", "extxyz")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One structure of a source, or the reason it could not be read.
+
+    Attributes:
+        id: a stable name: the ``id`` field of a JSON object if present, else the file's relative path,
+            with ``#k`` appended for the k-th structure of a multi-structure file or ``:line`` for JSON lines.
+        cursor: ``(unit, index)`` position in the source (see the module docstring).
+        structure: the pymatgen ``Structure``, or None if reading failed.
+        error: None, or why reading failed.
+    """
+
+    id: str
+    cursor: tuple[int, int]
+    structure: Any = None
+    error: str | None = None
+
+
+def detect_format(path: str | Path) -> str:
+    """The format of a file from its name (see the module docstring).
+
+    Raises:
+        ValueError: for a name that matches no supported format.
+    """
+    name = Path(path).name.lower()
+    base = name.removesuffix(".gz")
+    if base.endswith((".cif", ".mcif")):
+        return "cif"
+    if base.endswith((".jsonl", ".ndjson")):
+        return "jsonl"
+    if base.endswith(".json"):
+        return "json"
+    if base.endswith((".xyz", ".extxyz")):
+        return "extxyz"
+    if base.startswith(("poscar", "contcar")) or base.endswith((".vasp", ".poscar")):
+        return "poscar"
+    raise ValueError(f"{path}: unknown structure file type; supported: CIF (.cif/.mcif), POSCAR/CONTCAR/.vasp, "
+                     ".json/.jsonl(.gz), .xyz/.extxyz, or a folder of such files")
+
+
+def _open_text(path: Path):
+    return gzip.open(path, "rt") if path.name.endswith(".gz") else path.open()
+
+
+def list_files(folder: str | Path) -> list[Path]:
+    """Supported structure files below ``folder``, sorted by relative path (hidden entries skipped)."""
+    folder = Path(folder)
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in files:
+            if name.startswith("."):
+                continue
+            try:
+                detect_format(name)
+            except ValueError:
+                continue
+            found.append(Path(root) / name)
+    return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
+
+
+def source_fingerprint(source: str | Path) -> str:
+    """A cheap digest of what a source holds (names, sizes, modification times), to detect changed inputs."""
+    source = Path(source)
+    files = list_files(source) if source.is_dir() else [source]
+    digest = hashlib.sha256()
+    for path in files:
+        stat = path.stat()
+        rel = path.relative_to(source).as_posix() if source.is_dir() else path.name
+        digest.update(f"{rel}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def iter_records(source: str | Path, fmt: str | None = None, start: tuple[int, int] = (0, 0)) -> Iterator[Record]:
+    """Yield the structures of ``source`` in order, starting at cursor ``start``.
+
+    Args:
+        source: a folder or a file (see the module docstring).
+        fmt: force a format (one of :data:`FORMATS`) for a single file; default: from the name.
+        start: resume from this cursor (as stored by :mod:`ssl_featurizer.stream`).
+
+    Raises:
+        FileNotFoundError: if ``source`` does not exist.
+        ValueError: for an unsupported file name or ``fmt``.
+    """
+    source = Path(source)
+    if not source.exists():
+        raise FileNotFoundError(f"{source}: no such file or folder")
+    if fmt is not None and fmt not in FORMATS:
+        raise ValueError(f"fmt={fmt!r}: choose one of {FORMATS}")
+    unit0, index0 = start
+    if source.is_dir():
+        files = list_files(source)
+        for unit in range(unit0, len(files)):
+            path = files[unit]
+            rel = path.relative_to(source).as_posix()
+            skip = index0 if unit == unit0 else 0
+            for index, rec in _file_records(path, detect_format(path), rel, skip):
+                yield Record(rec.id, (unit, index), rec.structure, rec.error)
+        return
+    fmt = fmt or detect_format(source)
+    if fmt == "jsonl":
+        yield from _jsonl_records(source, unit0 + (1 if index0 > 0 else 0))
+        return
+    if unit0 > 0:
+        return
+    for index, rec in _file_records(source, fmt, source.name, index0):
+        yield Record(rec.id, (0, index), rec.structure, rec.error)
+
+
+def _failure(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".strip()
+
+
+def _jsonl_records(path: Path, first_line: int) -> Iterator[Record]:
+    with _open_text(path) as fh:
+        for line_no, line in enumerate(itertools.islice(fh, first_line, None), start=first_line):
+            if not line.strip():
+                yield Record(f"{path.name}:{line_no + 1}", (line_no, 0), error="empty line")
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield Record(f"{path.name}:{line_no + 1}", (line_no, 0), error=f"invalid JSON: {exc}")
+                continue
+            name = _object_id(obj) or f"{path.name}:{line_no + 1}"
+            structure, error = structure_from_object(obj)
+            yield Record(name, (line_no, 0), structure, error)
+
+
+def _object_id(obj: Any) -> str | None:
+    if isinstance(obj, dict):
+        for key in ("id", "material_id", "task_id", "name"):
+            if isinstance(obj.get(key), (str, int)):
+                return str(obj[key])
+    return None
+
+
+def structure_from_object(obj: Any) -> tuple[Any, str | None]:
+    """A Structure from a Structure, a JSON object or a JSON string, or None and the reason.
+
+    Accepted: a pymatgen ``Structure``; a dict from ``Structure.as_dict()``; the corpus format
+    ``{"lattice", "species", "frac"}``; a dict with a ``structure`` entry of either kind; or any of
+    these as a JSON string. Never raises.
+    """
+    from pymatgen.core import Structure
+
+    if isinstance(obj, Structure):
+        return obj, None
+    if isinstance(obj, (str, bytes)):
+        text = (obj.decode() if isinstance(obj, bytes) else obj).strip()
+        if not text.startswith("{"):
+            hint = (" (it looks like str(Structure): a Dask DataFrame converts object columns to strings unless "
+                    "dask.config.set({'dataframe.convert-string': False}); or store s.to_json())"
+                    if "Full Formula" in text[:200] else "")
+            return None, f"got a string that is not a JSON structure{hint}"
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            return None, f"invalid JSON: {exc}"
+    if not isinstance(obj, dict):
+        return None, f"expected a JSON object describing a structure, got {type(obj).__name__}"
+    try:
+        if "sites" in obj:
+            return Structure.from_dict(obj), None
+        if {"lattice", "species", "frac"} <= obj.keys():
+            return Structure(obj["lattice"], obj["species"], obj["frac"]), None
+        if "structure" in obj and isinstance(obj["structure"], dict):
+            return structure_from_object(obj["structure"])
+    except Exception as exc:  # noqa: BLE001 - any parser failure becomes the record's reason
+        return None, _failure(exc)
+    return None, ("JSON object is neither a pymatgen Structure.as_dict() (key 'sites') nor the corpus format "
+                  "(keys 'lattice', 'species', 'frac')")
+
+
+def _file_records(path: Path, fmt: str, name: str, skip: int) -> Iterator[tuple[int, Record]]:
+    """(index, record) of every structure in one file from index ``skip`` on.
+
+    A file that fails to parse gives one error record, at the index where reading stopped.
+    """
+    index = skip
+    try:
+        for index, label, structure, error in _READERS[fmt](path, name, skip):
+            yield index, Record(label, (0, index), structure, error)
+            index += 1
+    except Exception as exc:  # noqa: BLE001 - an unreadable file (or its rest) is one failed record
+        yield index, Record(name if index == 0 else f"{name}#{index}", (0, index), error=_failure(exc))
+
+
+_Item = tuple[int, str, Any, "str | None"]  # (index in file, record id, structure or None, error or None)
+
+
+def _read_cif(path: Path, name: str, skip: int) -> Iterator[_Item]:
+    import warnings
+
+    from pymatgen.io.cif import CifParser
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with _open_text(path) as fh:
+            parser = CifParser.from_str(fh.read())
+        structures = parser.parse_structures(primitive=False, on_error="raise")
+    for index, s in enumerate(structures):
+        if index >= skip:
+            yield index, name if len(structures) == 1 else f"{name}#{index}", s, None
+
+
+def _read_poscar(path: Path, name: str, skip: int) -> Iterator[_Item]:
+    from pymatgen.io.vasp import Poscar
+
+    if skip == 0:
+        with _open_text(path) as fh:
+            yield 0, name, Poscar.from_str(fh.read()).structure, None
+
+
+def _read_json(path: Path, name: str, skip: int) -> Iterator[_Item]:
+    with _open_text(path) as fh:
+        obj = json.load(fh)
+    if isinstance(obj, dict) and {"columns", "index", "data"} <= obj.keys():  # matminer / pandas "split"
+        from matminer.utils.io import load_dataframe_from_json
+
+        frame = load_dataframe_from_json(str(path))
+        if "structure" not in frame.columns:
+            raise ValueError(f"matminer DataFrame has no 'structure' column (columns: {list(frame.columns)})")
+        labels = frame["id"] if "id" in frame.columns else frame.index
+        for index, (label, item) in enumerate(zip(labels, frame["structure"])):
+            if index >= skip:
+                yield index, str(label), *structure_from_object(item)
+        return
+    if not isinstance(obj, list):
+        if skip == 0:
+            yield 0, _object_id(obj) or name, *structure_from_object(obj)
+        return
+    for index, item in enumerate(obj):
+        if index >= skip:
+            yield index, _object_id(item) or f"{name}#{index}", *structure_from_object(item)
+
+
+def _read_extxyz(path: Path, name: str, skip: int) -> Iterator[_Item]:
+    try:
+        from ase.io import iread
+    except ImportError as exc:
+        raise ImportError("reading extxyz needs ASE: pip install ase") from exc
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    with _open_text(path) as fh:
+        for index, atoms in enumerate(iread(fh, index=f"{skip}:", format="extxyz"), start=skip):
+            label = f"{name}#{index}"
+            if not atoms.pbc.all() or atoms.cell.rank < 3:
+                yield index, label, None, "frame is not periodic in 3 dimensions (needs a cell and pbc=T T T)"
+                continue
+            try:
+                yield index, label, AseAtomsAdaptor.get_structure(atoms), None
+            except Exception as exc:  # noqa: BLE001
+                yield index, label, None, _failure(exc)
+
+
+_READERS: dict[str, Callable[[Path, str, int], Iterator[_Item]]] = {
+    "cif": _read_cif, "poscar": _read_poscar, "json": _read_json, "extxyz": _read_extxyz,
+}
