@@ -15,12 +15,14 @@ Measures, on the same seeded sample of ``--n`` structures of ``../shared/data/mp
 * ``soap``: dscribe SOAP averaged over atoms, exactly the benchmark harness's ``soap`` descriptor;
 * ``chgnet``: CHGNet ``crystal_fea`` (``predict_structure(task="e", return_crystal_feas=True)``, its cheapest path).
 
-Every method runs in its own fresh process (one thread everywhere: ``torch.set_num_threads(1)``), after a
+Every method runs in its own fresh processes (one for the sample, one for the supercells) (one thread everywhere: ``torch.set_num_threads(1)``), after a
 warm-up on 5 structures; the best of ``--repeats`` timings is kept (one for the slow baselines). Speeds are
 given per CPU second of the process (robust on a shared machine) and per wall second. Peak memory is the
 growth of the process's resident set (VmHWM, reset before the timed run) over the loaded-and-warm state.
-Then each method featurizes supercells of Si (diamond) and SrTiO3 up to ~1,700 atoms, one cell per call
-(peak memory measured the same way for each cell).
+Then each method featurizes supercells of Si (diamond) and SrTiO3 up to ~1,700 atoms, one cell per call,
+in ascending size; peak memory is the peak RSS during the cell over the loaded-and-warm state.
+CHGNet's ``predict_structure`` builds all graphs of its input first (10 GB for 1,000 structures), so it is
+fed 64 structures per call (16 per batch), which does not change its speed.
 Results: ``benchmarks/results/throughput/{throughput,scaling}.json``, ``table.md`` and
 ``docs/figures/throughput_scaling.png``.
 """
@@ -116,8 +118,12 @@ def _method(name: str) -> Any:
         model.graph_converter.on_isolated_atoms = "warn"  # an atom with no neighbour in 5 Å must not stop the run
 
         def chgnet(structures: list) -> list:
-            out = model.predict_structure(structures, task="e", return_crystal_feas=True, batch_size=16)
-            return [p["crystal_fea"] for p in ([out] if isinstance(out, dict) else out)]  # a dict for one structure
+            feas = []
+            for start in range(0, len(structures), 64):  # predict_structure holds all its graphs: feed it chunks
+                out = model.predict_structure(structures[start:start + 64], task="e", return_crystal_feas=True,
+                                              batch_size=16)
+                feas += [p["crystal_fea"] for p in ([out] if isinstance(out, dict) else out)]  # dict for one
+            return feas
 
         return chgnet
     raise ValueError(f"unknown method {name}")
@@ -149,7 +155,7 @@ def _timed(fn: Any, structures: list, repeats: int) -> dict[str, Any]:
 
 
 def _worker(args: argparse.Namespace) -> None:
-    """One method in this (fresh) process: throughput on the sample, then the supercell scaling."""
+    """One method, one phase, in this fresh process: throughput on the sample, or the supercell scaling."""
     from pymatgen.core import Structure
 
     warnings.simplefilter("ignore")
@@ -157,27 +163,27 @@ def _worker(args: argparse.Namespace) -> None:
     structures = [Structure(r["lattice"], r["species"], r["frac"]) for r in rows]
     fn = _method(args.worker)
     fn(structures[:5])  # warm-up: imports, lazy tables, first-call allocations
-    result = {"method": args.worker, "n": len(structures), "atoms": sum(len(s) for s in structures),
-              **_timed(fn, structures, args.repeats)}
+    if args.phase == "throughput":
+        result = {"method": args.worker, "n": len(structures), "atoms": sum(len(s) for s in structures),
+                  **_timed(fn, structures, args.repeats)}
+        print("RESULT " + json.dumps(result))
+        return
     scaling = []
     prepare = getattr(fn, "prepare", lambda batch: None)
-    for k, (base, n) in enumerate(_supercells(args.max_scaling_atoms)):
+    baseline = _status_kb("VmRSS")  # loaded and warm; cells come in ascending size, so what the previous
+    for base, n in _supercells(args.max_scaling_atoms):  # one left allocated stays below this one's peak
         batch = [base * (n, n, n)]
         cell = batch[0]
         reps = max(1, min(5, round(200 / len(cell))))
         prepare(batch)
-        if k == 0:
-            fn(batch)
-        rss0 = _status_kb("VmRSS")
         resettable = _reset_peak()
         c0, w0 = time.process_time(), time.perf_counter()
         for _ in range(reps):
             fn(batch)
         scaling.append({"formula": base.composition.reduced_formula, "n_atoms": len(cell),
                         "cpu_s": (time.process_time() - c0) / reps, "wall_s": (time.perf_counter() - w0) / reps,
-                        "peak_rss_growth_mb": (_status_kb("VmHWM") - rss0) / 1024 if resettable else None})
-    result["scaling"] = scaling
-    print("RESULT " + json.dumps(result))
+                        "peak_rss_growth_mb": (_status_kb("VmHWM") - baseline) / 1024 if resettable else None})
+    print("RESULT " + json.dumps({"scaling": scaling}))
 
 
 def _supercells(max_atoms: int) -> list[tuple[Any, int]]:
@@ -188,7 +194,7 @@ def _supercells(max_atoms: int) -> list[tuple[Any, int]]:
     for name in ("Si (diamond)", "SrTiO3 (perovskite)"):
         base = ex[name]
         cells += [(base, n) for n in range(1, 20) if len(base) * n**3 <= max_atoms]
-    return cells
+    return sorted(cells, key=lambda c: len(c[0]) * c[1] ** 3)  # ascending size (see the memory note in _worker)
 
 
 # ---- driver ------------------------------------------------------------------------------------
@@ -219,10 +225,11 @@ def _machine() -> dict[str, Any]:
     return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(mem / 2**20, 1), "os": platform.platform()}
 
 
-def _run_worker(method: str, sample: Path, limit: int, repeats: int, max_atoms: int) -> dict[str, Any] | str:
+def _run_worker(method: str, sample: Path, limit: int, repeats: int, max_atoms: int,
+                phase: str) -> dict[str, Any] | str:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     cmd = [sys.executable, __file__, "--worker", method, "--sample", str(sample), "--limit", str(limit),
-           "--repeats", str(repeats), "--max-scaling-atoms", str(max_atoms)]
+           "--repeats", str(repeats), "--max-scaling-atoms", str(max_atoms), "--phase", phase]
     done = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True)
     for line in done.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -262,7 +269,7 @@ def _plot(results: list[dict[str, Any]], path: Path) -> None:
 
     fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(11, 4.4))
     for r in results:
-        if r["method"] not in PLOTTED or not r.get("scaling"):
+        if r["method"] not in PLOTTED or not isinstance(r.get("scaling"), list):
             continue
         color = None
         for formula, marker, style in (("Si", "o", "-"), ("SrTiO3", "s", "--")):
@@ -303,6 +310,7 @@ def main() -> None:
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--sample", help=argparse.SUPPRESS)
     parser.add_argument("--limit", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--phase", default="throughput", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         _worker(args)
@@ -314,16 +322,19 @@ def main() -> None:
     results: list[dict[str, Any]] = []
     started, load_start = time.time(), os.getloadavg()[0]
     for method in args.methods.replace("@N", f"@{args.sitestats_n}").split(","):
-        slow = method in ("sitestats", "chgnet", "soap")
+        slow = method in ("sitestats", "chgnet")
         subset = method == "sitestats" or "@" in method
         limit = args.sitestats_n if method == "sitestats" else int(method.split("@")[1]) if "@" in method else args.n
         max_atoms = args.sitestats_max_atoms if method == "sitestats" else 0 if subset else args.max_scaling_atoms
         t0 = time.time()
-        r = _run_worker(method, sample, limit, 1 if slow else args.repeats, max_atoms)
+        r = _run_worker(method, sample, limit, 1 if slow else args.repeats, max_atoms, "throughput")
         if isinstance(r, str):
             print(f"{method}: FAILED ({r})", file=sys.stderr)
             results.append({"method": method, "error": r})
             continue
+        if max_atoms > 0:
+            scaled = _run_worker(method, sample, 5, 1, max_atoms, "scaling")
+            r["scaling"] = scaled["scaling"] if isinstance(scaled, dict) else scaled
         print(f"{method}: {1e3 * r['cpu_s'] / r['n']:.2f} CPU ms/structure over {r['n']} structures "
               f"({time.time() - t0:.0f} s)", file=sys.stderr)
         results.append(r)
