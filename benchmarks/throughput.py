@@ -10,15 +10,19 @@ Measures, on the same seeded sample of ``--n`` structures of ``../shared/data/mp
 * ``ssl e2e <layers>``: :class:`SSLStructureFeaturizer` (mean pooling) from pymatgen Structures to features;
 * ``ssl graphs``: graph building alone; ``ssl encoder <layers>``: the frozen encoder alone on the prebuilt graphs;
 * ``sitestats``: matminer ``SiteStatsFingerprint.from_preset("CrystalNNFingerprint_ops")`` (one process) on the
-  first ``--sitestats-n`` structures of the same sample (it is ~1000× slower);
+  first ``--sitestats-n`` structures of the same sample (it is ~1000× slower); ``ssl_e2e:<layers>@N`` runs ours
+  on the same first N structures, so that ratio compares equal inputs;
 * ``soap``: dscribe SOAP averaged over atoms, exactly the benchmark harness's ``soap`` descriptor;
 * ``chgnet``: CHGNet ``crystal_fea`` (``predict_structure(task="e", return_crystal_feas=True)``, its cheapest path).
 
-Every method runs in its own fresh process (one thread everywhere: ``torch.set_num_threads(1)``), after a
+Every method runs in its own fresh processes (one for the sample, one for the supercells) (one thread everywhere: ``torch.set_num_threads(1)``), after a
 warm-up on 5 structures; the best of ``--repeats`` timings is kept (one for the slow baselines). Speeds are
 given per CPU second of the process (robust on a shared machine) and per wall second. Peak memory is the
 growth of the process's resident set (VmHWM, reset before the timed run) over the loaded-and-warm state.
-Then each method featurizes supercells of Si (diamond) and SrTiO3 up to ~1,700 atoms.
+Then each method featurizes supercells of Si (diamond) and SrTiO3 up to ~1,700 atoms, one cell per call,
+in ascending size; peak memory is the peak RSS during the cell over the loaded-and-warm state.
+CHGNet's ``predict_structure`` builds all graphs of its input first (10 GB for 1,000 structures), so it is
+fed 64 structures per call (16 per batch), which does not change its speed.
 Results: ``benchmarks/results/throughput/{throughput,scaling}.json``, ``table.md`` and
 ``docs/figures/throughput_scaling.png``.
 """
@@ -66,7 +70,7 @@ def _method(name: str) -> Any:
     import torch
 
     torch.set_num_threads(1)
-    kind, _, arg = name.partition(":")
+    kind, _, arg = name.split("@")[0].partition(":")
     if kind == "ssl_e2e":
         from ssl_featurizer import SSLStructureFeaturizer
 
@@ -114,8 +118,12 @@ def _method(name: str) -> Any:
         model.graph_converter.on_isolated_atoms = "warn"  # an atom with no neighbour in 5 Å must not stop the run
 
         def chgnet(structures: list) -> list:
-            out = model.predict_structure(structures, task="e", return_crystal_feas=True, batch_size=16)
-            return [p["crystal_fea"] for p in ([out] if isinstance(out, dict) else out)]  # a dict for one structure
+            feas = []
+            for start in range(0, len(structures), 64):  # predict_structure holds all its graphs: feed it chunks
+                out = model.predict_structure(structures[start:start + 64], task="e", return_crystal_feas=True,
+                                              batch_size=16)
+                feas += [p["crystal_fea"] for p in ([out] if isinstance(out, dict) else out)]  # dict for one
+            return feas
 
         return chgnet
     raise ValueError(f"unknown method {name}")
@@ -147,7 +155,7 @@ def _timed(fn: Any, structures: list, repeats: int) -> dict[str, Any]:
 
 
 def _worker(args: argparse.Namespace) -> None:
-    """One method in this (fresh) process: throughput on the sample, then the supercell scaling."""
+    """One method, one phase, in this fresh process: throughput on the sample, or the supercell scaling."""
     from pymatgen.core import Structure
 
     warnings.simplefilter("ignore")
@@ -155,25 +163,27 @@ def _worker(args: argparse.Namespace) -> None:
     structures = [Structure(r["lattice"], r["species"], r["frac"]) for r in rows]
     fn = _method(args.worker)
     fn(structures[:5])  # warm-up: imports, lazy tables, first-call allocations
-    result = {"method": args.worker, "n": len(structures), "atoms": sum(len(s) for s in structures),
-              **_timed(fn, structures, args.repeats)}
+    if args.phase == "throughput":
+        result = {"method": args.worker, "n": len(structures), "atoms": sum(len(s) for s in structures),
+                  **_timed(fn, structures, args.repeats)}
+        print("RESULT " + json.dumps(result))
+        return
     scaling = []
     prepare = getattr(fn, "prepare", lambda batch: None)
-    for k, (base, n) in enumerate(_supercells(args.max_scaling_atoms)):
+    baseline = _status_kb("VmRSS")  # loaded and warm; cells come in ascending size, so what the previous
+    for base, n in _supercells(args.max_scaling_atoms):  # one left allocated stays below this one's peak
         batch = [base * (n, n, n)]
         cell = batch[0]
-        reps = max(1, min(5, int(round(200 / len(cell)))))
+        reps = max(1, min(5, round(200 / len(cell))))
         prepare(batch)
-        if k == 0:
-            fn(batch)
+        resettable = _reset_peak()
         c0, w0 = time.process_time(), time.perf_counter()
         for _ in range(reps):
             fn(batch)
         scaling.append({"formula": base.composition.reduced_formula, "n_atoms": len(cell),
                         "cpu_s": (time.process_time() - c0) / reps, "wall_s": (time.perf_counter() - w0) / reps,
-                        "peak_rss_mb_so_far": _status_kb("VmHWM") / 1024})
-    result["scaling"] = scaling
-    print("RESULT " + json.dumps(result))
+                        "peak_rss_growth_mb": (_status_kb("VmHWM") - baseline) / 1024 if resettable else None})
+    print("RESULT " + json.dumps({"scaling": scaling}))
 
 
 def _supercells(max_atoms: int) -> list[tuple[Any, int]]:
@@ -184,7 +194,7 @@ def _supercells(max_atoms: int) -> list[tuple[Any, int]]:
     for name in ("Si (diamond)", "SrTiO3 (perovskite)"):
         base = ex[name]
         cells += [(base, n) for n in range(1, 20) if len(base) * n**3 <= max_atoms]
-    return cells
+    return sorted(cells, key=lambda c: len(c[0]) * c[1] ** 3)  # ascending size (see the memory note in _worker)
 
 
 # ---- driver ------------------------------------------------------------------------------------
@@ -215,11 +225,12 @@ def _machine() -> dict[str, Any]:
     return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(mem / 2**20, 1), "os": platform.platform()}
 
 
-def _run_worker(method: str, sample: Path, limit: int, repeats: int, max_atoms: int) -> dict[str, Any] | str:
+def _run_worker(method: str, sample: Path, limit: int, repeats: int, max_atoms: int,
+                phase: str) -> dict[str, Any] | str:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     cmd = [sys.executable, __file__, "--worker", method, "--sample", str(sample), "--limit", str(limit),
-           "--repeats", str(repeats), "--max-scaling-atoms", str(max_atoms)]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+           "--repeats", str(repeats), "--max-scaling-atoms", str(max_atoms), "--phase", phase]
+    done = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True)
     for line in done.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[len("RESULT "):])
@@ -227,20 +238,27 @@ def _run_worker(method: str, sample: Path, limit: int, repeats: int, max_atoms: 
 
 
 def _table(results: list[dict[str, Any]]) -> str:
-    ours = {r["method"]: r for r in results if isinstance(r, dict)}
-    ref = ours.get("ssl_e2e:01")
-    lines = ["| method | structures (atoms) | CPU ms / structure | structures / CPU s | wall ms / structure "
-             "| ours (layers 01) is × faster | peak RSS growth (MB) | failed |",
+    """Markdown table; the ratio compares with ``ssl_e2e:01`` run on the same structures."""
+    refs = {r["n"]: r for r in results if r["method"].split("@")[0] == "ssl_e2e:01"}
+    lines = [("| method | structures (atoms) | CPU ms / structure | structures / CPU s | wall ms / structure "
+              "| ours (e2e, layers 01, same structures) is × faster | peak RSS growth (MB) | failed |"),
              "|---|---|---|---|---|---|---|---|"]
     for r in results:
         if not isinstance(r, dict):
             continue
         per = r["cpu_s"] / r["n"]
+        ref = refs.get(r["n"])
         ratio = (per / (ref["cpu_s"] / ref["n"])) if ref else float("nan")
         growth = "n/a" if r["peak_rss_growth_mb"] is None else f"{r['peak_rss_growth_mb']:.0f}"
         lines.append(f"| {r['method']} | {r['n']} ({r['atoms']}) | {1e3 * per:.2f} | {1 / per:.0f} | "
                      f"{1e3 * r['wall_s'] / r['n']:.2f} | {ratio:.2f} | {growth} | {r['failed']} |")
     return "\n".join(lines)
+
+
+PLOTTED = {"ssl_e2e:01": "ours end-to-end, layers 01", "ssl_e2e:012345": "ours end-to-end, layers 012345",
+           "ssl_encoder:01": "ours, encoder alone (01)", "ssl_graphs": "ours, graph building alone",
+           "soap": "SOAP (dscribe), averaged", "chgnet": "CHGNet crystal_fea",
+           "sitestats": "SiteStatsFingerprint (CrystalNN ops)"}
 
 
 def _plot(results: list[dict[str, Any]], path: Path) -> None:
@@ -249,24 +267,27 @@ def _plot(results: list[dict[str, Any]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(11, 4.4))
     for r in results:
-        if not isinstance(r, dict) or not r.get("scaling"):
+        if r["method"] not in PLOTTED or not isinstance(r.get("scaling"), list):
             continue
-        for formula, marker in (("Si", "o"), ("SrTiO3", "s")):
-            pts = sorted((p["n_atoms"], p["cpu_s"], p["peak_rss_mb_so_far"]) for p in r["scaling"]
+        color = None
+        for formula, marker, style in (("Si", "o", "-"), ("SrTiO3", "s", "--")):
+            pts = sorted((p["n_atoms"], p["cpu_s"], p["peak_rss_growth_mb"]) for p in r["scaling"]
                          if p["formula"] == formula)
             if not pts:
                 continue
-            n, t, m = map(np.array, zip(*pts))
-            label = r["method"] if formula == "Si" else None
-            line = ax_t.loglog(n, t, marker=marker, label=label, ms=4)[0]
-            ax_m.semilogx(n, m, marker=marker, color=line.get_color(), ms=4)
+            n, t, m = (np.array(v, dtype=float) for v in zip(*pts))
+            label = PLOTTED[r["method"]] if formula == "Si" else None
+            line = ax_t.loglog(n, t, marker=marker, ls=style, label=label, ms=4, color=color)[0]
+            color = line.get_color()
+            ax_m.loglog(n, np.maximum(m, 1), marker=marker, ls=style, ms=4, color=color)
     ax_t.set(xlabel="atoms in the cell", ylabel="CPU seconds per structure (1 thread)",
-             title="Time per structure (circles Si, squares SrTiO3)")
+             title="Time (circles: Si supercells, squares: SrTiO3)")
     ax_t.grid(True, which="both", alpha=0.3)
     ax_t.legend(fontsize=7)
-    ax_m.set(xlabel="atoms in the cell", ylabel="peak RSS of the process so far (MB)", title="Memory")
+    ax_m.set(xlabel="atoms in the cell", ylabel="peak memory growth while featurizing it (MB)",
+             title="Memory of one call on one cell")
     ax_m.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -282,12 +303,14 @@ def main() -> None:
     parser.add_argument("--max-scaling-atoms", type=int, default=1800)
     parser.add_argument("--sitestats-max-atoms", type=int, default=1100)
     parser.add_argument("--methods", default="ssl_e2e:01,ssl_e2e:012,ssl_e2e:012345,ssl_graphs,ssl_encoder:01,"
-                        "ssl_encoder:012,ssl_encoder:012345,soap,chgnet,sitestats")
+                        "ssl_encoder:012,ssl_encoder:012345,soap,chgnet,sitestats,ssl_e2e:01@N,ssl_e2e:012@N,"
+                        "ssl_e2e:012345@N", help="comma-separated; @N: the first --sitestats-n structures only")
     parser.add_argument("--data", default=str(ROOT.parent / "shared/data/mp2025/structures.jsonl.gz"))
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--sample", help=argparse.SUPPRESS)
     parser.add_argument("--limit", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--phase", default="throughput", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         _worker(args)
@@ -298,16 +321,20 @@ def main() -> None:
     sample.write_text("\n".join(_sample(Path(args.data), args.n, args.seed)) + "\n")
     results: list[dict[str, Any]] = []
     started, load_start = time.time(), os.getloadavg()[0]
-    for method in args.methods.split(","):
-        slow = method in ("sitestats", "chgnet", "soap")
-        limit = args.sitestats_n if method == "sitestats" else args.n
-        max_atoms = args.sitestats_max_atoms if method == "sitestats" else args.max_scaling_atoms
+    for method in args.methods.replace("@N", f"@{args.sitestats_n}").split(","):
+        slow = method in ("sitestats", "chgnet")
+        subset = method == "sitestats" or "@" in method
+        limit = args.sitestats_n if method == "sitestats" else int(method.split("@")[1]) if "@" in method else args.n
+        max_atoms = args.sitestats_max_atoms if method == "sitestats" else 0 if subset else args.max_scaling_atoms
         t0 = time.time()
-        r = _run_worker(method, sample, limit, 1 if slow else args.repeats, max_atoms)
+        r = _run_worker(method, sample, limit, 1 if slow else args.repeats, max_atoms, "throughput")
         if isinstance(r, str):
             print(f"{method}: FAILED ({r})", file=sys.stderr)
             results.append({"method": method, "error": r})
             continue
+        if max_atoms > 0:
+            scaled = _run_worker(method, sample, 5, 1, max_atoms, "scaling")
+            r["scaling"] = scaled["scaling"] if isinstance(scaled, dict) else scaled
         print(f"{method}: {1e3 * r['cpu_s'] / r['n']:.2f} CPU ms/structure over {r['n']} structures "
               f"({time.time() - t0:.0f} s)", file=sys.stderr)
         results.append(r)

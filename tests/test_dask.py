@@ -12,16 +12,16 @@ import pytest
 
 pytest.importorskip("distributed", reason="the Dask tests need dask[distributed] (pip install 'ssl-featurizer[dask]')")
 
-import dask  # noqa: E402
-import dask.bag as db  # noqa: E402
-import dask.dataframe as dd  # noqa: E402
-import pandas as pd  # noqa: E402
-from distributed import Client, LocalCluster  # noqa: E402
-from pymatgen.core import Lattice, Structure  # noqa: E402
+import dask
+import dask.bag as db
+import dask.dataframe as dd
+import pandas as pd
+from distributed import Client, LocalCluster
+from pymatgen.core import Lattice, Structure
 
-from ssl_featurizer.dask import ERRORS_COLUMN, featurize_bag, featurize_dataframe, register_model  # noqa: E402
-from ssl_featurizer.featurizers._base import FeaturizationError  # noqa: E402
-from ssl_featurizer.featurizers.structure import SSLStructureFeaturizer  # noqa: E402
+from ssl_featurizer.dask import ERRORS_COLUMN, featurize_bag, featurize_dataframe, register_model
+from ssl_featurizer.featurizers._base import FeaturizationError
+from ssl_featurizer.featurizers.structure import SSLStructureFeaturizer
 
 # the workers cannot import this test module: ship its helper functions by value
 __import__("cloudpickle").register_pickle_by_value(sys.modules[__name__])

@@ -12,7 +12,6 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 
 from ssl_featurizer.encoder.model import EncoderConfig
 from ssl_featurizer.pretrain.cache import GraphStore
@@ -53,7 +52,7 @@ def test_torchrun_two_ranks_equal_one_process(corpus, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
            "--master_port", str(free_port()), "-m", "ssl_featurizer.cli", *args, "--out", str(tmp_path / "ddp")]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("val_loss") == 1  # only rank 0 reports
 

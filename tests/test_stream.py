@@ -172,7 +172,7 @@ def test_limit_then_continue_and_settings_guard(folder, tmp_path):
 
 
 def test_cli_featurize(folder, tmp_path, capsys):
-    root, expected = folder
+    root, _ = folder
     out = tmp_path / "cli.parquet"
     assert main(["featurize", str(root), "-o", str(out), "--layers", "0", "--chunk-size", "6", "--limit", "10",
                  "--quiet"]) == 0

@@ -73,7 +73,7 @@ class _AllReduceSum(torch.autograd.Function):
     """Sum over ranks whose backward is again a sum over ranks (every rank's loss uses the result)."""
 
     @staticmethod
-    def forward(ctx, tensor: Tensor, group: object) -> Tensor:  # noqa: D102
+    def forward(ctx, tensor: Tensor, group: object) -> Tensor:
         import torch.distributed as dist
 
         ctx.group = group
@@ -82,7 +82,7 @@ class _AllReduceSum(torch.autograd.Function):
         return out
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # noqa: D102
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
         import torch.distributed as dist
 
         grad = grad.contiguous().clone()
