@@ -21,8 +21,8 @@ given per CPU second of the process (robust on a shared machine) and per wall se
 growth of the process's resident set (VmHWM, reset before the timed run) over the loaded-and-warm state.
 Then each method featurizes supercells of Si (diamond) and SrTiO3 up to ~1,700 atoms, one cell per call,
 in ascending size; peak memory is the peak RSS during the cell over the loaded-and-warm state.
-CHGNet's ``predict_structure`` builds all graphs of its input first (10 GB for 1,000 structures), so it is
-fed 64 structures per call (16 per batch), which does not change its speed.
+CHGNet is fed 64 structures per call (16 per batch), as a streaming user would call it; its memory grows by
+~4 MB per atom of a cell (see the scaling), which sets its peak on the sample.
 Results: ``benchmarks/results/throughput/{throughput,scaling}.json``, ``table.md`` and
 ``docs/figures/throughput_scaling.png``.
 """
@@ -119,7 +119,7 @@ def _method(name: str) -> Any:
 
         def chgnet(structures: list) -> list:
             feas = []
-            for start in range(0, len(structures), 64):  # predict_structure holds all its graphs: feed it chunks
+            for start in range(0, len(structures), 64):  # in chunks, as a streaming user would
                 out = model.predict_structure(structures[start:start + 64], task="e", return_crystal_feas=True,
                                               batch_size=16)
                 feas += [p["crystal_fea"] for p in ([out] if isinstance(out, dict) else out)]  # dict for one

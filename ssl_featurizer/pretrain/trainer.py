@@ -157,8 +157,7 @@ class Pretrainer:
 
             # BatchNorm statistics travel on their own group, apart from DDP's gradient buckets
             ddp.GlobalBatchNorm1d.convert(self.encoder, dist.new_group(backend="gloo"))
-            self.objective = DistributedDataParallel(_Objective(self.encoder, self.heads, config.tasks),
-                                                     broadcast_buffers=False,
+            self.objective = DistributedDataParallel(self.objective, broadcast_buffers=False,
                                                      find_unused_parameters=not config.tasks.predict_edge_bins)
         params = list(self.encoder.parameters()) + list(self.heads.parameters())
         self.optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
