@@ -171,7 +171,7 @@ def test_cli_subcommand(tiny_data, described, cache_dir, tmp_path, capsys):
     folder, _ = tiny_data
     out = tmp_path / "mag"
     assert main(["magnetism", "--out", str(out), "--data-dir", str(folder), "--subset", "all", "--cache-dir",
-                 str(cache_dir), "--min-class-size", "2", "--min-class-materials", "2", "--no-umap"]) == 0
+                 str(cache_dir), "--min-class-size", "2", "--min-class-materials", "2"]) == 0
     printed = capsys.readouterr().out
     assert "magnetic sites" in printed and "element" in printed
     for name in ("separation.png", "tsne.png", "cosine.png"):
@@ -182,3 +182,8 @@ def test_cli_subcommand(tiny_data, described, cache_dir, tmp_path, capsys):
     assert {"bad.1", "missing.1"} <= set(failures["id"])
     run = json.loads((out / "run.json").read_text())
     assert run["n_failures"] == len(failures) and run["n_sites"] == len(described[0])
+    try:  # UMAP is an optional extra: drawn when importable, otherwise skipped with a note
+        import umap  # noqa: F401
+        assert (out / "umap.png").read_bytes()[:8] == PNG
+    except ImportError:
+        assert not (out / "umap.png").exists() and any("UMAP skipped" in n for n in run["notes"])

@@ -47,6 +47,8 @@ class Task:
         notes: free-text remarks carried into reports.
         failures: source rows left out of ``inputs``, each ``{"id", "site_index", "kind", "reason"}``
             (``site_index`` is None for structure-level rows; ``kind`` is a short category of ``reason``).
+        parent: for a :meth:`subset`, the task it was drawn from and the rows taken (lets the feature
+            cache reuse the parent's features).
     """
 
     name: str
@@ -58,6 +60,7 @@ class Task:
     unit: str = ""
     notes: list[str] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
+    parent: tuple[Task, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.y)
@@ -82,7 +85,7 @@ class Task:
             note = f"random subset of {k} materials, {len(idx)} rows (seed {seed}, target {n} rows)"
         return Task(f"{self.name}[{n}]", [self.inputs[i] for i in idx], self.y[idx], self.level,
                     None if self.groups is None else self.groups[idx], None, self.unit, [*self.notes, note],
-                    list(self.failures))
+                    list(self.failures), (self, idx))
 
     def fingerprint(self) -> str:
         """Hash of the inputs (keys the feature cache; tasks on the same structures share features)."""
