@@ -80,6 +80,8 @@ def _separation_table(scores: pd.DataFrame) -> str:
     s = scores.set_index(["mode", "layers", "label"])
     for mode in ("single", "cumulative"):
         for layers in dict.fromkeys(scores.loc[scores["mode"] == mode, "layers"]):
+            if mode == "cumulative" and len(layers) == 1:
+                continue  # h0..h0 is h0
             cells = []
             for lab in labels:
                 r = s.loc[(mode, layers, lab)]
@@ -100,7 +102,7 @@ def _bench_block(folder: str) -> str:
     meta = json.loads(run.read_text())
     text = (RESULTS / folder / "summary.md").read_text()
     return (f"{meta['n_rows']:,} sites; splits {', '.join(meta['splits'])} (grouped by material); "
-            f"wall time {meta['wall_seconds'] / 60:.1f} min. {' '.join(meta['notes'])}\n\n{text}\n"
+            f"wall time {meta['wall_seconds'] / 60:.1f} min. Notes: {'; '.join(meta['notes']) or 'none'}.\n\n{text}\n"
             f"![MAE by descriptor](../benchmarks/results/{folder}/mae.png)\n")
 
 
@@ -111,13 +113,13 @@ def docs() -> None:
     for name in ("separation", "tsne", "umap", "cosine"):
         if (ANALYSIS / f"{name}.png").exists():
             shutil.copyfile(ANALYSIS / f"{name}.png", FIGURES / f"magnetism_{name}.png")
-    scores = pd.read_csv(ANALYSIS / "separation.csv")
+    scores = pd.read_csv(ANALYSIS / "separation.csv", dtype={"layers": str})
     text = _block(text, "separation", _separation_table(scores))
     cos = pd.read_csv(ANALYSIS / "cosine.csv").rename(columns={"share_above_0.99": "share"})
-    text = _block(text, "cosine", "| pairs of magnetic sites | pairs | mean cosine | median | share > 0.99 |\n"
-                  "|---|---|---|---|---|\n" + "\n".join(
-                      f"| {r.kind} | {r.pairs:,} | {r.mean:.3f} | {r.median:.3f} | {r.share:.3f} |"
-                      for r in cos.itertuples()))
+    text = _block(text, "cosine", "| pairs of magnetic sites | pairs | mean cosine | median | share > 0.99 | "
+                  "share with equal \\|m\\| (±0.1 μB) |\n|---|---|---|---|---|---|\n" + "\n".join(
+                      f"| {r.kind} | {r.pairs:,} | {r.mean:.3f} | {r.median:.3f} | {r.share:.3f} | "
+                      f"{r.equal_moment_share:.3f} |" for r in cos.itertuples()))
     sites = pd.read_csv(ANALYSIS / "sites.csv", dtype={"id": str})
     fails = pd.read_csv(ANALYSIS / "failures.csv", dtype={"id": str})
     by = (fails.groupby(["stage", "kind"]).agg(rows=("id", "size"), materials=("id", "nunique")).reset_index()
@@ -136,7 +138,7 @@ def docs() -> None:
     walls = ", ".join(f"{k} {v:.0f} s" for k, v in meta["wall_seconds"].items())
     text = _block(text, "machine", f"Generated on {platform.machine()} Linux, Python {platform.python_version()}, "
                   f"2 shared CPU cores, no GPU. Analysis wall times: {walls}. "
-                  f"Notes: {' '.join(meta['notes']) or 'none'}.")
+                  f"Notes: {'; '.join(meta['notes']) or 'none'}.")
     PAGE.write_text(text)
     print(f"updated {PAGE}")
 

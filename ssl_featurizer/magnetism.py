@@ -234,6 +234,26 @@ def coordination_labels(crystalnn: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["cn", "cn_weight", "motif", "motif_value"])
 
 
+def input_element_classes(elements: Sequence[str], model: str = "default") -> np.ndarray:
+    """Each element's class of identical model inputs: elements whose rows of the model's element table are equal.
+
+    The encoder sees an element only through its row of the element feature table, so elements sharing a
+    row (e.g. several lanthanides in the 79-column table) are indistinguishable to it except through their
+    environment. Returns e.g. ``"Dy/Er/Gd/Ho/Sm/Tb"`` for each of those, and the symbol itself otherwise.
+    """
+    from pymatgen.core.periodic_table import Element
+
+    from ssl_featurizer.models.registry import load_model
+
+    table = load_model(model).node_table.numpy()
+    symbols = sorted(set(elements) - {""}, key=lambda e: Element(e).Z)
+    by_row: dict[bytes, list[str]] = {}
+    for e in symbols:
+        by_row.setdefault(table[Element(e).Z].tobytes(), []).append(e)
+    name = {e: "/".join(sorted(group)) for group in by_row.values() for e in group}
+    return np.array([name.get(e) for e in elements], dtype=object)
+
+
 def layer_sets(n_layers: int) -> list[tuple[str, tuple[int, ...]]]:
     """``("single", (l,))`` for every layer and ``("cumulative", (0, ..., l))`` for every depth."""
     single = [("single", (k,)) for k in range(n_layers + 1)]
@@ -437,10 +457,11 @@ def plot_site_maps(embeddings: np.ndarray, colourings: Mapping[str, Sequence[Any
 
 
 def cosine_pairs(embeddings: np.ndarray, table: pd.DataFrame, layers: str = "012", width: int = 64,
-                 n_random_pairs: int = 50_000, seed: int = 0) -> pd.DataFrame:
+                 n_random_pairs: int = 50_000, max_pairs_per_material: int = 100, seed: int = 0) -> pd.DataFrame:
     """Cosine similarity of standardised site embeddings for pairs of magnetic sites.
 
-    All pairs of distinct sites within each material, and ``n_random_pairs`` random pairs from different
+    Pairs of distinct sites within each material (all of them, or a random ``max_pairs_per_material``, so
+    that large magnetic cells do not dominate), and ``n_random_pairs`` random pairs from different
     materials, each with ``same_material``, ``same_element`` and ``abs_moment_difference`` (|m| difference, μB).
     """
     ok = np.flatnonzero(~np.isnan(embeddings).any(axis=1))
@@ -448,13 +469,16 @@ def cosine_pairs(embeddings: np.ndarray, table: pd.DataFrame, layers: str = "012
     x = (x - x.mean(0)) / (x.std(0) + 1e-12)
     x /= np.linalg.norm(x, axis=1, keepdims=True) + 1e-12
     ids, el, mom = (table[c].to_numpy()[ok] for c in ("id", "element", "magmom"))
+    rng = np.random.default_rng(seed)
     parts = []
     for _, idx in pd.Series(np.arange(len(ok))).groupby(ids):
         i, j = np.triu_indices(len(idx), 1)
+        if len(i) > max_pairs_per_material:
+            keep = rng.choice(len(i), max_pairs_per_material, replace=False)
+            i, j = i[keep], j[keep]
         parts.append((idx.to_numpy()[i], idx.to_numpy()[j]))
     a = np.concatenate([p[0] for p in parts]) if parts else np.array([], int)
     b = np.concatenate([p[1] for p in parts]) if parts else np.array([], int)
-    rng = np.random.default_rng(seed)
     ra, rb = rng.integers(0, len(ok), n_random_pairs), rng.integers(0, len(ok), n_random_pairs)
     keep = ids[ra] != ids[rb]
     a, b = np.concatenate([a, ra[keep]]), np.concatenate([b, rb[keep]])
@@ -467,13 +491,14 @@ def plot_cosine_similarity(embeddings: np.ndarray, table: pd.DataFrame, path: st
     """Within- versus between-material cosine similarity of magnetic sites, and one material's matrix.
 
     Left: histograms of the cosine similarity (standardised embeddings of ``layers``) for four kinds of
-    pairs (same/different material × same/different element). Middle: within-material pairs, median
-    ``|Δ|m||`` per cosine-similarity bin. Right: the similarity matrix of the material with the most
-    magnetic sites of at least two elements (or the most sites), labelled element and |m|.
+    pairs (same/different material × same/different element; at most 100 pairs per material). Middle:
+    within-material pairs, share with equal moment sizes (``|Δ|m|| ≤ 0.1`` μB) per cosine-similarity bin
+    (bins with at least 20 pairs). Right: the similarity matrix of the material (≤ 40 magnetic sites, two
+    elements or more if any) whose sites have the most distinct embeddings, labelled element, index and |m|.
 
     Returns:
-        ``(path, summary)``: summary has one row per pair kind with count, mean, median cosine and the share
-        of pairs above 0.99.
+        ``(path, summary)``: summary has one row per pair kind with count, mean, median cosine, the share
+        of pairs above 0.99 and the share with equal moment sizes (``|Δ|m|| ≤ 0.1`` μB).
     """
     from ssl_featurizer.plotting import _finish, _pyplot
 
@@ -484,6 +509,8 @@ def plot_cosine_similarity(embeddings: np.ndarray, table: pd.DataFrame, path: st
     pairs = pairs.assign(kind=kind)
     summary = pairs.groupby("kind")["cosine"].agg(pairs="size", mean="mean", median="median")
     summary["share_above_0.99"] = pairs.groupby("kind")["cosine"].apply(lambda c: float((c > 0.99).mean()))
+    summary["equal_moment_share"] = pairs.groupby("kind")["abs_moment_difference"].apply(
+        lambda d: float((d <= 0.1).mean()))
     fig, axes = plt.subplots(1, 3, figsize=(17, 4.8), gridspec_kw={"width_ratios": [1.2, 1, 1.1]})
     bins = np.linspace(-1, 1, 81)
     for name, block in pairs.groupby("kind"):
@@ -494,25 +521,28 @@ def plot_cosine_similarity(embeddings: np.ndarray, table: pd.DataFrame, path: st
     within = pairs[pairs["same_material"]]
     if len(within):
         cut = pd.cut(within["cosine"], np.linspace(-1, 1, 21))
-        med = within.groupby(cut, observed=True)["abs_moment_difference"].agg(["median", "size"])
-        centres = [iv.mid for iv in med.index]
-        axes[1].plot(centres, med["median"], "o-")
-        q = within.groupby(cut, observed=True)["abs_moment_difference"].quantile(0.9)
-        axes[1].plot([iv.mid for iv in q.index], q.to_numpy(), "s--", label="90th percentile")
-        axes[1].legend(fontsize=7)
-    axes[1].set_xlabel("cosine similarity of two magnetic sites of one material")
-    axes[1].set_ylabel("median | |m_i| − |m_j| |  (μB)")
+        share = within.groupby(cut, observed=True)["abs_moment_difference"].agg(
+            share=lambda d: float((d <= 0.1).mean()), n="size")
+        share = share[share["n"] >= 20]
+        axes[1].plot([iv.mid for iv in share.index], share["share"], "o-")
+        for iv, row in share.iterrows():
+            axes[1].annotate(str(int(row["n"])), (iv.mid, row["share"]), fontsize=6, xytext=(0, 4),
+                             textcoords="offset points", ha="center")
+    axes[1].set_ylim(0, 1.05)
+    axes[1].set_xlabel("cosine similarity of two magnetic sites of one material (label: pairs)")
+    axes[1].set_ylabel("share of pairs with | |m_i| − |m_j| | ≤ 0.1 μB")
     ok = ~np.isnan(embeddings).any(axis=1)
     t = table[ok].reset_index(drop=True)
-    per = t.groupby("id").agg(n=("element", "size"), n_el=("element", "nunique"))
+    e = embeddings[ok][:, _columns([int(c) for c in layers], width)]
+    distinct = pd.Series({mid: len(np.unique(np.round(e[rows.to_numpy()], 4), axis=0))
+                          for mid, rows in pd.Series(t.index).groupby(t["id"].to_numpy())})
+    per = t.groupby("id").agg(n=("element", "size"), n_el=("element", "nunique")).assign(distinct=distinct)
     per = per[per["n"] <= 40]
     if len(per):
         mixed = per[per["n_el"] >= 2]
-        choice = (mixed if len(mixed) else per)["n"].idxmax()
+        choice = (mixed if len(mixed) else per)["distinct"].idxmax()
         idx = np.flatnonzero(t["id"].to_numpy() == choice)
-        x = embeddings[ok][np.ix_(idx, _columns([int(c) for c in layers], width))]
-        full = embeddings[ok][:, _columns([int(c) for c in layers], width)]
-        x = (x - full.mean(0)) / (full.std(0) + 1e-12)
+        x = (e[idx] - e.mean(0)) / (e.std(0) + 1e-12)
         x /= np.linalg.norm(x, axis=1, keepdims=True) + 1e-12
         im = axes[2].imshow(x @ x.T, cmap="RdBu_r", vmin=-1, vmax=1)
         names = [f"{e}{k} {m:.2f}" for e, k, m in zip(t["element"].iloc[idx], t["site_index"].iloc[idx],
@@ -573,13 +603,16 @@ def run_analysis(out: str | Path, subset: str = "ordered", max_sites: int | None
     stage("descriptors", t0)
     labels = coordination_labels(cnn)
     table = pd.concat([sites.table, labels], axis=1)
-    table.to_csv(out / "sites.csv", index=False)
-    sites.failures.to_csv(out / "failures.csv", index=False)
     el, cn = table["element"].to_numpy(dtype=object), table["cn"].to_numpy()
-    label_sets: dict[str, Any] = {"element": el, "motif": table["motif"].to_numpy(dtype=object),
+    classes = input_element_classes(list(el), model)
+    table["input_class"] = classes
+    label_sets: dict[str, Any] = {"element": el, "element (input classes)": classes,
+                                  "motif": table["motif"].to_numpy(dtype=object),
                                   "CN": np.where(cn > 0, cn.astype(str), None)}
     for element in pd.Series(el).value_counts().index[:2]:  # motif with the element held fixed
         label_sets[f"motif ({element} sites)"] = np.where(el == element, table["motif"].to_numpy(dtype=object), None)
+    table.to_csv(out / "sites.csv", index=False)
+    sites.failures.to_csv(out / "failures.csv", index=False)
     t0 = time.perf_counter()
     scores = separation_scores(emb, label_sets, sites.table["id"].to_numpy(), width,
                                min_class_size=min_class_size, min_class_groups=min_class_groups, seed=seed)

@@ -14,6 +14,7 @@ from ssl_featurizer.bench.tasks import load_task
 from ssl_featurizer.cli import main
 from ssl_featurizer.magnetism import (
     coordination_labels,
+    input_element_classes,
     load_site_moments,
     plot_cosine_similarity,
     plot_separation,
@@ -187,3 +188,10 @@ def test_cli_subcommand(tiny_data, described, cache_dir, tmp_path, capsys):
         assert (out / "umap.png").read_bytes()[:8] == PNG
     except ImportError:
         assert not (out / "umap.png").exists() and any("UMAP skipped" in n for n in run["notes"])
+
+
+def test_input_element_classes():
+    """Elements with equal rows of the model's element table form one class (the encoder cannot tell them apart)."""
+    classes = input_element_classes(["Tb", "Dy", "Fe", "Mn", "Fe", ""])
+    assert classes[0] == classes[1] and "Tb" in classes[0].split("/") and "Dy" in classes[0].split("/")
+    assert list(classes[2:5]) == ["Fe", "Mn", "Fe"] and classes[5] is None
