@@ -19,6 +19,8 @@ def _failed_rows(results: pd.DataFrame) -> pd.DataFrame:
 
 blocks = []
 for run in sorted((ROOT / "benchmarks" / "results").glob("*/run.json")):
+    if not (run.parent / "results.csv").exists():
+        continue  # not a benchmark run (e.g. magnetism_analysis, see docs/magnetism.md)
     meta = json.loads(run.read_text())
     folder = run.parent.relative_to(ROOT)
     summary = summarise(_failed_rows(pd.read_csv(run.parent / "results.csv")))

@@ -13,7 +13,9 @@ done
 MATMINER_DATA=../shared/data/matminer run --task matbench_dielectric \
   --descriptors "ssl:01,ssl:012,ssl:012:mean-std,magpie,sine_coulomb,symmetry_density,ssl:012:mean-std+magpie" \
   --out benchmarks/results/matbench_dielectric
-run --task magndata_site_moments_kong2023 \
-  --descriptors "ssl_site:0,ssl_site:01,ssl_site:012,ssl_site:0123,element_site,crystalnn_site,ssl_site:012+element_site" \
-  --out benchmarks/results/magndata_site_moments_kong2023
+# the three MAGNDATA site-moment runs (Kong et al.'s sites, all ordered sites, 5k-site KRR subsample) and the
+# magnetism analysis: docs/magnetism.md
+python benchmarks/magnetism.py bench
+python benchmarks/magnetism.py analysis
+python benchmarks/magnetism.py docs
 python benchmarks/collect.py

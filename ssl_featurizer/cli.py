@@ -99,6 +99,19 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_magnetism(args: argparse.Namespace) -> int:
+    from ssl_featurizer.magnetism import run_analysis
+
+    result = run_analysis(args.out, subset=args.subset, max_sites=args.max_sites, model=args.model,
+                          cache_dir=args.cache_dir, data_dir=args.data_dir, min_class_size=args.min_class_size,
+                          min_class_groups=args.min_class_materials, umap=not args.no_umap)
+    best = result["scores"].sort_values("knn_accuracy", ascending=False).groupby("label", sort=False).head(1)
+    print(f"{len(result['sites'])} magnetic sites, {len(result['sites'].failures)} left out (failures.csv)")
+    print(best[["label", "mode", "layers", "knn_accuracy", "chance", "silhouette"]].to_string(index=False))
+    print("wrote " + ", ".join(str(f) for f in result["files"]))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     parser = argparse.ArgumentParser(prog="ssl-featurizer", description=__doc__)
@@ -142,6 +155,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_featurize)
+
+    p = sub.add_parser("magnetism", help="MAGNDATA site embeddings: element/motif separation by layer, maps, "
+                       "cosine similarity (PNG + CSV)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--subset", default="ordered", choices=["all", "ordered", "kong2023"],
+                   help="all sites, sites of ordered structures (default), or Kong et al.'s labelled sites")
+    p.add_argument("--max-sites", type=int, default=None, help="random whole materials totalling about N sites")
+    p.add_argument("--cache-dir", default=None, help="descriptor cache shared with bench (e.g. benchmarks/cache)")
+    p.add_argument("--data-dir", default=None, help="shared data folder (default ../shared/data)")
+    p.add_argument("--model", default="default")
+    p.add_argument("--min-class-size", type=int, default=20, help="smallest class scored")
+    p.add_argument("--min-class-materials", type=int, default=5, help="fewest materials of a scored class")
+    p.add_argument("--no-umap", action="store_true", help="skip UMAP maps even if umap-learn is installed")
+    p.set_defaults(func=_cmd_magnetism)
 
     p = sub.add_parser("models", help="list the shipped pretrained models")
     p.set_defaults(func=_cmd_models)

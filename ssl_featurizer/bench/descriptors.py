@@ -13,6 +13,9 @@ Spec strings (``--descriptors`` on the command line):
 
 Every component is computed once per (task data, spec, model) and cached on disk as ``.npz`` with its
 featurization time; failed inputs are NaN rows (the protocol imputes them on training folds only).
+A ``Task.subset`` reuses the rows of its parent task's cached features (except the set-dependent
+``sine_coulomb`` and ``soap``), and ``ssl_site:<layers>`` with a cache is a column slice of the cached
+all-layer site embeddings (the site featurizer computes every layer in one pass anyway).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from ssl_featurizer.bench.tasks import Task
 
 STRUCTURE_LEVEL = ("magpie", "sine_coulomb", "ofm", "site_stats_crystalnn", "symmetry_density", "soap")
 SITE_LEVEL = ("crystalnn_site", "opsite", "element_site")
+SET_DEPENDENT = ("sine_coulomb", "soap")  # features depend on the whole input set (sizes, species list)
 
 
 def _matminer_rows(featurizer: Any, entries: list) -> np.ndarray:
@@ -173,19 +177,47 @@ def compute(spec: str, task: Task, cache_dir: str | Path | None = None, model: s
     return np.hstack(blocks), seconds
 
 
+def _cache_path(cache_dir: str | Path, task: Task, part: str, key: str) -> Path:
+    digest = hashlib.sha256(f"{task.fingerprint()}|{key}".encode()).hexdigest()[:24]
+    return Path(cache_dir) / f"{part.replace(':', '_')}-{digest}.npz"
+
+
+def _cached(cache_dir: str | Path, task: Task, part: str, key: str) -> tuple[np.ndarray, float] | None:
+    """Cached features of ``task``, or the rows of the task it was drawn from (``Task.subset``), if cached."""
+    path = _cache_path(cache_dir, task, part, key)
+    if path.exists():
+        cached = np.load(path)
+        return cached["X"], float(cached["seconds"])
+    if task.parent is not None and part.split(":")[0] not in SET_DEPENDENT:
+        parent, rows = task.parent
+        found = _cached(cache_dir, parent, part, key)
+        if found is not None:
+            return found[0][rows], found[1]
+    return None
+
+
 def _compute_one(part: str, task: Task, cache_dir: str | Path | None, model: str) -> tuple[np.ndarray, float]:
     key = part
     if part.startswith("ssl"):
         from ssl_featurizer.models.registry import load_model
 
-        key = f"{part}@{load_model(model).sha256[:16]}"
+        loaded = load_model(model)
+        key = f"{part}@{loaded.sha256[:16]}"
+        every = "".join(str(k) for k in range(loaded.n_layers + 1))
+        layers = part.split(":")[1] if ":" in part else ""
+        if cache_dir is not None and part.startswith("ssl_site:") and layers.isdigit() and layers != every:
+            # a site's embedding is always computed for every layer (one pass) and then sliced: so take the
+            # columns of the cached all-layer features (identical values, identical cost per input)
+            x, seconds = _compute_one(f"ssl_site:{every}", task, cache_dir, model)
+            w = loaded.width
+            return x[:, np.concatenate([np.arange(int(c) * w, (int(c) + 1) * w) for c in layers])], seconds
     path = None
     if cache_dir is not None:
-        digest = hashlib.sha256(f"{task.fingerprint()}|{key}".encode()).hexdigest()[:24]
-        path = Path(cache_dir) / f"{part.replace(':', '_')}-{digest}.npz"
-        if path.exists():
-            cached = np.load(path)
-            return cached["X"], float(cached["seconds"])
+        found = _cached(cache_dir, task, part, key)
+        if found is not None:
+            return found
+        path = _cache_path(cache_dir, task, part, key)
+
     def featurize(inputs: list) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # e.g. CrystalNN's radius notices

@@ -3,6 +3,11 @@
 Loaders cover the shared tasks (matminer's JSON dataframes under ``../shared/data/tasks``), the
 MAGNDATA site-moment table, matbench tasks through ``matbench`` with official folds, and any user
 DataFrame with a structure column and a target column.
+
+Source rows that cannot become an input (a structure that does not decode, a site row without its
+structure, a site index or element that disagrees with the structure, or, for the ``_ordered`` site
+task, a partially occupied structure) are never dropped silently: they are listed in
+:attr:`Task.failures` with the reason, and counted in :attr:`Task.notes`.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ SHARED_TASKS = {
     "kong2023_log_gvrh": ("kong2023_log_gvrh.json.gz", "log10_gvrh"),
     "magndata_transition_temperature": ("magndata_transition_temperature.json.gz", "t_transition"),
 }
-SITE_TASKS = ("magndata_site_moments", "magndata_site_moments_kong2023")
+SITE_TASKS = ("magndata_site_moments", "magndata_site_moments_ordered", "magndata_site_moments_kong2023")
 MATBENCH_TASKS = ("matbench_dielectric",)
 
 
@@ -39,6 +44,11 @@ class Task:
         groups: for site tasks, the material of each row (splits never separate a material's sites).
         folds: official ``(train_indices, test_indices)`` pairs, if the task defines them.
         unit: target unit, for reports.
+        notes: free-text remarks carried into reports.
+        failures: source rows left out of ``inputs``, each ``{"id", "site_index", "kind", "reason"}``
+            (``site_index`` is None for structure-level rows; ``kind`` is a short category of ``reason``).
+        parent: for a :meth:`subset`, the task it was drawn from and the rows taken (lets the feature
+            cache reuse the parent's features).
     """
 
     name: str
@@ -49,18 +59,33 @@ class Task:
     folds: list[tuple[np.ndarray, np.ndarray]] | None = None
     unit: str = ""
     notes: list[str] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    parent: tuple[Task, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.y)
 
     def subset(self, n: int, seed: int = 0) -> Task:
-        """A random subset of ``n`` rows (for quick runs and tests); official folds are dropped."""
+        """A random subset of about ``n`` rows (for quick runs and tests); official folds are dropped.
+
+        With ``groups`` (site tasks), whole materials are drawn in random order until ``n`` rows are
+        reached, so a material keeps all its sites and the subset may exceed ``n`` by part of one material.
+        """
         if n >= len(self):
             return self
-        idx = np.sort(np.random.default_rng(seed).choice(len(self), n, replace=False))
+        rng = np.random.default_rng(seed)
+        if self.groups is None:
+            idx = np.sort(rng.choice(len(self), n, replace=False))
+            note = f"random subset of {n} rows (seed {seed})"
+        else:
+            names, inverse, counts = np.unique(self.groups, return_inverse=True, return_counts=True)
+            order = rng.permutation(len(names))
+            k = int(np.searchsorted(np.cumsum(counts[order]), n)) + 1
+            idx = np.flatnonzero(np.isin(inverse, order[:k]))
+            note = f"random subset of {k} materials, {len(idx)} rows (seed {seed}, target {n} rows)"
         return Task(f"{self.name}[{n}]", [self.inputs[i] for i in idx], self.y[idx], self.level,
-                    None if self.groups is None else self.groups[idx], None, self.unit,
-                    [*self.notes, f"random subset of {n} rows (seed {seed})"])
+                    None if self.groups is None else self.groups[idx], None, self.unit, [*self.notes, note],
+                    list(self.failures), (self, idx))
 
     def fingerprint(self) -> str:
         """Hash of the inputs (keys the feature cache; tasks on the same structures share features)."""
@@ -69,7 +94,9 @@ class Task:
             s, idx = item if self.level == "site" else (item, None)
             h.update(np.ascontiguousarray(s.lattice.matrix).tobytes())
             h.update(np.ascontiguousarray(s.frac_coords).tobytes())
-            h.update(" ".join(str(sp) for sp in s.species).encode())
+            # species of an ordered structure (unchanged key); full occupancies of a disordered one
+            species = s.species if s.is_ordered else [site.species for site in s]
+            h.update(" ".join(str(sp) for sp in species).encode())
             if idx is not None:
                 h.update(str(idx).encode())
         return h.hexdigest()[:20]
@@ -97,35 +124,103 @@ def load_task(name: str, data_dir: str | Path | None = None) -> Task:
         FileNotFoundError: with the path that was looked for.
         ValueError: unknown name.
     """
-    from matminer.utils.io import load_dataframe_from_json
-
     data = Path(data_dir) if data_dir else shared_data_dir()
     if name in SHARED_TASKS:
         file, target = SHARED_TASKS[name]
         path = data / "tasks" / file
         _need(path)
-        df = load_dataframe_from_json(str(path), pbar=False)
-        return Task(name, list(df["structure"]), df[target].to_numpy(float), unit=target)
+        df, failures = read_structure_table(path)
+        return Task(name, list(df["structure"]), df[target].to_numpy(float), unit=target, failures=failures,
+                    notes=_failure_notes(failures))
     if name in SITE_TASKS:
-        import pandas as pd
-
-        _need(data / "tasks" / "magndata_structures.json.gz")
-        structures = load_dataframe_from_json(str(data / "tasks" / "magndata_structures.json.gz"),
-                                              pbar=False).set_index("id")["structure"]
-        sites = pd.read_csv(data / "tasks" / "magndata_site_moments.csv.gz", dtype={"id": str})
-        if name.endswith("kong2023"):
-            sites = sites[sites["in_kong2023"]]
-        pairs = [(structures[i], int(k)) for i, k in zip(sites["id"], sites["site_index"])]
-        return Task(name, pairs, sites["magmom"].to_numpy(float), "site", sites["id"].to_numpy(), unit="|m| (μB)",
-                    notes=["splits group sites by material"])
+        return _load_magndata_sites(name, data)
     if name in MATBENCH_TASKS:
         return _load_matbench(name, data)
     path = Path(name)
     if path.suffix in (".gz", ".json") and path.exists():
-        df = load_dataframe_from_json(str(path), pbar=False)
+        df, failures = read_structure_table(path)
         target = next(c for c in df.columns if c not in ("structure", "id", "composition"))
-        return Task(path.name.split(".")[0], list(df["structure"]), df[target].to_numpy(float), unit=target)
+        return Task(path.name.split(".")[0], list(df["structure"]), df[target].to_numpy(float), unit=target,
+                    failures=failures, notes=_failure_notes(failures))
     raise ValueError(f"unknown task {name!r}; known: {sorted([*SHARED_TASKS, *SITE_TASKS, *MATBENCH_TASKS])}")
+
+
+def read_structure_table(path: str | Path, column: str = "structure") -> tuple[Any, list[dict[str, Any]]]:
+    """A matminer JSON DataFrame whose ``column`` is decoded row by row; rows that fail are reported.
+
+    ``matminer.utils.io.load_dataframe_from_json`` decodes the whole file at once, so one bad entry
+    loses all of them; here each entry is decoded on its own.
+
+    Returns:
+        ``(df, failures)``: the decoded rows (original index kept) and one
+        ``{"id", "site_index", "kind", "reason"}`` dict per row that did not decode (``id`` is the row's ``id``
+        column, or its index label when there is none).
+    """
+    from matminer.utils.io import load_dataframe_from_json
+    from monty.json import MontyDecoder
+
+    df = load_dataframe_from_json(str(path), pbar=False, decode=False)
+    decoder, decoded, failures = MontyDecoder(), [], []
+    for label, raw in zip(df.index, df[column]):
+        key = df.at[label, "id"] if "id" in df.columns else label
+        try:
+            obj = decoder.process_decoded(raw)
+            if not hasattr(obj, "lattice"):
+                raise TypeError(f"decoded to {type(obj).__name__}, not a Structure")
+        except Exception as exc:  # noqa: BLE001 - any decoding failure is reported with its reason
+            failures.append({"id": str(key), "site_index": None, "kind": "unreadable structure",
+                             "reason": f"{column} could not be read: {type(exc).__name__}: {exc}"})
+            obj = None
+        decoded.append(obj)
+    df = df.assign(**{column: decoded})
+    return df[df[column].notna()], failures
+
+
+def _failure_notes(failures: list[dict[str, Any]]) -> list[str]:
+    if not failures:
+        return []
+    kinds: dict[str, int] = {}
+    for f in failures:
+        kinds[f["kind"]] = kinds.get(f["kind"], 0) + 1
+    return [f"{len(failures)} source rows left out (Task.failures): "
+            + "; ".join(f"{n} × {kind}" for kind, n in kinds.items())]
+
+
+def _load_magndata_sites(name: str, data: Path) -> Task:
+    """MAGNDATA per-site moment sizes joined to their magnetic structures (see the data card, section 3a)."""
+    import pandas as pd
+
+    _need(data / "tasks" / "magndata_structures.json.gz")
+    _need(data / "tasks" / "magndata_site_moments.csv.gz")
+    table, failures = read_structure_table(data / "tasks" / "magndata_structures.json.gz")
+    structures = dict(zip(table["id"].astype(str), table["structure"]))
+    unreadable = {f["id"]: f["reason"] for f in failures}
+    failures: list[dict[str, Any]] = []
+    sites = pd.read_csv(data / "tasks" / "magndata_site_moments.csv.gz", dtype={"id": str})
+    if name.endswith("kong2023"):
+        sites = sites[sites["in_kong2023"].astype(bool)]
+    pairs, keep = [], []
+    for row, (mid, k, element) in enumerate(zip(sites["id"], sites["site_index"], sites["element"])):
+        s, k = structures.get(mid), int(k)
+        if s is None:
+            kind = "unreadable structure" if mid in unreadable else "missing structure"
+            reason = unreadable.get(mid, "no structure with this id in magndata_structures.json.gz")
+        elif not 0 <= k < len(s):
+            kind, reason = "bad site index", f"site index {k} is out of range for a structure of {len(s)} sites"
+        elif element not in {el.symbol for el in s[k].species.elements}:
+            kind = "element mismatch"
+            reason = f"element {element} in the site table but {s[k].species} at that index of the structure"
+        elif name.endswith("ordered") and not s.is_ordered:
+            kind = "partial occupancy"
+            reason = "structure has partially occupied sites (left out of the _ordered task)"
+        else:
+            pairs.append((s, k))
+            keep.append(row)
+            continue
+        failures.append({"id": mid, "site_index": k, "kind": kind, "reason": reason})
+    sites = sites.iloc[keep]
+    return Task(name, pairs, sites["magmom"].to_numpy(float), "site", sites["id"].to_numpy(), unit="|m| (μB)",
+                notes=["splits group sites by material", *_failure_notes(failures)], failures=failures)
 
 
 def _need(path: Path) -> None:
