@@ -1,0 +1,21 @@
+"""Magnetism tutorial: MAGNDATA site embeddings, what each layer separates (needs ../shared/data).
+
+Run from a folder next to ``shared`` (or set SSL_FEATURIZER_SHARED): python docs/tutorials/magnetism.py
+"""
+
+# --8<-- [start:load]
+from ssl_featurizer.magnetism import (coordination_labels, load_site_moments, separation_scores,
+                                      site_descriptors)
+
+sites = load_site_moments("kong2023", max_sites=150)  # whole materials, about 150 labelled sites
+print(len(sites), "sites;", len(sites.failures), "rows left out, each with its reason")
+# --8<-- [end:load]
+
+# --8<-- [start:scores]
+embeddings, crystalnn, width = site_descriptors(sites)  # all layers h0..h5, and CrystalNN fingerprints
+labels = {"element": sites.table["element"].to_numpy(),
+          "coordination": coordination_labels(crystalnn)["cn"].to_numpy()}
+scores = separation_scores(embeddings, labels, sites.table["id"].to_numpy(), width=width, min_class_size=5,
+                           min_class_groups=2, n_splits=3)
+print(scores.head(12).to_string(index=False))
+# --8<-- [end:scores]
