@@ -14,10 +14,11 @@ The analysis of Kong et al. (section on magnetic materials) made reproducible an
 * figures: :func:`plot_separation`, :func:`plot_site_maps` (t-SNE, or UMAP when ``umap-learn`` is
   installed), :func:`plot_cosine_similarity`; :func:`run_analysis` does it all (``ssl-featurizer magnetism``).
 
-Example:
-    >>> from ssl_featurizer.magnetism import run_analysis                # doctest: +SKIP
-    >>> result = run_analysis("magnetism_out", subset="kong2023")       # doctest: +SKIP
-    >>> result["scores"].head()                                          # doctest: +SKIP
+Usage (needs ``../shared/data``)::
+
+    from ssl_featurizer.magnetism import run_analysis
+    result = run_analysis("magnetism_out", subset="kong2023")
+    result["scores"].head()
 """
 
 from __future__ import annotations
