@@ -21,7 +21,7 @@ import pandas as pd
 
 from ssl_featurizer.encoder.model import EncoderConfig
 from ssl_featurizer.graph.crystal_graph import GraphConfig
-from ssl_featurizer.pretrain.cache import GraphStore, build_graph_cache
+from ssl_featurizer.pretrain.cache import GraphStore, build_graph_cache, views_cache_dir
 from ssl_featurizer.pretrain.export import export_run
 from ssl_featurizer.pretrain.tasks import TaskConfig
 from ssl_featurizer.pretrain.trainer import Pretrainer, TrainConfig
@@ -43,12 +43,20 @@ RECIPES = {
 
 def dev_task(n: int, seed: int = 0):
     """``{target: Task}`` for MP-2018 formation energy and PBE gap on ``n`` train-split structures."""
+    import gzip
+
+    from pymatgen.core import Structure
+
     from ssl_featurizer.bench.tasks import Task
-    from ssl_featurizer.pretrain.corpus import iter_corpus
 
     labels = pd.read_csv(DATA / "tasks" / "mp2018_megnet_labels.csv.gz")
     labels = labels[labels.split == "train"].sample(n, random_state=seed).set_index("id")
-    structures = {i: s for i, s in iter_corpus(DATA / "mp2025" / "structures.jsonl.gz") if i in labels.index}
+    structures = {}
+    with gzip.open(DATA / "mp2025" / "structures.jsonl.gz", "rt") as fh:
+        for line in fh:  # parse only the sampled rows into Structures
+            row = json.loads(line)
+            if row["id"] in labels.index:
+                structures[row["id"]] = Structure(row["lattice"], row["species"], row["frac"])
     df = labels.loc[list(structures)].assign(structure=list(structures.values()))
     return {t: Task.from_dataframe(df, "structure", t, name=f"mp2018_{t}_dev{n}") for t in ("e_form", "gap_pbe")}
 
@@ -79,7 +87,7 @@ def main() -> None:
             continue
         tcfg = RECIPES[name]
         if tcfg.contrastive and views is None:
-            views = GraphStore.load(build_graph_cache(corpus, work / "cache-supercell", GraphConfig(), n_jobs=2,
+            views = GraphStore.load(build_graph_cache(corpus, views_cache_dir(work / "cache"), GraphConfig(), n_jobs=2,
                                                       limit=args.limit, supercell=True))
         cfg = TrainConfig(epochs=args.epochs, threads=args.threads, warmup_steps=50, encoder=EncoderConfig(),
                           tasks=tcfg)
@@ -87,7 +95,7 @@ def main() -> None:
         metrics = trainer.train(resume=True)
         model_dir = work / "models" / name
         export_run(work / "runs" / name, work / "cache", model_dir, f"study-{name}", "0", f"recipe study: {name}",
-                   views_dir=work / "cache-supercell")
+                   views_dir=views_cache_dir(work / "cache"))
         row = {"recipe": name, "steps": trainer.global_step, "train_seconds": round(trainer.train_seconds, 1),
                **{k: round(v, 4) for k, v in metrics.items() if k.endswith("_acc")}}
         for target, task in tasks.items():

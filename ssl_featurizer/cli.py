@@ -10,7 +10,7 @@ import sys
 def _cmd_pretrain(args: argparse.Namespace) -> int:
     from ssl_featurizer.encoder.model import EncoderConfig
     from ssl_featurizer.graph.crystal_graph import GraphConfig
-    from ssl_featurizer.pretrain.cache import GraphStore, build_graph_cache
+    from ssl_featurizer.pretrain.cache import GraphStore, build_graph_cache, views_cache_dir
     from ssl_featurizer.pretrain.distributed import finish_distributed, init_distributed
     from ssl_featurizer.pretrain.tasks import TaskConfig
     from ssl_featurizer.pretrain.trainer import Pretrainer, TrainConfig
@@ -20,7 +20,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     store = GraphStore.load(cache)
     views = None
     if args.contrastive:
-        views_dir = args.views_cache_dir or f"{args.cache_dir.rstrip('/')}-supercell"
+        views_dir = args.views_cache_dir or views_cache_dir(args.cache_dir)
         views = GraphStore.load(build_graph_cache(args.data, views_dir, GraphConfig(), n_jobs=args.jobs,
                                                   limit=args.limit, supercell=True))
     cfg = TrainConfig(

@@ -19,6 +19,12 @@ from ssl_featurizer.graph.crystal_graph import GraphConfig, StructureError, buil
 MANIFEST = "manifest.json"
 
 
+def views_cache_dir(cache_dir: str | Path) -> Path:
+    """Default location of a cache's supercell-view cache (contrastive pretraining): ``<cache_dir>-supercell``."""
+    cache_dir = Path(cache_dir)
+    return cache_dir.with_name(cache_dir.name + "-supercell")
+
+
 def doubled_supercell(structure):
     """The structure doubled along its shortest lattice vector (the contrastive supercell view)."""
     scaling = [1, 1, 1]

@@ -15,7 +15,7 @@ import torch
 from ssl_featurizer.graph.elements import load_element_table
 from ssl_featurizer.models.card import render_card
 from ssl_featurizer.models.registry import save_model
-from ssl_featurizer.pretrain.cache import MANIFEST, GraphStore
+from ssl_featurizer.pretrain.cache import MANIFEST, GraphStore, views_cache_dir
 from ssl_featurizer.pretrain.trainer import CHECKPOINT, HISTORY, Pretrainer, TrainConfig, load_checkpoint
 
 
@@ -37,7 +37,7 @@ def export_run(run_dir: str | Path, cache_dir: str | Path, out_dir: str | Path, 
     last = {k: float(v) for k, v in history[-1].items()}
     views = None
     if cfg.tasks.contrastive:
-        views = GraphStore.load(views_dir or f"{str(cache_dir).rstrip('/')}-supercell")
+        views = GraphStore.load(views_dir or views_cache_dir(cache_dir))
     trainer = Pretrainer(GraphStore.load(cache_dir), run_dir, cfg, views=views)
     trainer.load_state_dict(state)
     metrics = {**trainer.evaluate(), **trainer.majority_baselines()}
