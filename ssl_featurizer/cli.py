@@ -23,11 +23,14 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
         views_dir = args.views_cache_dir or views_cache_dir(args.cache_dir)
         views = GraphStore.load(build_graph_cache(args.data, views_dir, GraphConfig(), n_jobs=args.jobs,
                                                   limit=args.limit, supercell=True))
+    from ssl_featurizer.graph.elements import load_element_table
+
+    n_node_features = load_element_table(args.element_table).n_features
     cfg = TrainConfig(
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+        element_table=args.element_table, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
         val_fraction=args.val_fraction, checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
         max_steps=args.max_steps, threads=args.threads, warmup_steps=args.warmup_steps,
-        encoder=EncoderConfig(width=args.width, n_layers=args.layers),
+        encoder=EncoderConfig(n_node_features=n_node_features, width=args.width, n_layers=args.layers),
         tasks=TaskConfig(mask_fraction=args.mask_fraction, predict_element=not (args.no_element or args.no_masked),
                          predict_group=not args.no_masked, predict_period=not args.no_masked,
                          predict_edge_bins=not args.no_edge, contrastive=args.contrastive,
@@ -183,6 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup-steps", type=int, default=200)
     p.add_argument("--width", type=int, default=64)
     p.add_argument("--layers", type=int, default=5)
+    p.add_argument("--element-table", default="v1", choices=["v1", "v2"],
+                   help="node input table (v2 adds valence-shell occupations; docs/graph.md)")
     p.add_argument("--mask-fraction", type=float, default=0.15)
     p.add_argument("--no-element", action="store_true", help="do not predict the masked element itself")
     p.add_argument("--no-masked", action="store_true", help="no masked-atom targets at all (group, period, element)")

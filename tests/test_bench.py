@@ -39,6 +39,34 @@ def test_structure_task_end_to_end(kvrh, tmp_path):
     np.testing.assert_allclose(again["seconds_per_input"], first["seconds_per_input"])
 
 
+def test_rerun_reuses_stored_scores_and_accumulates(kvrh, tmp_path, monkeypatch):
+    first = run_benchmark(kvrh, ["ssl:01", "magpie"], ("krr",), seeds=2, out=tmp_path, progress=False)
+    import ssl_featurizer.bench as bench
+
+    fitted = []
+    real = bench.evaluate_split
+    monkeypatch.setattr(bench, "evaluate_split", lambda *a, **k: fitted.append(a[4]) or real(*a, **k))
+    # same descriptors plus a new regressor and a new descriptor: only the new (descriptor, regressor) pairs are fit
+    again = run_benchmark(kvrh, ["ssl:01", "magpie", "ssl:0"], ("krr", "gbr"), seeds=2, out=tmp_path, progress=False)
+    assert sorted(fitted) == ["gbr"] * 6 + ["krr"] * 2
+    assert len(again) == 3 * 2 * 2
+    old = again[again.regressor.eq("krr") & again.descriptor.isin(["ssl:01", "magpie"])].reset_index(drop=True)
+    np.testing.assert_allclose(old["mae"], first["mae"])  # reused, not refit
+    # a smaller request keeps the earlier scores on disk (the summary covers all of them)
+    run_benchmark(kvrh, ["magpie"], ("krr",), seeds=2, out=tmp_path, progress=False)
+    assert len(pd.read_csv(tmp_path / "results.csv")) == 12
+    assert set(pd.read_csv(tmp_path / "summary.csv").descriptor) == {"ssl:01", "magpie", "ssl:0"}
+    # other weights: ssl scores are recomputed, hand-built ones reused
+    fitted.clear()
+    monkeypatch.setattr(bench, "_model_id", lambda model: "another-model@0000")
+    run_benchmark(kvrh, ["ssl:01", "magpie"], ("krr",), seeds=2, out=tmp_path, progress=False)
+    assert fitted == ["krr", "krr"]
+    # other splits: nothing is reused
+    fitted.clear()
+    run_benchmark(kvrh, ["magpie"], ("krr",), seeds=[5], out=tmp_path, progress=False)
+    assert fitted == ["krr"]
+
+
 def test_scaler_is_fit_on_training_rows_only(kvrh):
     X, _ = compute("ssl:01", kvrh)
     from ssl_featurizer.bench.protocol import make_model

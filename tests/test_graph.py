@@ -9,7 +9,7 @@ import pytest
 from pymatgen.core import Lattice, Molecule, Structure
 
 from ssl_featurizer.graph.crystal_graph import GraphConfig, StructureError, build_graph
-from ssl_featurizer.graph.elements import BLOCKS, build_table_from_pymatgen, load_element_table
+from ssl_featurizer.graph.elements import BLOCKS, TABLE_BLOCKS, build_table_from_pymatgen, load_element_table
 
 
 def test_bcc_fe_keeps_the_whole_second_shell():
@@ -70,6 +70,25 @@ def test_element_table_matches_pymatgen_and_is_documented():
     text = importlib.import_module(doc).__doc__
     for name, _ in BLOCKS:
         assert f"``{name}``" in text
+
+
+def test_element_table_v2_extends_v1_with_valence_shells_and_separates_every_element():
+    v1, v2 = load_element_table("v1"), load_element_table("v2")
+    assert v2.n_features == sum(w for _, w in TABLE_BLOCKS["v2"]) == len(v2.columns) == 115
+    np.testing.assert_array_equal(v2.features[:, :v1.n_features], v1.features)  # v1's columns come first
+    assert v2.columns[:v1.n_features] == v1.columns
+    regenerated = build_table_from_pymatgen("v2")
+    for z in (1, 26, 64, 92):
+        np.testing.assert_array_equal(v2.features[z], regenerated["rows"][str(z)])
+    col = {c: i for i, c in enumerate(v2.columns)}
+    gd = v2.features[64]  # [Xe].4f7.5d1.6s2
+    assert gd[col["valence_f_7"]] == gd[col["valence_d_1"]] == gd[col["valence_s_2"]] == gd[col["valence_p_0"]] == 1
+    assert v2.features[31][col["valence_d_10"]] == v2.features[31][col["valence_p_1"]] == 1  # Ga [Ar].3d10.4s2.4p1
+    rows = {v2.features[z].tobytes() for z in range(1, 101)}
+    assert len(rows) == 100  # in v1, Gd/Tb/Dy/Ho/Er/Sm, Nd/Pr and Eu/Yb share rows
+    assert len({v1.features[z].tobytes() for z in range(1, 101)}) < 100
+    with pytest.raises(ValueError, match="unknown element table"):
+        load_element_table("v9")
 
 
 @pytest.mark.parametrize(

@@ -109,6 +109,35 @@ def test_cli_pretrain_export_and_load(corpus, tmp_path, capsys):
     assert X.shape == (27, 48) and np.isfinite(X).all()
 
 
+def test_cli_pretrain_with_element_table_v2_exports_a_loadable_model(corpus, tmp_path, capsys):
+    run, cache, model_dir = tmp_path / "run", tmp_path / "cache", tmp_path / "model"
+    assert main(["pretrain", "--data", str(corpus), "--cache-dir", str(cache), "--out", str(run), "--epochs", "1",
+                 "--batch-size", "8", "--width", "16", "--layers", "1", "--val-fraction", "0.2",
+                 "--warmup-steps", "2", "--element-table", "v2"]) == 0
+    assert main(["export", "--run", str(run), "--cache-dir", str(cache), "--out", str(model_dir),
+                 "--name", "tiny", "--version", "0.1"]) == 0
+    card = json.loads((model_dir / "card.json").read_text())
+    from ssl_featurizer.graph.elements import load_element_table
+    from ssl_featurizer.models.registry import load_model
+
+    assert card["element_table"] == "v2" and card["encoder"]["n_node_features"] == 115
+    assert card["element_table_sha256"] == load_element_table("v2").sha256
+    assert "`v2`" in (model_dir / "README.md").read_text()
+    model = load_model(str(model_dir))
+    assert model.node_table.shape == (101, 115)
+    card["element_table"] = "v9"  # a card naming a table this install does not have is refused by name
+    (model_dir / "card.json").write_text(json.dumps(card))
+    from ssl_featurizer.models.registry import ModelError, _load_verified
+
+    with pytest.raises(ModelError, match="unknown element table 'v9'"):
+        _load_verified("tiny", model_dir)
+
+
+def test_table_width_must_match_the_encoder(store, tmp_path):
+    with pytest.raises(ValueError, match="has 115 columns but the encoder expects n_node_features=79"):
+        Pretrainer(store, tmp_path, small_config(element_table="v2"))
+
+
 # ---- contrastive variant ------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def views(corpus, tmp_path_factory):

@@ -25,7 +25,8 @@ __all__ = ["Task", "load_task", "run_benchmark"]
 
 def run_benchmark(task: Task, descriptors: list[str], regressors: tuple[str, ...] = REGRESSORS,
                   seeds: int | list[int] = 3, out: str | Path | None = None, cache_dir: str | Path | None = None,
-                  model: str = "default", n_jobs: int = 1, progress: bool = True) -> pd.DataFrame:
+                  model: str = "default", n_jobs: int = 1, progress: bool = True,
+                  resume: bool = True) -> pd.DataFrame:
     """Featurize ``task`` with every descriptor (cached), evaluate every regressor on every split.
 
     Args:
@@ -38,9 +39,12 @@ def run_benchmark(task: Task, descriptors: list[str], regressors: tuple[str, ...
         model: pretrained model for the ``ssl`` descriptors.
         n_jobs: parallel splits (joblib).
         progress: progress bar over descriptors.
+        resume: reuse the scores already in ``<out>/results.csv`` for the same task data, splits and (for
+            ``ssl`` descriptors) the same model weights instead of refitting them; the files in ``out`` then
+            hold every descriptor scored so far, so descriptors and regressors can be added run by run.
 
     Returns:
-        One row per (descriptor, regressor, split) with MAE, RMSE, R², chosen hyperparameters,
+        One row per requested (descriptor, regressor, split) with MAE, RMSE, R², chosen hyperparameters,
         featurization seconds per input and feature count.
     """
     from joblib import Parallel, delayed
@@ -54,30 +58,72 @@ def run_benchmark(task: Task, descriptors: list[str], regressors: tuple[str, ...
     if cache_dir is None and out is not None:
         cache_dir = Path(out) / "features"
     split_list = splits(task, seeds)
+    weights = _model_id(model) if any(spec.startswith("ssl") for spec in descriptors) else None
+    stored = _stored_results(out, task, split_list) if (resume and out is not None) else pd.DataFrame()
     rows = []
     t_start = time.perf_counter()
     for spec in tqdm(descriptors, desc=f"bench {task.name}", disable=not progress):
+        spec_weights = weights if spec.startswith("ssl") or "+ssl" in spec else ""
+        done = {} if stored.empty else {
+            (r.regressor, r.split): r._asdict() for r in stored[(stored.descriptor == spec)
+                                                               & (stored.weights == spec_weights)].itertuples()}
+        jobs = [(reg, name, tr, te) for reg in regressors for name, tr, te in split_list if (reg, name) not in done]
+        rows += [{k: v for k, v in done[reg, name].items() if k != "Index"}
+                 for reg in regressors for name, _, _ in split_list if (reg, name) in done]
+        if not jobs:
+            continue
         X, seconds = compute(spec, task, cache_dir, model)
-        jobs = [(reg, name, tr, te) for reg in regressors for name, tr, te in split_list]
         scores = Parallel(n_jobs=n_jobs)(
             delayed(evaluate_split)(X, task.y, tr, te, reg, int(re.sub(r"\D", "", name) or 0), task.groups)
             for reg, name, tr, te in jobs)
         for (reg, name, _, _), score in zip(jobs, scores):
             rows.append({"task": task.name, "descriptor": spec, "regressor": reg, "split": name,
                          "seconds_per_input": seconds, "n_features": X.shape[1],
-                         "n_failed_inputs": int(pd.isna(X).any(axis=1).sum()), **score})
+                         "n_failed_inputs": int(pd.isna(X).any(axis=1).sum()), **score, "weights": spec_weights})
     results = pd.DataFrame(rows)
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        results.to_csv(out / "results.csv", index=False)
-        summary = summarise(results)
+        if not stored.empty:  # keep what earlier runs scored and this one did not ask for
+            key = ["descriptor", "regressor", "split"]
+            kept = stored.merge(results[key], on=key, how="left", indicator=True)
+            kept = kept[kept["_merge"] == "left_only"].drop(columns="_merge")
+            results_all = pd.concat([kept, results], ignore_index=True)
+        else:
+            results_all = results
+        results_all.to_csv(out / "results.csv", index=False)
+        summary = summarise(results_all)
         summary.to_csv(out / "summary.csv", index=False)
         (out / "summary.md").write_text(markdown_table(summary))
         bar_chart(summary, out / "mae.png")
         range_curve(summary, out / "range.png")
         (out / "run.json").write_text(json.dumps({
             "task": task.name, "n_rows": len(task), "level": task.level, "notes": task.notes,
-            "splits": [s[0] for s in split_list], "descriptors": descriptors, "regressors": list(regressors),
-            "model": model, "wall_seconds": round(time.perf_counter() - t_start, 1)}, indent=1))
+            "task_fingerprint": task.fingerprint(), "splits": [s[0] for s in split_list],
+            "descriptors": list(dict.fromkeys(results_all.descriptor)),
+            "regressors": list(dict.fromkeys(results_all.regressor)), "model": model, "weights": weights,
+            "wall_seconds": round(time.perf_counter() - t_start, 1)}, indent=1))
     return results
+
+
+def _model_id(model: str) -> str:
+    """``<name>@<first 16 hex of the weights' sha256>``: what an ``ssl`` score was computed with."""
+    from ssl_featurizer.models.registry import load_model
+
+    loaded = load_model(model)
+    return f"{loaded.name}@{loaded.sha256[:16]}"
+
+
+def _stored_results(out: str | Path, task: Task, split_list: list) -> pd.DataFrame:
+    """Scores in ``<out>/results.csv`` that are valid for this task's data and splits (else empty)."""
+    out = Path(out)
+    try:
+        meta = json.loads((out / "run.json").read_text())
+        stored = pd.read_csv(out / "results.csv")
+    except (OSError, ValueError):
+        return pd.DataFrame()
+    if meta.get("task_fingerprint") != task.fingerprint() or meta.get("splits") != [s[0] for s in split_list] \
+            or "weights" not in stored:
+        return pd.DataFrame()  # other data, other splits, or written before scores recorded their weights
+    stored["weights"] = stored["weights"].fillna("")
+    return stored

@@ -1,10 +1,11 @@
-"""Element feature table: one fixed-length vector per element, built from pymatgen's element data.
+"""Element feature tables: one fixed-length vector per element, built from pymatgen's element data.
 
-The table is generated once (``python -m ssl_featurizer.graph.elements``) and shipped as
-``element_table.json`` so that features never change silently with the installed pymatgen version.
-Every model card records the sha256 of the table it was trained with.
+Each table is generated once (``python -m ssl_featurizer.graph.elements``) and shipped as JSON so that
+features never change silently with the installed pymatgen version. Every model card names the table it
+was trained with (``element_table``, ``"v1"`` when absent) and records its sha256.
 
-Columns (79 in all, each block one-hot; a missing property leaves its block all zero):
+Table ``v1`` (``element_table.json``, 79 columns, each block one-hot; a missing property leaves its block
+all zero):
 
 | block | width | meaning |
 |---|---|---|
@@ -17,7 +18,22 @@ Columns (79 in all, each block one-hot; a missing property leaves its block all 
 | ``electron_affinity`` | 10 | electron affinity (eV), 10 equal bins |
 | ``molar_volume`` | 10 | molar volume of the element (cm³/mol), 10 bins on a log scale |
 
-Elements ``H`` (Z=1) to ``Fm`` (Z=100) are covered.
+Table ``v2`` (``element_table_v2.json``, 115 columns) is ``v1`` followed by the valence shell of the
+ground-state configuration (pymatgen ``Element.electronic_structure``, the subshells outside the
+noble-gas core), one-hot per subshell type:
+
+| block | width | meaning |
+|---|---|---|
+| ``valence_s`` | 3 | electrons in valence s subshells, 0..2 |
+| ``valence_p`` | 7 | electrons in valence p subshells, 0..6 |
+| ``valence_d`` | 11 | electrons in valence d subshells, 0..10 |
+| ``valence_f`` | 15 | electrons in valence f subshells, 0..14 |
+
+In ``v1`` several rare earths share one row (Gd, Tb, Dy, Ho, Er and Sm; Nd and Pr; Eu and Yb): their
+group, period, block and binned properties coincide. ``v2`` gives every element from H to Fm a distinct
+row (tested).
+
+Elements ``H`` (Z=1) to ``Fm`` (Z=100) are covered by both tables.
 """
 
 from __future__ import annotations
@@ -25,6 +41,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -33,9 +50,11 @@ from pathlib import Path
 import numpy as np
 
 MAX_Z = 100
-TABLE_FILE = "element_table.json"
+DEFAULT_TABLE = "v1"
+#: table name -> shipped file
+TABLE_FILES = {"v1": "element_table.json", "v2": "element_table_v2.json"}
 
-#: (name, width) of every block, in column order.
+#: (name, width) of every block of table v1, in column order.
 BLOCKS: tuple[tuple[str, int], ...] = (
     ("group", 18),
     ("period", 7),
@@ -46,6 +65,9 @@ BLOCKS: tuple[tuple[str, int], ...] = (
     ("electron_affinity", 10),
     ("molar_volume", 10),
 )
+_VALENCE: tuple[tuple[str, int], ...] = (("valence_s", 3), ("valence_p", 7), ("valence_d", 11), ("valence_f", 15))
+#: table name -> (name, width) of its blocks, in column order (every table starts with v1's blocks)
+TABLE_BLOCKS: dict[str, tuple[tuple[str, int], ...]] = {"v1": BLOCKS, "v2": BLOCKS + _VALENCE}
 _BINNED = {  # block -> log scale?
     "electronegativity": False,
     "atomic_radius": False,
@@ -86,13 +108,15 @@ class ElementTable:
         return self.features[z, 18:25].argmax(axis=1)
 
 
-def _column_labels() -> list[str]:
+def _column_labels(blocks: tuple[tuple[str, int], ...] = BLOCKS) -> list[str]:
     labels: list[str] = []
-    for name, width in BLOCKS:
+    for name, width in blocks:
         if name == "block":
             labels += [f"block_{b}" for b in "spdf"]
         elif name in ("group", "period"):
             labels += [f"{name}_{i + 1}" for i in range(width)]
+        elif name.startswith("valence_"):
+            labels += [f"{name}_{i}" for i in range(width)]
         else:
             labels += [f"{name}_bin_{i}" for i in range(width)]
     return labels
@@ -117,7 +141,11 @@ def _raw_properties(z: int) -> dict[str, float | None]:
             value = float(value)
             return value if math.isfinite(value) else None
 
+        valence = {f"valence_{l}": 0 for l in "spdf"}
+        for _n, l, count in re.findall(r"(\d)([spdf])(\d+)", el.electronic_structure.split("].")[-1]):
+            valence[f"valence_{l}"] += int(count)
         return {
+            **valence,
             "group": el.group,
             "period": el.row,
             "block": "spdf".index(el.block),
@@ -129,8 +157,9 @@ def _raw_properties(z: int) -> dict[str, float | None]:
         }
 
 
-def build_table_from_pymatgen() -> dict:
-    """Compute the table from the installed pymatgen (used to write the shipped JSON)."""
+def build_table_from_pymatgen(name: str = DEFAULT_TABLE) -> dict:
+    """Compute table ``name`` from the installed pymatgen (used to write the shipped JSON)."""
+    blocks = _blocks(name)
     raw = {z: _raw_properties(z) for z in range(1, MAX_Z + 1)}
     edges = {}
     for name, log in _BINNED.items():
@@ -141,24 +170,33 @@ def build_table_from_pymatgen() -> dict:
     rows = {}
     for z, props in raw.items():
         row: list[int] = []
-        for name, width in BLOCKS:
+        for block, width in blocks:
             onehot = [0] * width
-            value = props[name]
-            if name in ("group", "period", "block"):
-                onehot[int(value) - (0 if name == "block" else 1)] = 1
-            elif value is not None and not (_BINNED[name] and value <= 0):
-                v = math.log(value) if _BINNED[name] else value
-                idx = int(np.clip(np.searchsorted(edges[name], v, side="right") - 1, 0, width - 1))
+            value = props[block]
+            if block in ("group", "period", "block"):
+                onehot[int(value) - (0 if block == "block" else 1)] = 1
+            elif block.startswith("valence_"):
+                onehot[int(value)] = 1
+            elif value is not None and not (_BINNED[block] and value <= 0):
+                v = math.log(value) if _BINNED[block] else value
+                idx = int(np.clip(np.searchsorted(edges[block], v, side="right") - 1, 0, width - 1))
                 onehot[idx] = 1
             row += onehot
         rows[str(z)] = row
-    return {"columns": _column_labels(), "bin_edges": edges, "rows": rows}
+    return {"columns": _column_labels(blocks), "bin_edges": edges, "rows": rows}
 
 
-@lru_cache(maxsize=1)
-def load_element_table() -> ElementTable:
-    """Load the shipped element table (cached)."""
-    blob = resources.files("ssl_featurizer.graph").joinpath(TABLE_FILE).read_bytes()
+def _blocks(name: str) -> tuple[tuple[str, int], ...]:
+    if name not in TABLE_BLOCKS:
+        raise ValueError(f"unknown element table {name!r}; known: {', '.join(TABLE_BLOCKS)}")
+    return TABLE_BLOCKS[name]
+
+
+@lru_cache(maxsize=None)
+def load_element_table(name: str = DEFAULT_TABLE) -> ElementTable:
+    """Load the shipped element table ``name`` (``"v1"`` or ``"v2"``; cached)."""
+    _blocks(name)
+    blob = resources.files("ssl_featurizer.graph").joinpath(TABLE_FILES[name]).read_bytes()
     data = json.loads(blob)
     feats = np.zeros((MAX_Z + 1, len(data["columns"])), dtype=np.float32)
     supported = np.zeros(MAX_Z + 1, dtype=bool)
@@ -169,10 +207,11 @@ def load_element_table() -> ElementTable:
 
 
 def main() -> None:  # pragma: no cover - maintenance entry point
-    """Regenerate ``element_table.json`` next to this module."""
-    out = Path(__file__).with_name(TABLE_FILE)
-    out.write_text(json.dumps(build_table_from_pymatgen(), indent=None, separators=(",", ":")))
-    print(f"wrote {out}")
+    """Regenerate every shipped table next to this module."""
+    for name, file in TABLE_FILES.items():
+        out = Path(__file__).with_name(file)
+        out.write_text(json.dumps(build_table_from_pymatgen(name), indent=None, separators=(",", ":")))
+        print(f"wrote {out}")
 
 
 if __name__ == "__main__":  # pragma: no cover

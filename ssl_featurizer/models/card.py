@@ -40,7 +40,7 @@ def render_card(card: dict[str, Any]) -> str:
 - Neighbours within {g['cutoff']} Å, {g['max_neighbors']} nearest plus the whole shell tied with the
   {g['max_neighbors']}th (tolerance {g['tie_tolerance']} Å), no padding; messages neighbour → centre
   (`message_direction="{e['message_direction']}"`).
-- Node input: {e['n_node_features']}-column element table (sha256 `{card['element_table_sha256'][:16]}…`); edges:
+- Node input: {e['n_node_features']}-column element table `{card.get('element_table', 'v1')}` (docs/graph.md; sha256 `{card['element_table_sha256'][:16]}…`); edges:
   {e['n_gaussians']} Gaussians on {e['gaussian_start']}–{e['gaussian_stop']} Å.
 - Encoder: linear embedding, then {e['n_layers']} × (CGConv → BatchNorm → ReLU, no ReLU after the last), width {e['width']}.
 

@@ -155,7 +155,10 @@ def _load_verified(name: str, directory: Any) -> PretrainedModel:
         tensors = load_safetensors(blob)
     except (SafetensorError, ValueError, RuntimeError) as exc:  # pragma: no cover - sha256 catches first
         raise ModelError(f"model {name}: {WEIGHTS} is not a valid safetensors file: {exc}") from exc
-    table = load_element_table()
+    try:
+        table = load_element_table(card.get("element_table", "v1"))
+    except ValueError as exc:
+        raise ModelError(f"model {name}: {exc}") from exc
     if card.get("element_table_sha256") not in (None, table.sha256):
         raise ModelError(f"model {name} was trained with another element table "
                          f"(sha256 {card['element_table_sha256']})")

@@ -56,6 +56,7 @@ class TrainConfig:
     eval_every: int = 400
     max_steps: int | None = None  # stop early (for tests and smoke runs); the schedule still spans all epochs
     threads: int | None = None
+    element_table: str = "v1"  # node input table (ssl_featurizer.graph.elements); its width is the encoder's input
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     tasks: TaskConfig = field(default_factory=TaskConfig)
 
@@ -143,7 +144,10 @@ class Pretrainer:
                              "run it without torchrun")
         self.views = views if config.tasks.contrastive else None
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        table = load_element_table()
+        table = load_element_table(config.element_table)
+        if table.n_features != config.encoder.n_node_features:
+            raise ValueError(f"element table {config.element_table!r} has {table.n_features} columns but the "
+                             f"encoder expects n_node_features={config.encoder.n_node_features}")
         self.table = torch.from_numpy(table.features)
         self.group = torch.from_numpy(table.group(np.arange(len(table.features))))
         self.period = torch.from_numpy(table.period(np.arange(len(table.features))))
