@@ -5,10 +5,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from ssl_featurizer.bench.report import bar_chart, markdown_table, range_curve, summarise
+from ssl_featurizer.bench.report import bar_chart, headline, headline_markdown, markdown_table, range_curve, summarise
 
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+HEAD_START, HEAD_END = "<!-- headline:start -->", "<!-- headline:end -->"
 
 def _failed_rows(results: pd.DataFrame) -> pd.DataFrame:
     """Rows with a failed component: a concatenation fails where any of its parts failed."""
@@ -17,26 +18,36 @@ def _failed_rows(results: pd.DataFrame) -> pd.DataFrame:
     return results.assign(n_failed_inputs=results["n_failed_inputs"].combine(combined, max))
 
 
-blocks = []
+blocks, heads = [], []
 for run in sorted((ROOT / "benchmarks" / "results").glob("*/run.json")):
     if not (run.parent / "results.csv").exists():
         continue  # not a benchmark run (e.g. magnetism_analysis, see docs/magnetism.md)
     meta = json.loads(run.read_text())
     folder = run.parent.relative_to(ROOT)
-    summary = summarise(_failed_rows(pd.read_csv(run.parent / "results.csv")))
+    results = _failed_rows(pd.read_csv(run.parent / "results.csv"))
+    heads.append(headline(results))
+    summary = summarise(results)
     summary.to_csv(run.parent / "summary.csv", index=False)
     (run.parent / "summary.md").write_text(markdown_table(summary))
     bar_chart(summary, run.parent / "mae.png")
     range_curve(summary, run.parent / "range.png")
     blocks.append(
-        f"### {meta['task']}\n\n{meta['n_rows']:,} rows, splits {', '.join(meta['splits'])}, model `{meta['model']}`, "
+        f"### {meta['task']}\n\n{meta['n_rows']:,} rows, splits {', '.join(meta['splits'])}, model "
+        f"`{meta.get('weights') or meta['model']}`, "
         f"wall time {meta['wall_seconds'] / 60:.1f} min. {' '.join(meta['notes'])}\n\n"
         + markdown_table(summary)
         + f"\n![MAE by descriptor](../{folder}/mae.png)\n"
         + (f"![range curve](../{folder}/range.png)\n" if (run.parent / "range.png").exists() else ""))
+
+
+def _between(text: str, start: str, end: str, body: str) -> str:
+    head, _, rest = text.partition(start)
+    _, _, tail = rest.partition(end)
+    return f"{head}{start}\n" + body + f"\n{end}{tail}"
+
+
 page = ROOT / "docs" / "benchmarks.md"
-text = page.read_text()
-head, _, rest = text.partition(START)
-_, _, tail = rest.partition(END)
-page.write_text(f"{head}{START}\n\n" + "\n".join(blocks) + f"\n{END}{tail}")
+text = _between(page.read_text(), START, END, "\n" + "\n".join(blocks))
+text = _between(text, HEAD_START, HEAD_END, headline_markdown(pd.concat(heads, ignore_index=True)))
+page.write_text(text)
 print(f"updated {page} with {len(blocks)} task(s)")

@@ -81,7 +81,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
     for name in list_models():
         card = load_model(name).card
-        tag = "  (default)" if name.split("@")[0] == DEFAULT_MODEL else ""
+        tag = "  (default)" if name == DEFAULT_MODEL else ""
         print(f"{name}{tag}: {card['encoder']['n_layers']} layers × {card['encoder']['width']}, "
               f"{card['training']['epochs']:.2f} epochs on {card['training']['corpus']}, "
               f"val group acc {card['metrics'].get('val_group_acc', float('nan')):.3f}")

@@ -31,6 +31,17 @@ def test_structure_task_end_to_end(kvrh, tmp_path):
     assert "| ssl:012:mean-std | 384 | 0 |" in md
     for name in ("mae.png", "range.png", "results.csv", "run.json"):
         assert (tmp_path / name).stat().st_size > 0
+    # headline: best SSL-containing (descriptor, regressor) pair against the best purely hand-built one
+    from ssl_featurizer.bench.report import headline, headline_markdown
+
+    h = headline(res).iloc[0]
+    means = res.groupby(["descriptor", "regressor"])["mae"].mean()
+    ssl_means = means[[("ssl" in d) for d, _ in means.index]]
+    hand_means = means[[("ssl" not in d) for d, _ in means.index]]
+    assert h["ssl_mae"] == ssl_means.min() and h["handbuilt_mae"] == hand_means.min()
+    assert h["best_ssl"] == "{} ({})".format(*ssl_means.idxmin())
+    assert h["verdict"].startswith("SSL wins" if ssl_means.min() < hand_means.min() else "hand-built wins")
+    assert "of 1 tasks" in headline_markdown(headline(res))
     # rerun: features come from the cache and the scores are identical
     again = run_benchmark(kvrh, descriptors[:2], ("krr",), seeds=2, out=tmp_path / "again", cache_dir=tmp_path / "features",
                           progress=False)

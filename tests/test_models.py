@@ -12,7 +12,7 @@ from ssl_featurizer.models.registry import DEFAULT_MODEL, resolve_model
 
 
 def test_default_model_is_shipped_with_a_card():
-    assert any(name.startswith(DEFAULT_MODEL + "@") for name in list_models())
+    assert DEFAULT_MODEL in list_models() and resolve_model("default")[0] == DEFAULT_MODEL
     model = load_model("default")
     card = model.card
     assert card["training"]["corpus"] == "structures.jsonl.gz"

@@ -84,7 +84,9 @@ def run_benchmark(task: Task, descriptors: list[str], regressors: tuple[str, ...
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
+        earlier_seconds = 0.0
         if not stored.empty:  # keep what earlier runs scored and this one did not ask for
+            earlier_seconds = float(json.loads((out / "run.json").read_text()).get("wall_seconds", 0.0))
             key = ["descriptor", "regressor", "split"]
             kept = stored.merge(results[key], on=key, how="left", indicator=True)
             kept = kept[kept["_merge"] == "left_only"].drop(columns="_merge")
@@ -102,7 +104,7 @@ def run_benchmark(task: Task, descriptors: list[str], regressors: tuple[str, ...
             "task_fingerprint": task.fingerprint(), "splits": [s[0] for s in split_list],
             "descriptors": list(dict.fromkeys(results_all.descriptor)),
             "regressors": list(dict.fromkeys(results_all.regressor)), "model": model, "weights": weights,
-            "wall_seconds": round(time.perf_counter() - t_start, 1)}, indent=1))
+            "wall_seconds": round(time.perf_counter() - t_start + earlier_seconds, 1)}, indent=1))
     return results
 
 

@@ -49,6 +49,49 @@ def markdown_table(summary: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def headline(results: pd.DataFrame) -> pd.DataFrame:
+    """Per task: the best SSL-containing descriptor against the best hand-built one.
+
+    "Best" is the (descriptor, regressor) pair with the lowest mean test MAE over splits, within each family
+    (a descriptor belongs to the SSL family when any ``+`` part is ``ssl``/``ssl_site``). The paired difference
+    (SSL minus hand-built, split by split) is reported as mean ± std; ``verdict`` says whether SSL wins and
+    whether the margin exceeds that split-to-split spread.
+    """
+    rows = []
+    for task, block in results.groupby("task", sort=False):
+        is_ssl = block["descriptor"].str.split("+").apply(lambda parts: any(p.startswith("ssl") for p in parts))
+        means = block.groupby(["descriptor", "regressor"], sort=False)["mae"].mean()
+        best = {}
+        for family, mask in (("ssl", is_ssl), ("hand", ~is_ssl)):
+            fam = means[means.index.get_level_values(0).isin(block.loc[mask, "descriptor"])]
+            best[family] = fam.idxmin() if len(fam) else None
+        if best["ssl"] is None or best["hand"] is None:
+            continue
+        per_split = {f: block[(block.descriptor == best[f][0]) & (block.regressor == best[f][1])].set_index("split")
+                     ["mae"] for f in best}
+        diff = (per_split["ssl"] - per_split["hand"]).dropna()
+        win = means[best["ssl"]] < means[best["hand"]]
+        clear = (diff.mean() + diff.std() < 0) if win else (diff.mean() - diff.std() > 0)
+        rows.append({"task": task, "best_ssl": f"{best['ssl'][0]} ({best['ssl'][1]})", "ssl_mae": means[best["ssl"]],
+                     "best_handbuilt": f"{best['hand'][0]} ({best['hand'][1]})", "handbuilt_mae": means[best["hand"]],
+                     "paired_diff_mean": diff.mean(), "paired_diff_std": diff.std(),
+                     "verdict": ("SSL wins" if win else "hand-built wins") + ("" if clear else ", within noise")})
+    return pd.DataFrame(rows)
+
+
+def headline_markdown(table: pd.DataFrame) -> str:
+    """:func:`headline` as a Markdown table, with the count of SSL wins."""
+    lines = ["| task | best SSL (regressor) | MAE | best hand-built (regressor) | MAE | SSL − hand-built (paired) "
+             "| verdict |", "|---|---|---|---|---|---|---|"]
+    for r in table.to_dict("records"):
+        lines.append(f"| {r['task']} | {r['best_ssl']} | {r['ssl_mae']:.4g} | {r['best_handbuilt']} | "
+                     f"{r['handbuilt_mae']:.4g} | {r['paired_diff_mean']:+.3g} ± {r['paired_diff_std']:.2g} | "
+                     f"{r['verdict']} |")
+    wins = int(table["verdict"].str.startswith("SSL").sum())
+    lines.append(f"\nSSL (alone or concatenated) has the lower mean MAE on {wins} of {len(table)} tasks.")
+    return "\n".join(lines)
+
+
 def bar_chart(summary: pd.DataFrame, path: str | Path) -> Path:
     """MAE (mean ± std over splits) per descriptor, one group of bars per regressor, one panel per task."""
     plt = _pyplot()

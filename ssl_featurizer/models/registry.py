@@ -25,7 +25,10 @@ from ssl_featurizer.graph.elements import load_element_table
 
 WEIGHTS = "model.safetensors"
 CARD = "card.json"
-DEFAULT_MODEL = "cgcnn-ssl-mp2025"
+#: what ``model="default"`` means: pinned to one version, so that shipping a new version never changes the
+#: default silently (the default is chosen by ``benchmarks/choose_default.py``; ``"cgcnn-ssl-mp2025"`` alone
+#: means its newest version)
+DEFAULT_MODEL = "cgcnn-ssl-mp2025@1.0"
 _ENCODER_PREFIX = "encoder."
 
 
