@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ANCHORS = ROOT.parent / "shared" / "anchors" / "kong2023"
 OUT = ROOT / "docs" / "figures" / "default_choice.csv"
 sys.path.insert(0, str(Path(__file__).parent))
-from recipe_study import DATA, dev_task  # noqa: E402  (the same development tasks as the recipe study)
+from recipe_study import DATA, dev_task
 
 
 def score(models: dict[str, str], n_dev: int, cache_dir: Path, n_jobs: int) -> pd.DataFrame:

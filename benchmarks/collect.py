@@ -27,13 +27,14 @@ for run in sorted((ROOT / "benchmarks" / "results").glob("*/run.json")):
     results = _failed_rows(pd.read_csv(run.parent / "results.csv"))
     heads.append(headline(results))
     summary = summarise(results)
+    used = sorted(set(results.get("weights", pd.Series(dtype=str)).dropna()) - {""})
+    weights = ", ".join(f"`{w}`" for w in used) or f"`{meta['model']}`"
     summary.to_csv(run.parent / "summary.csv", index=False)
     (run.parent / "summary.md").write_text(markdown_table(summary))
     bar_chart(summary, run.parent / "mae.png")
     range_curve(summary, run.parent / "range.png")
     blocks.append(
-        f"### {meta['task']}\n\n{meta['n_rows']:,} rows, splits {', '.join(meta['splits'])}, model "
-        f"`{meta.get('weights') or meta['model']}`, "
+        f"### {meta['task']}\n\n{meta['n_rows']:,} rows, splits {', '.join(meta['splits'])}, model {weights}, "
         f"wall time {meta['wall_seconds'] / 60:.1f} min. {' '.join(meta['notes'])}\n\n"
         + markdown_table(summary)
         + f"\n![MAE by descriptor](../{folder}/mae.png)\n"

@@ -52,7 +52,7 @@ def test_structure_task_end_to_end(kvrh, tmp_path):
 
 def test_rerun_reuses_stored_scores_and_accumulates(kvrh, tmp_path, monkeypatch):
     first = run_benchmark(kvrh, ["ssl:01", "magpie"], ("krr",), seeds=2, out=tmp_path, progress=False)
-    import ssl_featurizer.bench as bench
+    from ssl_featurizer import bench
 
     fitted = []
     real = bench.evaluate_split

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ssl_featurizer.bench.descriptors import check_spec, compute
+from ssl_featurizer.bench.descriptors import check_spec, compute, uses_ssl
 from ssl_featurizer.bench.protocol import REGRESSORS, evaluate_split, splits
 from ssl_featurizer.bench.report import bar_chart, markdown_table, range_curve, summarise
 from ssl_featurizer.bench.tasks import Task, load_task
@@ -58,12 +58,12 @@ def run_benchmark(task: Task, descriptors: list[str], regressors: tuple[str, ...
     if cache_dir is None and out is not None:
         cache_dir = Path(out) / "features"
     split_list = splits(task, seeds)
-    weights = _model_id(model) if any(spec.startswith("ssl") for spec in descriptors) else None
+    weights = _model_id(model) if any(uses_ssl(spec) for spec in descriptors) else None
     stored = _stored_results(out, task, split_list) if (resume and out is not None) else pd.DataFrame()
     rows = []
     t_start = time.perf_counter()
     for spec in tqdm(descriptors, desc=f"bench {task.name}", disable=not progress):
-        spec_weights = weights if spec.startswith("ssl") or "+ssl" in spec else ""
+        spec_weights = weights if uses_ssl(spec) else ""
         done = {} if stored.empty else {
             (r.regressor, r.split): r._asdict() for r in stored[(stored.descriptor == spec)
                                                                & (stored.weights == spec_weights)].itertuples()}

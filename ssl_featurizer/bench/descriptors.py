@@ -148,6 +148,11 @@ def _ssl(spec: str, inputs: list, level: str, model: str) -> np.ndarray:
                                       ignore_errors=True).transform(inputs)
 
 
+def uses_ssl(spec: str) -> bool:
+    """Whether a (possibly concatenated) spec contains our SSL features (its scores depend on the model weights)."""
+    return any(part.split(":")[0] in ("ssl", "ssl_site") for part in spec.split("+"))
+
+
 def check_spec(spec: str, level: str) -> None:
     """Raise ValueError for an unknown component or one of the wrong level."""
     for part in spec.split("+"):

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ssl_featurizer.bench.descriptors import uses_ssl
 from ssl_featurizer.plotting import _finish, _pyplot
 
 
@@ -59,7 +60,7 @@ def headline(results: pd.DataFrame) -> pd.DataFrame:
     """
     rows = []
     for task, block in results.groupby("task", sort=False):
-        is_ssl = block["descriptor"].str.split("+").apply(lambda parts: any(p.startswith("ssl") for p in parts))
+        is_ssl = block["descriptor"].map(uses_ssl)
         means = block.groupby(["descriptor", "regressor"], sort=False)["mae"].mean()
         best = {}
         for family, mask in (("ssl", is_ssl), ("hand", ~is_ssl)):
@@ -81,8 +82,8 @@ def headline(results: pd.DataFrame) -> pd.DataFrame:
 
 def headline_markdown(table: pd.DataFrame) -> str:
     """:func:`headline` as a Markdown table, with the count of SSL wins."""
-    lines = ["| task | best SSL (regressor) | MAE | best hand-built (regressor) | MAE | SSL − hand-built (paired) "
-             "| verdict |", "|---|---|---|---|---|---|---|"]
+    lines = [("| task | best SSL (regressor) | MAE | best hand-built (regressor) | MAE | SSL − hand-built (paired) "
+              "| verdict |"), "|---|---|---|---|---|---|---|"]
     for r in table.to_dict("records"):
         lines.append(f"| {r['task']} | {r['best_ssl']} | {r['ssl_mae']:.4g} | {r['best_handbuilt']} | "
                      f"{r['handbuilt_mae']:.4g} | {r['paired_diff_mean']:+.3g} ± {r['paired_diff_std']:.2g} | "

@@ -43,7 +43,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -162,11 +162,11 @@ def build_table_from_pymatgen(name: str = DEFAULT_TABLE) -> dict:
     blocks = _blocks(name)
     raw = {z: _raw_properties(z) for z in range(1, MAX_Z + 1)}
     edges = {}
-    for name, log in _BINNED.items():
-        vals = np.array([raw[z][name] for z in raw if raw[z][name] is not None], dtype=float)
+    for prop, log in _BINNED.items():
+        vals = np.array([raw[z][prop] for z in raw if raw[z][prop] is not None], dtype=float)
         if log:
             vals = np.log(vals[vals > 0])
-        edges[name] = np.linspace(vals.min(), vals.max(), 11).tolist()
+        edges[prop] = np.linspace(vals.min(), vals.max(), 11).tolist()
     rows = {}
     for z, props in raw.items():
         row: list[int] = []
@@ -192,7 +192,7 @@ def _blocks(name: str) -> tuple[tuple[str, int], ...]:
     return TABLE_BLOCKS[name]
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_element_table(name: str = DEFAULT_TABLE) -> ElementTable:
     """Load the shipped element table ``name`` (``"v1"`` or ``"v2"``; cached)."""
     _blocks(name)
