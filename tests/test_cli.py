@@ -24,7 +24,11 @@ def test_demo_writes_parquet_and_figure(tmp_path, capsys):
 
 def test_models_command(capsys):
     assert main(["models"]) == 0
-    assert "cgcnn-ssl-mp2025@1.0  (default)" in capsys.readouterr().out
+    from ssl_featurizer.models.registry import DEFAULT_MODEL
+
+    out = capsys.readouterr().out
+    assert f"{DEFAULT_MODEL}  (default)" in out and out.count("(default)") == 1
+    assert "cgcnn-ssl-mp2025@1.0:" in out  # earlier versions stay loadable by name
 
 
 def test_ci_runs_the_readme_test_command():
