@@ -78,6 +78,27 @@ def test_rerun_reuses_stored_scores_and_accumulates(kvrh, tmp_path, monkeypatch)
     assert fitted == ["krr"]
 
 
+def test_krr_log_fits_log_target_and_refuses_non_positive(kvrh):
+    from sklearn.compose import TransformedTargetRegressor
+
+    from ssl_featurizer.bench.protocol import evaluate_split, make_model
+
+    X, _ = compute("ssl:01", kvrh)
+    _, train, test = splits(kvrh, [0])[0]
+    y = 10 ** kvrh.y  # bulk modulus in GPa: positive, heavy-tailed
+    model = make_model("krr_log", 0)
+    assert isinstance(model, TransformedTargetRegressor)
+    model.fit(X[train], y[train])
+    inner = model.regressor_  # the same kernel ridge pipeline, fitted to log(y)
+    plain = make_model("krr", 0).fit(X[train], np.log(y[train]))
+    np.testing.assert_allclose(model.predict(X[test]), np.exp(plain.predict(X[test])), rtol=1e-10)
+    assert inner[-1].best_params_ == plain[-1].best_params_
+    score = evaluate_split(X, y, train, test, "krr_log", 0)
+    assert score["mae"] > 0 and "alpha=" in score["best_params"]
+    with pytest.raises(ValueError, match="strictly positive target"):
+        evaluate_split(X, kvrh.y - 5.0, train, test, "krr_log", 0)
+
+
 def test_scaler_is_fit_on_training_rows_only(kvrh):
     X, _ = compute("ssl:01", kvrh)
     from ssl_featurizer.bench.protocol import make_model

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from ssl_featurizer.bench.descriptors import check_spec, compute, uses_ssl
-from ssl_featurizer.bench.protocol import REGRESSORS, evaluate_split, splits
+from ssl_featurizer.bench.protocol import KNOWN_REGRESSORS, REGRESSORS, evaluate_split, splits
 from ssl_featurizer.bench.report import bar_chart, markdown_table, range_curve, summarise
 from ssl_featurizer.bench.tasks import Task, load_task
 
@@ -32,7 +32,7 @@ def run_benchmark(task: Task, descriptors: list[str], regressors: tuple[str, ...
     Args:
         task: a :class:`Task` (``load_task(name)`` or ``Task.from_dataframe``).
         descriptors: spec strings (see :mod:`ssl_featurizer.bench.descriptors`).
-        regressors: any of ``krr``, ``rf``, ``gbr``.
+        regressors: any of ``krr``, ``rf``, ``gbr`` and ``krr_log`` (kernel ridge on log y, for positive targets).
         seeds: number of (or list of) seeds of random 80/20 splits; ignored when the task has official folds.
         out: folder for ``results.csv``, ``summary.csv``, ``summary.md``, ``mae.png``, ``range.png``.
         cache_dir: feature cache folder (default ``<out>/features``; None and no ``out``: no cache).
@@ -52,9 +52,9 @@ def run_benchmark(task: Task, descriptors: list[str], regressors: tuple[str, ...
 
     for spec in descriptors:
         check_spec(spec, task.level)
-    bad = [r for r in regressors if r not in REGRESSORS]
+    bad = [r for r in regressors if r not in KNOWN_REGRESSORS]
     if bad:
-        raise ValueError(f"unknown regressors {bad}; choose from {REGRESSORS}")
+        raise ValueError(f"unknown regressors {bad}; choose from {KNOWN_REGRESSORS}")
     if cache_dir is None and out is not None:
         cache_dir = Path(out) / "features"
     split_list = splits(task, seeds)
