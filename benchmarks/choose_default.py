@@ -70,7 +70,8 @@ def write_docs(table: pd.DataFrame, results: pd.DataFrame, chosen: str, n_dev: i
         lines.append(f"| {mark}{model}{mark} | {r['e_form']:.4f} ± {std.loc[model, 'e_form']:.4f} | "
                      f"{r['gap_pbe']:.4f} ± {std.loc[model, 'gap_pbe']:.4f} | {r['relative']:.3f} | "
                      f"{picks.loc[model]} |")
-    lines.append(f"\n{n_dev:,} development structures, 3 random 80/20 splits; chosen default: **{chosen}**.")
+    lines.append(f"\n{n_dev:,} development structures, 3 random 80/20 splits (kong2023-*: the authors' checkpoints, "
+                 f"scored as references, never candidates); chosen default: **{chosen}**.")
     page = ROOT / "docs" / "pretraining.md"
     head, rest = page.read_text().split("<!-- choice:start -->\n")
     page.write_text(head + "<!-- choice:start -->\n" + "\n".join(lines) + "\n" + rest[rest.index("<!-- choice:end -->"):])
