@@ -239,7 +239,7 @@ def input_element_classes(elements: Sequence[str], model: str = "default") -> np
     """Each element's class of identical model inputs: elements whose rows of the model's element table are equal.
 
     The encoder sees an element only through its row of the element feature table, so elements sharing a
-    row (e.g. several lanthanides in the 79-column table) are indistinguishable to it except through their
+    row (e.g. several lanthanides in table v1, the input of cgcnn-ssl-mp2025@1.0) are indistinguishable to it except through their
     environment. Returns e.g. ``"Dy/Er/Gd/Ho/Sm/Tb"`` for each of those, and the symbol itself otherwise.
     """
     from pymatgen.core.periodic_table import Element

@@ -192,6 +192,9 @@ def test_cli_subcommand(tiny_data, described, cache_dir, tmp_path, capsys):
 
 def test_input_element_classes():
     """Elements with equal rows of the model's element table form one class (the encoder cannot tell them apart)."""
-    classes = input_element_classes(["Tb", "Dy", "Fe", "Mn", "Fe", ""])
+    classes = input_element_classes(["Tb", "Dy", "Fe", "Mn", "Fe", ""], model="cgcnn-ssl-mp2025@1.0")  # table v1
     assert classes[0] == classes[1] and "Tb" in classes[0].split("/") and "Dy" in classes[0].split("/")
     assert list(classes[2:5]) == ["Fe", "Mn", "Fe"] and classes[5] is None
+    # table v2 (cgcnn-ssl-mp2025@1.1) gives every element its own row
+    assert list(input_element_classes(["Tb", "Dy", "Gd", "Nd", "Pr"], model="cgcnn-ssl-mp2025@1.1")) == [
+        "Tb", "Dy", "Gd", "Nd", "Pr"]
