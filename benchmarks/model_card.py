@@ -39,8 +39,8 @@ t = card["training"]
 plot_training_history(directory / "history.csv", ROOT / "docs" / "figures" / "pretraining_curves.png",
                       title=f"{card['name']}: {t['epochs']:.0f} epochs on {t['n_train']:,} MP structures "
                             f"({t['n_validation']:,} held out)")
-rows = ["| version | element table | corpus structures refused | train / held out | epochs | train time | "
-        "held-out group / period / element / edge acc |", "|---|---|---|---|---|---|---|"]
+rows = [("| version | element table | corpus structures refused | train / held out | epochs | train time | "
+        "held-out group / period / element / edge acc |"), "|---|---|---|---|---|---|---|"]
 for name in list_models():
     c = json.loads((resolve_model(name)[1] / CARD).read_text())
     tr, m = c["training"], c["metrics"]

@@ -59,7 +59,8 @@ def run_benchmark(task: Task, descriptors: list[str], regressors: tuple[str, ...
         cache_dir = Path(out) / "features"
     split_list = splits(task, seeds)
     weights = _model_id(model) if any(uses_ssl(spec) for spec in descriptors) else None
-    stored = _stored_results(out, task, split_list) if (resume and out is not None) else pd.DataFrame()
+    stored, earlier_seconds = _stored_results(out, task, split_list) if (resume and out is not None) else (
+        pd.DataFrame(), 0.0)
     rows = []
     t_start = time.perf_counter()
     for spec in tqdm(descriptors, desc=f"bench {task.name}", disable=not progress):
@@ -84,9 +85,7 @@ def run_benchmark(task: Task, descriptors: list[str], regressors: tuple[str, ...
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        earlier_seconds = 0.0
         if not stored.empty:  # keep what earlier runs scored and this one did not ask for
-            earlier_seconds = float(json.loads((out / "run.json").read_text()).get("wall_seconds", 0.0))
             key = ["descriptor", "regressor", "split"]
             kept = stored.merge(results[key], on=key, how="left", indicator=True)
             kept = kept[kept["_merge"] == "left_only"].drop(columns="_merge")
@@ -116,16 +115,20 @@ def _model_id(model: str) -> str:
     return f"{loaded.name}@{loaded.sha256[:16]}"
 
 
-def _stored_results(out: str | Path, task: Task, split_list: list) -> pd.DataFrame:
-    """Scores in ``<out>/results.csv`` that are valid for this task's data and splits (else empty)."""
+def _stored_results(out: str | Path, task: Task, split_list: list) -> tuple[pd.DataFrame, float]:
+    """Scores in ``<out>/results.csv`` valid for this task's data and splits, and the wall seconds they took.
+
+    Empty (and 0.0) when there are none, or they belong to other data or splits, or were written before scores
+    recorded their model weights.
+    """
     out = Path(out)
     try:
         meta = json.loads((out / "run.json").read_text())
         stored = pd.read_csv(out / "results.csv")
     except (OSError, ValueError):
-        return pd.DataFrame()
+        return pd.DataFrame(), 0.0
     if meta.get("task_fingerprint") != task.fingerprint() or meta.get("splits") != [s[0] for s in split_list] \
             or "weights" not in stored:
-        return pd.DataFrame()  # other data, other splits, or written before scores recorded their weights
+        return pd.DataFrame(), 0.0
     stored["weights"] = stored["weights"].fillna("")
-    return stored
+    return stored, float(meta.get("wall_seconds", 0.0))
