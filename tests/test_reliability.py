@@ -83,7 +83,8 @@ def test_pretraining_killed_and_resumed_matches_uninterrupted(tmp_path, crystals
         for k, s in enumerate(list(crystals.values()) * 2):
             fh.write(json.dumps({"id": f"k-{k}", "lattice": s.lattice.matrix.tolist(),
                                  "species": [e.symbol for e in s.species], "frac": s.frac_coords.tolist()}) + "\n")
-    common = ["pretrain", "--data", str(corpus), "--cache-dir", str(tmp_path / "cache"), "--epochs", "3",
+    # enough steps (~330) that the kill lands mid-run however the machine schedules the two processes
+    common = ["pretrain", "--data", str(corpus), "--cache-dir", str(tmp_path / "cache"), "--epochs", "30",
               "--batch-size", "4", "--width", "8", "--layers", "2", "--val-fraction", "0.2",
               "--checkpoint-every", "2", "--warmup-steps", "2", "--threads", "1"]
     from ssl_featurizer.cli import main
@@ -94,7 +95,7 @@ def test_pretraining_killed_and_resumed_matches_uninterrupted(tmp_path, crystals
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while not (killed / "checkpoint.pt.sha256").exists() and time.time() < deadline:
-        time.sleep(0.05)
+        time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     final = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=True)["global_step"]
