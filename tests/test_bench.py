@@ -99,6 +99,21 @@ def test_krr_log_fits_log_target_and_refuses_non_positive(kvrh):
         evaluate_split(X, kvrh.y - 5.0, train, test, "krr_log", 0)
 
 
+def test_krr_grid_override_extends_the_protocol_grid(kvrh):
+    from ssl_featurizer.bench.protocol import WIDE_KRR_GRID, evaluate_split, make_model
+
+    X, _ = compute("ssl:01", kvrh)
+    _, train, test = splits(kvrh, [0])[0]
+    base = make_model("krr", 0).fit(X[train], kvrh.y[train])[-1]
+    wide = make_model("krr", 0, krr_grid=WIDE_KRR_GRID).fit(X[train], kvrh.y[train])[-1]
+    assert set(base.cv_results_) < set(wide.cv_results_)  # a strict superset, scored on the same inner folds
+    for key, err in base.cv_results_.items():
+        assert wide.cv_results_[key] == pytest.approx(err, rel=1e-9)
+    assert min(wide.cv_results_.values()) <= min(base.cv_results_.values())
+    forced = evaluate_split(X, kvrh.y, train, test, "krr", 0, krr_grid={"alphas": (10.0,), "gamma_scales": (3.0,)})
+    assert "alpha=10" in forced["best_params"]
+
+
 def test_scaler_is_fit_on_training_rows_only(kvrh):
     X, _ = compute("ssl:01", kvrh)
     from ssl_featurizer.bench.protocol import make_model
