@@ -74,8 +74,9 @@ def check(task_name: str, descriptors: list[str], regressor: str, seeds: int, ca
 
 def table(rows: pd.DataFrame) -> str:
     """Per (task, descriptor, regressor): both mean MAEs and the wide grid's choices outside the protocol grid."""
-    lines = ["| task | descriptor | regressor | splits | protocol grid MAE | wide grid MAE | protocol choice on its edge "
-             "| wide choice outside the protocol grid |", "|---|---|---|---|---|---|---|---|"]
+    header = ("| task | descriptor | regressor | splits | protocol grid MAE | wide grid MAE | protocol choice on its edge "
+              "| wide choice outside the protocol grid |")
+    lines = [header, "|---|---|---|---|---|---|---|---|"]
     for (task, spec, reg), g in rows.groupby(["task", "descriptor", "regressor"], sort=False):
         proto = [_params(p, n) for p, n in zip(g.protocol_params, g.n_features)]
         wide = [_params(p, n) for p, n in zip(g.wide_params, g.n_features)]
