@@ -4,9 +4,9 @@
 # Reruns are cheap: features come from the cache and scores already in results.csv (same data, splits and
 # model weights) are reused, so descriptors and regressors can be added one call at a time.
 set -euo pipefail
-SSL="ssl:0,ssl:01,ssl:012,ssl:0123,ssl:01234,ssl:012345,ssl:012:mean-std"
+SSL="ssl:0,ssl:01,ssl:012,ssl:0123,ssl:01234,ssl:012345,ssl:012:mean-std,ssl:012:mean-density"
 HAND="magpie,sine_coulomb,symmetry_density,site_stats_crystalnn,ofm,soap"
-BOTH="ssl:012+magpie,ssl:012:mean-std+magpie,site_stats_crystalnn+magpie"
+BOTH="ssl:012+magpie,ssl:012:mean-std+magpie,ssl:012:mean-density+magpie,site_stats_crystalnn+magpie,symmetry_density+magpie,ofm+magpie"
 # second opinion (random forest, 200 trees) on the strongest of each family only: it costs ~1 min per fit here
 RF="ssl:012:mean-std+magpie,site_stats_crystalnn+magpie"
 run() { ssl-featurizer bench --seeds 3 --cache-dir benchmarks/cache --n-jobs 2 "$@"; }

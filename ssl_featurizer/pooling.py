@@ -6,14 +6,17 @@ from collections.abc import Sequence
 
 import numpy as np
 
-#: Available poolings. ``mean``, ``std``, ``min``, ``max`` are intensive (unchanged by a supercell);
-#: ``sum`` is extensive (scales with the number of atoms in the cell).
+#: Available poolings, each a function of the atom vectors ``a`` ``(n_atoms, d)`` and the cell volume ``v`` (Å³).
+#: ``mean``, ``std``, ``min``, ``max`` are intensive (unchanged by a supercell); ``sum`` is extensive (scales with
+#: the number of atoms in the cell); ``density`` is the sum per cell volume (Å⁻³) — intensive, and the only one
+#: that carries the cell volume, which properties per volume (elastic moduli) depend on.
 POOLINGS = {
-    "mean": lambda a: a.mean(axis=0),
-    "sum": lambda a: a.sum(axis=0),
-    "std": lambda a: a.std(axis=0),
-    "min": lambda a: a.min(axis=0),
-    "max": lambda a: a.max(axis=0),
+    "mean": lambda a, v: a.mean(axis=0),
+    "sum": lambda a, v: a.sum(axis=0),
+    "std": lambda a, v: a.std(axis=0),
+    "min": lambda a, v: a.min(axis=0),
+    "max": lambda a, v: a.max(axis=0),
+    "density": lambda a, v: a.sum(axis=0) / v,
 }
 
 
@@ -26,7 +29,18 @@ def parse_pooling(pooling: str | Sequence[str]) -> tuple[str, ...]:
     return names
 
 
-def pool(atoms: np.ndarray, pooling: tuple[str, ...]) -> np.ndarray:
-    """Concatenate the requested poolings of ``atoms`` ``(n_atoms, d)`` into ``(len(pooling) * d,)``."""
+def pool(atoms: np.ndarray, pooling: tuple[str, ...], volume: float | None = None) -> np.ndarray:
+    """Concatenate the requested poolings of ``atoms`` ``(n_atoms, d)`` into ``(len(pooling) * d,)``.
+
+    Args:
+        atoms: one structure's atom vectors.
+        pooling: names from :data:`POOLINGS`.
+        volume: the cell volume in Å³; needed by ``density`` only.
+
+    Raises:
+        ValueError: ``density`` without a positive, finite volume.
+    """
+    if "density" in pooling and not (volume is not None and np.isfinite(volume) and volume > 0):
+        raise ValueError(f"'density' pooling (sum per cell volume) needs the cell volume in Å³, got {volume!r}")
     a = atoms.astype(np.float64, copy=False)
-    return np.concatenate([POOLINGS[p](a) for p in pooling])
+    return np.concatenate([POOLINGS[p](a, volume) for p in pooling])

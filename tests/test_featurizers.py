@@ -181,3 +181,13 @@ def test_structure_to_composition_chain_with_magpie(frame):
     df = ElementProperty.from_preset("magpie").featurize_dataframe(df, "composition", pbar=False)
     df = SSLStructureFeaturizer(layers="0").featurize_dataframe(df, "structure", pbar=False)
     assert df.filter(like="NE0").shape[1] == 64 and df.filter(like="MagpieData").shape[1] > 100
+
+
+def test_density_pooling_needs_a_volume():
+    from ssl_featurizer.pooling import parse_pooling, pool
+
+    atoms = np.arange(6.0).reshape(3, 2)
+    np.testing.assert_allclose(pool(atoms, parse_pooling(("mean", "density")), volume=2.0), [2, 3, 3, 4.5])
+    for bad in (None, 0.0, float("nan")):
+        with pytest.raises(ValueError, match="needs the cell volume"):
+            pool(atoms, ("density",), volume=bad)

@@ -55,12 +55,14 @@ def test_permutation_rotation_translation(s, seed):
 
 @common
 @given(crystals())
-def test_supercell_mean_and_sum_pooling(s):
-    f = SSLStructureFeaturizer(layers="012345", pooling=("mean", "sum"))
+def test_supercell_mean_sum_and_density_pooling(s):
+    f = SSLStructureFeaturizer(layers="012345", pooling=("mean", "sum", "density"))
     x, xs = f.transform([s, s * (2, 2, 2)])
-    half = len(x) // 2
-    np.testing.assert_allclose(xs[:half], x[:half], atol=ATOL)  # mean: intensive
-    np.testing.assert_allclose(xs[half:], 8 * x[half:], rtol=1e-4, atol=1e-3)  # sum: extensive
+    mean, total, density = np.split(x, 3)
+    np.testing.assert_allclose(np.split(xs, 3)[0], mean, atol=ATOL)  # mean: intensive
+    np.testing.assert_allclose(np.split(xs, 3)[1], 8 * total, rtol=1e-4, atol=1e-3)  # sum: extensive
+    np.testing.assert_allclose(np.split(xs, 3)[2], density, rtol=1e-4, atol=ATOL)  # sum per volume: intensive
+    np.testing.assert_allclose(density, mean * len(s) / s.volume, rtol=1e-9, atol=1e-12)
 
 
 @common

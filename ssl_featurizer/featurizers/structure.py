@@ -29,7 +29,8 @@ class SSLStructureFeaturizer(SSLFeaturizerBase):
     Args:
         model: ``"default"``, a name from :func:`ssl_featurizer.list_models`, or a model directory.
         layers: the paper's layer string ("0", "01", "012", ...) or a tuple of ints.
-        pooling: one or more of "mean", "sum", "std", "min", "max" ("sum" is extensive).
+        pooling: one or more of "mean", "sum", "std", "min", "max", "density" ("sum" is extensive;
+            "density" is the sum per cell volume in Å⁻³, intensive).
         batch_size: structures per forward pass (results do not depend on it).
         n_jobs: processes for graph building (1: none; -1: all cores).
         ignore_errors: in ``transform``, give failed structures a NaN row (and a warning with the
@@ -86,5 +87,5 @@ class SSLStructureFeaturizer(SSLFeaturizerBase):
         rows = np.full((len(structures), len(pooling) * len(layers) * model.width), np.nan)
         for i, atoms in enumerate(emb.atoms):
             if atoms is not None:
-                rows[i] = pool(atoms, pooling)
+                rows[i] = pool(atoms, pooling, structures[i].volume)
         return rows, emb.errors
