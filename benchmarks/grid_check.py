@@ -36,9 +36,14 @@ def _params(text: str, n_features: int) -> tuple[str, float, float]:
     return found["kernel"], round(float(found["gamma"]) * n_features, 3), float(found["alpha"])
 
 
+def _near(x: float, values: tuple[float, ...]) -> bool:
+    """Whether ``x`` is one of ``values`` (best_params strings keep 3 significant digits)."""
+    return any(abs(x - v) < 1e-2 * v for v in values)
+
+
 def _inside(kernel_gamma_alpha: tuple[str, float, float]) -> bool:
     _, g, a = kernel_gamma_alpha
-    return any(abs(g - s) < 1e-2 * s for s in KRR_GAMMA_SCALES) and any(abs(a - s) < 1e-6 * s for s in KRR_ALPHAS)
+    return _near(g, KRR_GAMMA_SCALES) and _near(a, KRR_ALPHAS)
 
 
 def check(task_name: str, descriptors: list[str], regressor: str, seeds: int, cache_dir: Path, n_jobs: int) -> None:
@@ -80,8 +85,8 @@ def table(rows: pd.DataFrame) -> str:
     for (task, spec, reg), g in rows.groupby(["task", "descriptor", "regressor"], sort=False):
         proto = [_params(p, n) for p, n in zip(g.protocol_params, g.n_features)]
         wide = [_params(p, n) for p, n in zip(g.wide_params, g.n_features)]
-        on_edge = sum(c[1] in (min(KRR_GAMMA_SCALES), max(KRR_GAMMA_SCALES)) or c[2] in (min(KRR_ALPHAS), max(KRR_ALPHAS))
-                      for c in proto)
+        edges_g, edges_a = (min(KRR_GAMMA_SCALES), max(KRR_GAMMA_SCALES)), (min(KRR_ALPHAS), max(KRR_ALPHAS))
+        on_edge = sum(_near(c[1], edges_g) or _near(c[2], edges_a) for c in proto)
         outside = [f"{k[:3]} γ·d={gd:g}, α={a:g}" for k, gd, a in wide if not _inside((k, gd, a))]
         lines.append(f"| {task} | {spec} | {reg} | {len(g)} | {g.protocol_mae.mean():.4g} | {g.wide_mae.mean():.4g} "
                      f"| {on_edge} of {len(g)} | {len(outside)} of {len(g)}{': ' + '; '.join(outside) if outside else ''} |")
