@@ -30,8 +30,8 @@ OUT = ROOT / "docs" / "figures" / "density_probe.csv"
 PAGE = ROOT / "docs" / "benchmarks.md"
 START, END = "<!-- density:start -->", "<!-- density:end -->"
 READOUT = ("ssl:0", "ssl:01", "ssl:012", "ssl:012345", "magpie", "site_stats_crystalnn")
-KRR = ("ssl:012", "ssl:012+log_vpa", "ssl:012+magpie", "magpie+log_vpa", "site_stats_crystalnn+magpie",
-       "symmetry_density+magpie")
+KRR = ("ssl:012", "ssl:012+log_vpa", "ssl:012:mean-density", "ssl:012+magpie", "magpie+log_vpa",
+       "site_stats_crystalnn+magpie", "symmetry_density+magpie")
 
 
 def _features(spec: str, task, cache_dir: Path, log_vpa: np.ndarray) -> np.ndarray:
@@ -85,14 +85,18 @@ def main() -> None:
     parser.add_argument("--tasks", default="kong2023_log_kvrh,kong2023_log_gvrh")
     parser.add_argument("--cache-dir", default=str(ROOT / "benchmarks" / "cache"))
     args = parser.parse_args()
+    from ssl_featurizer.bench import _model_id
+
     rows = [r for t in args.tasks.split(",") for r in probe(t, Path(args.cache_dir))]
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_csv(OUT, index=False)
+    frame = pd.DataFrame(rows).assign(weights=_model_id("default"))
+    frame.to_csv(OUT, index=False)
     text = PAGE.read_text()
     if START not in text:
         raise SystemExit(f"{PAGE} has no {START} … {END} block")
     head, rest = text.split(START, 1)
-    PAGE.write_text(f"{head}{START}\n{table(pd.DataFrame(rows))}\n{END}{rest.split(END, 1)[1]}")
+    body = f"SSL rows: `{frame.weights[0]}`.\n\n{table(frame)}"
+    PAGE.write_text(f"{head}{START}\n{body}\n{END}{rest.split(END, 1)[1]}")
 
 
 if __name__ == "__main__":

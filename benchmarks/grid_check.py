@@ -70,6 +70,7 @@ def check(task_name: str, descriptors: list[str], regressor: str, seeds: int, ca
                                     krr_grid=WIDE_KRR_GRID) for name, tr, te in todo)
         for (name, _, _), score in zip(todo, wide):
             rows.append({"task": task_name, "descriptor": spec, "regressor": regressor, "split": name,
+                         "weights": weights if uses_ssl(spec) else "",
                          "n_features": X.shape[1], "protocol_mae": mine.loc[name, "mae"],
                          "protocol_params": mine.loc[name, "best_params"], "wide_mae": score["mae"],
                          "wide_params": score["best_params"]})
