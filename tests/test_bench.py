@@ -78,6 +78,26 @@ def test_rerun_reuses_stored_scores_and_accumulates(kvrh, tmp_path, monkeypatch)
     assert fitted == ["krr"]
 
 
+def test_concurrent_runs_into_one_folder_keep_each_others_scores(kvrh, tmp_path, monkeypatch):
+    from ssl_featurizer import bench
+
+    real = bench.compute
+    started = []
+
+    def compute_and_let_another_run_finish(spec, *args, **kwargs):
+        if not started:  # while this run featurizes, another one scores magpie into the same folder
+            started.append(spec)
+            run_benchmark(kvrh, ["magpie"], ("krr",), seeds=1, out=tmp_path, progress=False)
+        return real(spec, *args, **kwargs)
+
+    monkeypatch.setattr(bench, "compute", compute_and_let_another_run_finish)
+    run_benchmark(kvrh, ["ssl:0"], ("krr",), seeds=1, out=tmp_path, progress=False)
+    assert started == ["ssl:0"]
+    on_disk = pd.read_csv(tmp_path / "results.csv")
+    assert sorted(on_disk.descriptor) == ["magpie", "ssl:0"]
+    assert set(pd.read_csv(tmp_path / "summary.csv").descriptor) == {"magpie", "ssl:0"}
+
+
 def test_krr_log_fits_log_target_and_refuses_non_positive(kvrh):
     from sklearn.compose import TransformedTargetRegressor
 

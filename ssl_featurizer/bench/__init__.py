@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -42,6 +44,8 @@ def run_benchmark(task: Task, descriptors: list[str], regressors: tuple[str, ...
         resume: reuse the scores already in ``<out>/results.csv`` for the same task data, splits and (for
             ``ssl`` descriptors) the same model weights instead of refitting them; the files in ``out`` then
             hold every descriptor scored so far, so descriptors and regressors can be added run by run.
+            Results are merged with what is on disk when they are written (under a lock), so runs into the
+            same ``out`` at the same time keep each other's scores.
 
     Returns:
         One row per requested (descriptor, regressor, split) with MAE, RMSE, R², chosen hyperparameters,
@@ -85,26 +89,45 @@ def run_benchmark(task: Task, descriptors: list[str], regressors: tuple[str, ...
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        if not stored.empty:  # keep what earlier runs scored and this one did not ask for
-            key = ["descriptor", "regressor", "split"]
-            kept = stored.merge(results[key], on=key, how="left", indicator=True)
-            kept = kept[kept["_merge"] == "left_only"].drop(columns="_merge")
-            results_all = pd.concat([kept, results], ignore_index=True)
-        else:
-            results_all = results
-        results_all.to_csv(out / "results.csv", index=False)
-        summary = summarise(results_all)
-        summary.to_csv(out / "summary.csv", index=False)
-        (out / "summary.md").write_text(markdown_table(summary))
-        bar_chart(summary, out / "mae.png")
-        range_curve(summary, out / "range.png")
-        (out / "run.json").write_text(json.dumps({
-            "task": task.name, "n_rows": len(task), "level": task.level, "notes": task.notes,
-            "task_fingerprint": task.fingerprint(), "splits": [s[0] for s in split_list],
-            "descriptors": list(dict.fromkeys(results_all.descriptor)),
-            "regressors": list(dict.fromkeys(results_all.regressor)), "model": model, "weights": weights,
-            "wall_seconds": round(time.perf_counter() - t_start + earlier_seconds, 1)}, indent=1))
+        with _locked(out):
+            if resume:  # re-read: another run may have written to ``out`` since this one started
+                stored, earlier_seconds = _stored_results(out, task, split_list)
+            if not stored.empty:  # keep what earlier runs scored and this one did not ask for
+                key = ["descriptor", "regressor", "split"]
+                kept = stored.merge(results[key], on=key, how="left", indicator=True)
+                kept = kept[kept["_merge"] == "left_only"].drop(columns="_merge")
+                results_all = pd.concat([kept, results], ignore_index=True)
+            else:
+                results_all = results
+            results_all.to_csv(out / "results.csv", index=False)
+            (out / "run.json").write_text(json.dumps({
+                "task": task.name, "n_rows": len(task), "level": task.level, "notes": task.notes,
+                "task_fingerprint": task.fingerprint(), "splits": [s[0] for s in split_list],
+                "descriptors": list(dict.fromkeys(results_all.descriptor)),
+                "regressors": list(dict.fromkeys(results_all.regressor)), "model": model, "weights": weights,
+                "wall_seconds": round(time.perf_counter() - t_start + earlier_seconds, 1)}, indent=1))
+            summary = summarise(results_all)
+            summary.to_csv(out / "summary.csv", index=False)
+            (out / "summary.md").write_text(markdown_table(summary))
+            bar_chart(summary, out / "mae.png")
+            range_curve(summary, out / "range.png")
     return results
+
+
+@contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    """Hold ``<out>/.lock`` (POSIX advisory lock; a no-op where ``fcntl`` is missing) while results are merged."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    with open(out / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _model_id(model: str) -> str:
