@@ -18,10 +18,16 @@ for task in kong2023_formation_energy kong2023_hse_gap kong2023_log_kvrh kong202
 done
 # kernel ridge on log(n) for the heavy-tailed refractive index (docs/benchmarks.md, findings)
 run --task matbench_dielectric --regressors krr_log --out benchmarks/results/matbench_dielectric \
-  --descriptors "ssl:012:mean-std+magpie,ssl:012,magpie,site_stats_crystalnn,site_stats_crystalnn+magpie"
+  --descriptors "ssl:012:mean-std+magpie,ssl:012,ssl:012:mean-density,ssl:012:mean-density+magpie,magpie,site_stats_crystalnn,site_stats_crystalnn+magpie,symmetry_density+magpie,ofm+magpie"
 # the three MAGNDATA site-moment runs (Kong et al.'s sites, all ordered sites, 5k-site KRR subsample) and the
 # magnetism analysis: docs/magnetism.md
 python benchmarks/magnetism.py bench
 python benchmarks/magnetism.py analysis
 python benchmarks/magnetism.py docs
+# protocol checks and the volume diagnosis (docs/benchmarks.md): grid width, cell volume, density pooling nested
+python benchmarks/grid_check.py --task kong2023_log_kvrh --descriptors ssl:012,ssl:012+magpie,magpie,site_stats_crystalnn+magpie
+python benchmarks/grid_check.py --task matbench_dielectric --regressor krr_log \
+  --descriptors ssl:012:mean-std+magpie,site_stats_crystalnn+magpie
+python benchmarks/density_probe.py
+python benchmarks/nested_pooling.py --tasks kong2023_log_kvrh,kong2023_log_gvrh,kong2023_formation_energy,kong2023_hse_gap
 python benchmarks/collect.py
