@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from docs_blocks import write_block
 
 from ssl_featurizer.bench import load_task
 from ssl_featurizer.bench.descriptors import compute
@@ -28,7 +29,6 @@ from ssl_featurizer.bench.protocol import make_model, splits
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "figures" / "density_probe.csv"
 PAGE = ROOT / "docs" / "benchmarks.md"
-START, END = "<!-- density:start -->", "<!-- density:end -->"
 READOUT = ("ssl:0", "ssl:01", "ssl:012", "ssl:012345", "magpie", "site_stats_crystalnn")
 KRR = ("ssl:012", "ssl:012+log_vpa", "ssl:012:mean-density", "ssl:012+magpie", "magpie+log_vpa",
        "site_stats_crystalnn+magpie", "symmetry_density+magpie")
@@ -91,12 +91,7 @@ def main() -> None:
     OUT.parent.mkdir(parents=True, exist_ok=True)
     frame = pd.DataFrame(rows).assign(weights=_model_id("default"))
     frame.to_csv(OUT, index=False)
-    text = PAGE.read_text()
-    if START not in text:
-        raise SystemExit(f"{PAGE} has no {START} … {END} block")
-    head, rest = text.split(START, 1)
-    body = f"SSL rows: `{frame.weights[0]}`.\n\n{table(frame)}"
-    PAGE.write_text(f"{head}{START}\n{body}\n{END}{rest.split(END, 1)[1]}")
+    write_block(PAGE, "density", f"SSL rows: `{frame.weights[0]}`.\n\n{table(frame)}")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 
 import pandas as pd
+from docs_blocks import write_block
 
 from ssl_featurizer.bench import load_task
 from ssl_featurizer.bench.descriptors import compute, uses_ssl
@@ -27,7 +28,6 @@ from ssl_featurizer.bench.protocol import KRR_ALPHAS, KRR_GAMMA_SCALES, WIDE_KRR
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "figures" / "grid_check.csv"
 PAGE = ROOT / "docs" / "benchmarks.md"
-START, END = "<!-- grid:start -->", "<!-- grid:end -->"
 
 
 def _params(text: str, n_features: int) -> tuple[str, float, float]:
@@ -95,11 +95,7 @@ def table(rows: pd.DataFrame) -> str:
 
 
 def write_docs() -> None:
-    text = PAGE.read_text()
-    if START not in text:
-        raise SystemExit(f"{PAGE} has no {START} … {END} block")
-    head, rest = text.split(START, 1)
-    PAGE.write_text(f"{head}{START}\n{table(pd.read_csv(OUT))}\n{END}{rest.split(END, 1)[1]}")
+    write_block(PAGE, "grid", table(pd.read_csv(OUT)))
 
 
 def main() -> None:

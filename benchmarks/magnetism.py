@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+from docs_blocks import replace_block
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -66,12 +67,7 @@ def analysis() -> None:
 
 
 def _block(text: str, name: str, body: str) -> str:
-    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    head, found, rest = text.partition(start)
-    if not found:
-        raise SystemExit(f"marker {start} missing from {PAGE}")
-    _, _, tail = rest.partition(end)
-    return f"{head}{start}\n{body.rstrip()}\n{end}{tail}"
+    return replace_block(text, name, body, PAGE)
 
 
 def _separation_table(scores: pd.DataFrame) -> str:

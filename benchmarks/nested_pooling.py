@@ -18,6 +18,7 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
+from docs_blocks import write_block
 
 from ssl_featurizer.bench import load_task
 from ssl_featurizer.bench.protocol import splits
@@ -27,7 +28,6 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "figures" / "nested_pooling.csv"
 GATE = ROOT / "benchmarks" / "results" / "quality_gate"
 PAGE = ROOT / "docs" / "benchmarks.md"
-START, END = "<!-- nested:start -->", "<!-- nested:end -->"
 WITH_DENSITY = (*POOLINGS, ("mean", "density"))
 
 
@@ -71,11 +71,7 @@ def main() -> None:
     model = resolve_model(args.model)[0] if args.model == "default" else args.model
     for task in args.tasks.split(","):
         run(task, model, args.seeds, Path(args.cache_dir), args.n_jobs)
-    text = PAGE.read_text()
-    if START not in text:
-        raise SystemExit(f"{PAGE} has no {START} … {END} block")
-    head, rest = text.split(START, 1)
-    PAGE.write_text(f"{head}{START}\n{table(pd.read_csv(OUT))}\n{END}{rest.split(END, 1)[1]}")
+    write_block(PAGE, "nested", table(pd.read_csv(OUT)))
 
 
 if __name__ == "__main__":

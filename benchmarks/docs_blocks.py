@@ -1,0 +1,20 @@
+"""Generated blocks of the docs pages: the text between ``<!-- name:start -->`` and ``<!-- name:end -->``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def replace_block(text: str, name: str, body: str, page: Path | str = "the page") -> str:
+    """``text`` with the block ``name`` replaced by ``body``; SystemExit if its start marker is missing."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    head, found, rest = text.partition(start)
+    if not found:
+        raise SystemExit(f"marker {start} missing from {page}")
+    _, _, tail = rest.partition(end)
+    return f"{head}{start}\n{body.rstrip()}\n{end}{tail}"
+
+
+def write_block(page: Path, name: str, body: str) -> None:
+    """Replace the block ``name`` of the file ``page`` by ``body``."""
+    page.write_text(replace_block(page.read_text(), name, body, page))
