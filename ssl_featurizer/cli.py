@@ -133,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--descriptors", default="ssl:0,ssl:01,ssl:012,magpie",
                    help="comma-separated specs, e.g. ssl:012:mean-std,magpie,ssl:012+magpie")
     p.add_argument("--regressors", default="krr,rf,gbr",
-                   help="krr, rf, gbr, krr_log (kernel ridge on log y, strictly positive targets)")
+                   help="krr, rf, gbr; for strictly positive targets, fitted to log y: krr_log, gbr_l1_log "
+                        "(absolute-error boosting), ensemble_log (their geometric mean)")
     p.add_argument("--seeds", default="3", help="number of random 80/20 splits, or a comma-separated seed list")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--cache-dir", default=None, help="feature cache (default OUT/features)")

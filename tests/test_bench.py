@@ -119,6 +119,28 @@ def test_krr_log_fits_log_target_and_refuses_non_positive(kvrh):
         evaluate_split(X, kvrh.y - 5.0, train, test, "krr_log", 0)
 
 
+def test_log_ensemble_is_the_geometric_mean_of_its_members(kvrh):
+    from ssl_featurizer.bench.protocol import GBR_L1, evaluate_split, make_model
+
+    X, _ = compute("ssl:01", kvrh)
+    _, train, test = splits(kvrh, [0])[0]
+    y = 10 ** kvrh.y
+    krr = make_model("krr_log", 0).fit(X[train], y[train])
+    gbr = make_model("gbr_l1_log", 0).fit(X[train], y[train])
+    assert gbr.regressor_[-1].loss == GBR_L1["loss"] == "absolute_error"
+    ensemble = make_model("ensemble_log", 0).fit(X[train], y[train])
+    np.testing.assert_allclose(ensemble.predict(X[test]),
+                               np.sqrt(krr.predict(X[test]) * gbr.predict(X[test])), rtol=1e-8)
+    for name in ("gbr_l1_log", "ensemble_log"):
+        score = evaluate_split(X, y, train, test, name, 0)
+        assert np.isfinite(score["mae"]) and score["n_test"] == len(test)
+        with pytest.raises(ValueError, match=f"{name} fits log"):
+            evaluate_split(X, y - y.max(), train, test, name, 0)
+    assert "alpha=" in evaluate_split(X, y, train, test, "ensemble_log", 0)["best_params"]
+    with pytest.raises(ValueError, match="does not take groups"):
+        evaluate_split(X, y, train, test, "ensemble_log", 0, groups=np.arange(len(y)))
+
+
 def test_krr_grid_override_extends_the_protocol_grid(kvrh):
     from ssl_featurizer.bench.protocol import WIDE_KRR_GRID, evaluate_split, make_model
 

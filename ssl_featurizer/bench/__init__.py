@@ -34,7 +34,8 @@ def run_benchmark(task: Task, descriptors: list[str], regressors: tuple[str, ...
     Args:
         task: a :class:`Task` (``load_task(name)`` or ``Task.from_dataframe``).
         descriptors: spec strings (see :mod:`ssl_featurizer.bench.descriptors`).
-        regressors: any of ``krr``, ``rf``, ``gbr`` and ``krr_log`` (kernel ridge on log y, for positive targets).
+        regressors: any of ``krr``, ``rf``, ``gbr`` and, for strictly positive targets, ``krr_log``,
+            ``gbr_l1_log`` and ``ensemble_log`` (fitted to log y; see :data:`~ssl_featurizer.bench.protocol.KNOWN_REGRESSORS`).
         seeds: number of (or list of) seeds of random 80/20 splits; ignored when the task has official folds.
         out: folder for ``results.csv``, ``summary.csv``, ``summary.md``, ``mae.png``, ``range.png``.
         cache_dir: feature cache folder (default ``<out>/features``; None and no ``out``: no cache).
