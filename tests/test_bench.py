@@ -245,3 +245,28 @@ def test_nested_selection_of_layers_and_pooling(kvrh):
     y[test] = y[test][::-1]
     again = select_and_score(candidates, y, train, test, seed=0)
     assert [r["selected"] for r in again] == [r["selected"] for r in rows]
+
+
+def test_regressor_selection_chooses_on_training_rows_only(kvrh):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from regressor_selection import COMBOS, one_split
+
+    X, _ = compute("ssl:01", kvrh)
+    _, train, test = splits(kvrh, [0])[0]
+    y = 10 ** kvrh.y
+    rows = one_split("ssl:01", X, y, "seed0", train, test, seed=0)
+    assert [r["combo"] for r in rows] == ["+".join(c) for c in COMBOS]
+    chosen = [r for r in rows if r["selected"]]
+    assert len(chosen) == 1 and chosen[0]["inner_mae"] == min(r["inner_mae"] for r in rows)
+    # the same split with different test targets: the choice (made on training rows) does not move
+    y_other = y.copy()
+    y_other[test] = y_other[test][::-1]
+    again = one_split("ssl:01", X, y_other, "seed0", train, test, seed=0)
+    assert [r["combo"] for r in again if r["selected"]] == [chosen[0]["combo"]]
+    from ssl_featurizer.bench.protocol import evaluate_split
+
+    single = next(r for r in rows if r["combo"] == "krr")  # the krr learner alone is the protocol's krr_log
+    assert single["test_mae"] == pytest.approx(evaluate_split(X, y, train, test, "krr_log", 0)["mae"], rel=1e-8)
