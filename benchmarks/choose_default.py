@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+from docs_blocks import picks
 
 from ssl_featurizer.bench.protocol import splits
 from ssl_featurizer.bench.selection import candidate_features, select_and_score
@@ -62,14 +63,14 @@ def decide(results: pd.DataFrame, candidates: list[str]) -> tuple[str, pd.DataFr
 
 def write_docs(table: pd.DataFrame, results: pd.DataFrame, chosen: str, n_dev: int) -> None:
     std = results.groupby(["target", "model"]).test_mae.std().unstack("target")
-    picks = results.groupby("model").spec.agg(lambda s: ", ".join(f"{k}×{v}" for k, v in s.value_counts().items()))
+    chosen = results.groupby("model").spec.agg(picks)
     lines = ["| model | MP-2018 e_form MAE (eV/atom) | MP-2018 PBE gap MAE (eV) | relative to the first | picks |",
              "|---|---|---|---|---|"]
     for model, r in table.iterrows():
         mark = "**" if model == chosen else ""
         lines.append(f"| {mark}{model}{mark} | {r['e_form']:.4f} ± {std.loc[model, 'e_form']:.4f} | "
                      f"{r['gap_pbe']:.4f} ± {std.loc[model, 'gap_pbe']:.4f} | {r['relative']:.3f} | "
-                     f"{picks.loc[model]} |")
+                     f"{chosen.loc[model]} |")
     lines.append(f"\n{n_dev:,} development structures, 3 random 80/20 splits (kong2023-*: the authors' checkpoints, "
                  f"scored as references, never candidates); chosen default: **{chosen}**.")
     page = ROOT / "docs" / "pretraining.md"

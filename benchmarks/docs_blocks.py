@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -18,3 +19,10 @@ def replace_block(text: str, name: str, body: str, page: Path | str = "the page"
 def write_block(page: Path, name: str, body: str) -> None:
     """Replace the block ``name`` of the file ``page`` by ``body``."""
     page.write_text(replace_block(page.read_text(), name, body, page))
+
+
+def picks(choices: Iterable[str]) -> str:
+    """How often each choice was made, most frequent first: ``"ssl:012×2, ssl:01×1"``."""
+    from collections import Counter
+
+    return ", ".join(f"{k}×{v}" for k, v in Counter(choices).most_common())

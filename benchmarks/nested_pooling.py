@@ -18,7 +18,7 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
-from docs_blocks import write_block
+from docs_blocks import picks, write_block
 
 from ssl_featurizer.bench import load_task
 from ssl_featurizer.bench.protocol import splits
@@ -52,7 +52,6 @@ def table(rows: pd.DataFrame) -> str:
     for (task, model), g in rows.groupby(["task", "model"], sort=False):
         gate = pd.read_csv(GATE / f"{task}__{model}.csv")
         gate = gate[gate.selected]
-        picks = lambda s: ", ".join(f"{k}×{v}" for k, v in s.value_counts().items())
         lines.append(f"| {task} | {model} | {gate.test_mae.mean():.4g} ± {gate.test_mae.std():.2g} | {picks(gate.spec)} "
                      f"| {g.test_mae.mean():.4g} ± {g.test_mae.std():.2g} | {picks(g.spec)} |")
     return "\n".join(lines)

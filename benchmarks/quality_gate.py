@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from docs_blocks import picks
 
 from ssl_featurizer.bench.protocol import splits
 from ssl_featurizer.bench.selection import candidate_features, select_and_score
@@ -70,8 +71,7 @@ def table(results: pd.DataFrame, ours: str, rivals: tuple[str, ...] = RIVALS) ->
     """
     sel = results[results.selected]
     stats = sel.groupby(["task", "model"]).test_mae.agg(["mean", "std"])
-    picks = sel.groupby(["task", "model"]).spec.agg(lambda s: ", ".join(f"{k}×{v}" for k, v in
-                                                                        s.value_counts().items()))
+    chosen = sel.groupby(["task", "model"]).spec.agg(picks)
     models = sorted(dict.fromkeys(results.model), key=lambda m: (m != ours, m in rivals, m))
     lines = ["| task | " + " | ".join(f"**{m}** (default)" if m == ours else m for m in models)
              + " | default − best checkpoint (paired) | default wins |",
@@ -85,7 +85,7 @@ def table(results: pd.DataFrame, ours: str, rivals: tuple[str, ...] = RIVALS) ->
                 continue
             mean, std = stats.loc[(task, m)]
             means[m] = mean
-            cells.append(f"{mean:.4g} ± {std:.2g}<br><sub>{picks.loc[(task, m)]}</sub>")
+            cells.append(f"{mean:.4g} ± {std:.2g}<br><sub>{chosen.loc[(task, m)]}</sub>")
         if ours not in means or any(r not in means for r in rivals):
             lines.append(f"| {task} | " + " | ".join(cells) + " | — | not run |")
             continue

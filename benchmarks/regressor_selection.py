@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from docs_blocks import write_block
+from docs_blocks import picks, write_block
 
 from ssl_featurizer.bench import load_task
 from ssl_featurizer.bench.descriptors import compute
@@ -102,8 +102,8 @@ def table(df: pd.DataFrame) -> str:
         chosen = g[g.selected]
         fixed = g.groupby("combo").test_mae.agg(["mean", "std"])
         hindsight = fixed["mean"].idxmin()
-        picks = ", ".join(f"{k}×{v}" for k, v in chosen.combo.value_counts().items())
-        lines.append(f"| {descriptor} | **{chosen.test_mae.mean():.4f} ± {chosen.test_mae.std():.3f}** | {picks} | "
+        lines.append(f"| {descriptor} | **{chosen.test_mae.mean():.4f} ± {chosen.test_mae.std():.3f}** | "
+                     f"{picks(chosen.combo)} | "
                      f"{fixed.loc['krr', 'mean']:.4f} | {fixed.loc['krr+gbr_l1', 'mean']:.4f} | "
                      f"{hindsight} {fixed.loc[hindsight, 'mean']:.4f} |")
     return "\n".join(lines)
@@ -133,9 +133,11 @@ def main() -> None:
                  for name, tr, te in splits(task, args.seeds)]
     rows = [row for split_rows in Parallel(n_jobs=args.n_jobs)(delayed(one_split)(*job) for job in jobs)
             for row in split_rows]
-    df = pd.concat([done, pd.DataFrame(rows)], ignore_index=True) if rows else done
-    out.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out, index=False)
+    df = done
+    if rows:  # only new descriptors are written (a CSV round trip would perturb the stored floats' last digit)
+        df = pd.concat([done, pd.DataFrame(rows)], ignore_index=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        df.to_csv(out, index=False)
     print(table(df))
     if args.docs:
         write_block(PAGE, "regressors", table(df))
