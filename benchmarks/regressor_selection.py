@@ -52,12 +52,12 @@ def base_learner(name: str, seed: int) -> Any:
 
     if name == "krr":
         return make_model("krr", seed)
+    if name == "gbr_l1":
+        return make_model("gbr_l1_log", seed).regressor  # the protocol's pipeline, without its log transform
     pipeline = make_model("gbr", seed)  # imputation, scaling, default boosting
     if name == "gbr_sq":
         pipeline.steps[-1] = ("gbr", HistGradientBoostingRegressor(**{**GBR_L1, "loss": "squared_error"},
                                                                    random_state=seed))
-    elif name == "gbr_l1":
-        pipeline.steps[-1] = ("gbr", HistGradientBoostingRegressor(**GBR_L1, random_state=seed))
     elif name in ("mlp1", "mlp10"):
         pipeline.steps[-1] = ("mlp", MLPRegressor(hidden_layer_sizes=(256, 128), alpha=float(name[3:]),
                                                   early_stopping=True, n_iter_no_change=20, max_iter=400,
