@@ -16,7 +16,8 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     from ssl_featurizer.pretrain.trainer import Pretrainer, TrainConfig
 
     rank, _ = init_distributed()  # data-parallel under torchrun (docs/performance.md)
-    cache = build_graph_cache(args.data, args.cache_dir, GraphConfig(), n_jobs=args.jobs, limit=args.limit)
+    cache = build_graph_cache(args.data, args.cache_dir, GraphConfig(), n_jobs=args.jobs, limit=args.limit,
+                              vectors=args.denoise_sigma > 0)
     store = GraphStore.load(cache)
     views = None
     if args.contrastive:
@@ -34,7 +35,8 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
         tasks=TaskConfig(mask_fraction=args.mask_fraction, predict_element=not (args.no_element or args.no_masked),
                          predict_group=not args.no_masked, predict_period=not args.no_masked,
                          predict_edge_bins=not args.no_edge, contrastive=args.contrastive,
-                         temperature=args.temperature),
+                         temperature=args.temperature, denoise_sigma=args.denoise_sigma,
+                         denoise_weight=args.denoise_weight),
     )
     trainer = Pretrainer(store, args.out, cfg, views=views)
     if rank == 0:
@@ -197,6 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--contrastive", action="store_true",
                    help="add the NT-Xent loss between each cell and its doubled supercell (both masked)")
     p.add_argument("--temperature", type=float, default=0.1, help="NT-Xent temperature")
+    p.add_argument("--denoise-sigma", type=float, default=0.0,
+                   help="denoising: displace atoms by Gaussian noise of this many Å per component and predict the "
+                        "clean distances (0: off; needs a cache with edge vectors, built when this is set)")
+    p.add_argument("--denoise-weight", type=float, default=1.0, help="weight of the denoising loss")
     p.add_argument("--views-cache-dir", default=None,
                    help="supercell graph cache for --contrastive (default: <cache-dir>-supercell)")
     p.add_argument("--val-fraction", type=float, default=0.025, help="held-out share (by id hash)")
@@ -217,6 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True)
     p.add_argument("--version", required=True)
     p.add_argument("--description", default="")
+    p.add_argument("--denoise-sigma", type=float, default=0.0,
+                   help="denoising: displace atoms by Gaussian noise of this many Å per component and predict the "
+                        "clean distances (0: off; needs a cache with edge vectors, built when this is set)")
+    p.add_argument("--denoise-weight", type=float, default=1.0, help="weight of the denoising loss")
     p.add_argument("--views-cache-dir", default=None,
                    help="supercell view cache of a --contrastive run (default: <cache-dir>-supercell)")
     p.set_defaults(func=_cmd_export)

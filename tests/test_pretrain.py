@@ -198,3 +198,60 @@ def test_cli_contrastive_only(corpus, tmp_path, capsys):
     metrics = json.loads(capsys.readouterr().out)
     assert {k for k in metrics if k.endswith("_acc")} == {"val_contrastive_acc"}
     assert (tmp_path / "cache-supercell" / "manifest.json").exists()
+
+
+# ---- denoising variant --------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def vec_store(corpus, tmp_path_factory):
+    cache = build_graph_cache(corpus, tmp_path_factory.mktemp("vec"), shard_size=20, progress=False, vectors=True)
+    return GraphStore.load(cache)
+
+
+def denoise_config(**kw):
+    from ssl_featurizer.pretrain.tasks import TaskConfig
+
+    return small_config(tasks=TaskConfig(denoise_sigma=0.1), **kw)
+
+
+def test_edge_vectors_reproduce_the_cached_graph(store, vec_store):
+    from ssl_featurizer.pretrain.tasks import perturbed_distances
+
+    assert vec_store.fingerprint == store.fingerprint and np.array_equal(vec_store.dist, store.dist)
+    b = vec_store.batch(range(len(vec_store)))
+    unperturbed = perturbed_distances(b.vector, b.edge_index, torch.zeros(len(b.z), 3))
+    torch.testing.assert_close(unperturbed, b.distance, atol=1e-4, rtol=0)
+    # a rigid shift of all atoms changes no distance; moving one atom changes exactly its own edges
+    shifted = perturbed_distances(b.vector, b.edge_index, torch.full((len(b.z), 3), 0.3))
+    torch.testing.assert_close(shifted, b.distance, atol=1e-4, rtol=0)
+    one = torch.zeros(len(b.z), 3)
+    one[0, 0] = 0.2
+    moved = (perturbed_distances(b.vector, b.edge_index, one) - b.distance).abs() > 1e-4
+    touches = (b.edge_index[0] == 0) | (b.edge_index[1] == 0)
+    assert moved.any() and not (moved & ~touches).any()
+
+
+def test_denoising_needs_edge_vectors(store, tmp_path):
+    with pytest.raises(ValueError, match="edge vectors"):
+        Pretrainer(store, tmp_path, denoise_config())
+
+
+def test_denoising_learns_and_resumes_exactly(vec_store, tmp_path):
+    full = Pretrainer(vec_store, tmp_path / "full", denoise_config(epochs=3))
+    before = full.evaluate()
+    after = full.train(progress=False)
+    assert after["val_denoise_mse"] < before["val_denoise_mse"] and 0 <= after["val_denoise_acc"] <= 1
+    Pretrainer(vec_store, tmp_path / "part", denoise_config(epochs=3, max_steps=4)).train(progress=False)
+    resumed = Pretrainer(vec_store, tmp_path / "part", denoise_config(epochs=3))
+    assert resumed.train(resume=True, progress=False) == after
+    for key, value in full.heads.state_dict().items():
+        assert torch.equal(value, resumed.heads.state_dict()[key]), key
+
+
+def test_cli_denoising_builds_a_vector_cache(corpus, tmp_path, capsys):
+    args = ["pretrain", "--data", str(corpus), "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "run"),
+            "--epochs", "1", "--batch-size", "8", "--width", "16", "--layers", "2", "--val-fraction", "0.2",
+            "--denoise-sigma", "0.1"]
+    assert main(args) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert "val_denoise_acc" in metrics and "val_group_acc" in metrics
+    assert json.loads((tmp_path / "cache" / "manifest.json").read_text())["vectors"] is True

@@ -76,11 +76,15 @@ class CrystalGraph:
         atomic_numbers: ``(n_atoms,)`` int64.
         edge_index: ``(2, n_edges)`` int64; row 0 the neighbour (message source), row 1 the centre.
         distances: ``(n_edges,)`` float32 interatomic distances in Å.
+        vectors: ``(n_edges, 3)`` float32 Cartesian vectors from the centre to the neighbour's periodic image
+            (Å), only when asked for (``build_graph(..., vectors=True)``; pretraining objectives that perturb
+            positions need them); ``None`` otherwise.
     """
 
     atomic_numbers: np.ndarray
     edge_index: np.ndarray
     distances: np.ndarray
+    vectors: np.ndarray | None = None
 
     @property
     def n_atoms(self) -> int:
@@ -172,12 +176,13 @@ _DISORDERED = ("structure is disordered (partial occupancies); order it first, e
                "OrderDisorderedStructureTransformation")
 
 
-def build_graph(structure: Structure, config: GraphConfig | None = None) -> CrystalGraph:
+def build_graph(structure: Structure, config: GraphConfig | None = None, vectors: bool = False) -> CrystalGraph:
     """Build the crystal graph of one structure.
 
     Args:
         structure: an ordered pymatgen ``Structure``.
         config: graph settings; defaults to ``GraphConfig()``.
+        vectors: also return each edge's Cartesian centre → neighbour vector (``"shell"`` mode only).
 
     Returns:
         The graph, with edges sorted by (centre, distance).
@@ -189,14 +194,16 @@ def build_graph(structure: Structure, config: GraphConfig | None = None) -> Crys
     numbers, coords, volume = _validated(structure, config)
     n, k = len(numbers), config.max_neighbors
     if config.neighbor_mode == "kong2023":
+        if vectors:
+            raise ValueError("edge vectors are available in the 'shell' neighbour mode only")
         centers, neighbors, _images, dists = structure.get_neighbor_list(config.cutoff)
         centers, neighbors, dists = _checked_pairs(centers, neighbors, dists, config)
         return _kong2023_graph(numbers, centers, neighbors, dists, np.bincount(centers, minlength=n), config)
     radius = _search_radius(volume / n, config)
     while True:
-        centers, neighbors, dists = _pairs(structure, coords, radius, config)
+        centers, neighbors, dists, images = _pairs(structure, coords, radius, config)
         order = np.lexsort((dists, centers))
-        centers, neighbors, dists = centers[order], neighbors[order], dists[order]
+        centers, neighbors, dists, images = centers[order], neighbors[order], dists[order], images[order]
         counts = np.bincount(centers, minlength=n)
         if radius >= config.cutoff:
             break
@@ -213,7 +220,12 @@ def build_graph(structure: Structure, config: GraphConfig | None = None) -> Crys
             "descriptor would carry no environment information (is the lattice in Å?)")
     kth = dists[np.cumsum(counts) - counts + np.minimum(counts, k) - 1]
     keep = dists <= kth[centers] + config.tie_tolerance
-    return CrystalGraph(numbers, np.stack([neighbors[keep], centers[keep]]), dists[keep].astype(np.float32))
+    edge_vectors = None
+    if vectors:
+        shift = images[keep].astype(np.float64) @ structure.lattice.matrix
+        edge_vectors = (coords[neighbors[keep]] + shift - coords[centers[keep]]).astype(np.float32)
+    return CrystalGraph(numbers, np.stack([neighbors[keep], centers[keep]]), dists[keep].astype(np.float32),
+                        edge_vectors)
 
 
 # the shell must end this far (Å) inside the search radius to count as complete (guards the boundary)
@@ -231,8 +243,8 @@ def _search_radius(volume_per_atom: float, config: GraphConfig) -> float:
 
 
 def _pairs(structure: Structure, coords: np.ndarray, radius: float,
-           config: GraphConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """All (centre, neighbour, distance) pairs within ``radius``, periodic images included, self excluded.
+           config: GraphConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """All (centre, neighbour, distance, image) pairs within ``radius``, periodic images included, self excluded.
 
     Raises:
         StructureError: if two atoms are closer than ``config.min_distance``.
@@ -240,15 +252,15 @@ def _pairs(structure: Structure, coords: np.ndarray, radius: float,
     try:
         from pymatgen.optimization.neighbors import find_points_in_spheres
     except ImportError:  # pragma: no cover - pymatgen without its compiled extension
-        centers, neighbors, _images, dists = structure.get_neighbor_list(radius)
+        centers, neighbors, images, dists = structure.get_neighbor_list(radius)
     else:
         coords = np.ascontiguousarray(coords, dtype=float)
-        centers, neighbors, _images, dists = find_points_in_spheres(
+        centers, neighbors, images, dists = find_points_in_spheres(
             coords, coords, r=radius, pbc=np.ascontiguousarray(structure.pbc, dtype=np.int64),
             lattice=np.ascontiguousarray(structure.lattice.matrix, dtype=float), tol=_SELF_TOLERANCE)
         other = (centers != neighbors) | (dists > _SELF_TOLERANCE)  # as Structure.get_neighbor_list
-        centers, neighbors, dists = centers[other], neighbors[other], dists[other]
-    return _checked_pairs(centers, neighbors, dists, config)
+        centers, neighbors, images, dists = centers[other], neighbors[other], images[other], dists[other]
+    return (*_checked_pairs(centers, neighbors, dists, config), np.asarray(images).reshape(-1, 3))
 
 
 def _checked_pairs(centers: Any, neighbors: Any, dists: Any,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ssl_featurizer.graph.batch import collate_arrays
 from ssl_featurizer.graph.crystal_graph import GraphConfig, StructureError, build_graph
@@ -32,16 +33,16 @@ def doubled_supercell(structure):
     return structure * scaling
 
 
-def _build_shard(args: tuple[list[str], GraphConfig, str, bool]) -> tuple[str, int, list[tuple[str, str]]]:
-    lines, config, out_file, supercell = args
+def _build_shard(args: tuple[list[str], GraphConfig, str, bool, bool]) -> tuple[str, int, list[tuple[str, str]]]:
+    lines, config, out_file, supercell, vectors = args
     from pymatgen.core import Structure
 
-    ids, z, src, dst, dist, n_atoms, n_edges, errors = [], [], [], [], [], [], [], []
+    ids, z, src, dst, dist, vec, n_atoms, n_edges, errors = [], [], [], [], [], [], [], [], []
     for line in lines:
         row = json.loads(line)
         try:
             structure = Structure(row["lattice"], row["species"], row["frac"])
-            g = build_graph(doubled_supercell(structure) if supercell else structure, config)
+            g = build_graph(doubled_supercell(structure) if supercell else structure, config, vectors=vectors)
         except StructureError as exc:
             errors.append((row["id"], str(exc)))
             continue
@@ -50,22 +51,28 @@ def _build_shard(args: tuple[list[str], GraphConfig, str, bool]) -> tuple[str, i
         src.append(g.edge_index[0].astype(np.int32))
         dst.append(g.edge_index[1].astype(np.int32))
         dist.append(g.distances)
+        if vectors:
+            vec.append(g.vectors)
         n_atoms.append(g.n_atoms)
         n_edges.append(g.n_edges)
     tmp = out_file + ".tmp.npz"
+    arrays = {"vec": np.concatenate(vec)} if vectors else {}
     np.savez(tmp, ids=np.array(ids), z=np.concatenate(z), src=np.concatenate(src), dst=np.concatenate(dst),
-             dist=np.concatenate(dist), n_atoms=np.array(n_atoms, np.int32), n_edges=np.array(n_edges, np.int32))
+             dist=np.concatenate(dist), n_atoms=np.array(n_atoms, np.int32), n_edges=np.array(n_edges, np.int32),
+             **arrays)
     os.replace(tmp, out_file)
     return out_file, len(ids), errors
 
 
 def build_graph_cache(corpus: str | Path, cache_dir: str | Path, config: GraphConfig | None = None,
                       shard_size: int = 5000, n_jobs: int = 1, limit: int | None = None,
-                      progress: bool = True, supercell: bool = False) -> Path:
+                      progress: bool = True, supercell: bool = False, vectors: bool = False) -> Path:
     """Build (or finish building) the graph cache of a corpus; existing shards are reused.
 
     With ``supercell=True`` every structure is first doubled along its shortest lattice vector
     (:func:`doubled_supercell`): the second view of contrastive pretraining, stored under the same ids.
+    With ``vectors=True`` each edge's Cartesian vector is stored too (12 more bytes per edge), for
+    objectives that perturb atom positions (denoising).
 
     Returns:
         The cache directory, holding ``shard_*.npz`` and ``manifest.json``. In a data-parallel run
@@ -76,14 +83,14 @@ def build_graph_cache(corpus: str | Path, cache_dir: str | Path, config: GraphCo
     rank, world_size = ddp.world()
     if world_size > 1:  # data-parallel run: rank 0 builds, the others wait for it
         if rank == 0:
-            _build_graph_cache(corpus, cache_dir, config, shard_size, n_jobs, limit, progress, supercell)
+            _build_graph_cache(corpus, cache_dir, config, shard_size, n_jobs, limit, progress, supercell, vectors)
         ddp.barrier()
         return Path(cache_dir)
-    return _build_graph_cache(corpus, cache_dir, config, shard_size, n_jobs, limit, progress, supercell)
+    return _build_graph_cache(corpus, cache_dir, config, shard_size, n_jobs, limit, progress, supercell, vectors)
 
 
 def _build_graph_cache(corpus: str | Path, cache_dir: str | Path, config: GraphConfig | None, shard_size: int,
-                       n_jobs: int, limit: int | None, progress: bool, supercell: bool) -> Path:
+                       n_jobs: int, limit: int | None, progress: bool, supercell: bool, vectors: bool) -> Path:
     from tqdm.auto import tqdm
 
     config = config or GraphConfig()
@@ -93,7 +100,7 @@ def _build_graph_cache(corpus: str | Path, cache_dir: str | Path, config: GraphC
     if manifest_path.exists():
         manifest = json.loads(manifest_path.read_text())
         if (GraphConfig(**manifest["graph"]) == config and manifest.get("limit") == limit
-                and manifest.get("supercell", False) == supercell):
+                and manifest.get("supercell", False) == supercell and (manifest.get("vectors", False) or not vectors)):
             return cache_dir
         raise ValueError(f"{cache_dir} holds a cache built with other settings; use another --cache-dir")
     import gzip
@@ -106,7 +113,7 @@ def _build_graph_cache(corpus: str | Path, cache_dir: str | Path, config: GraphC
             chunk = list(itertools.islice(lines, shard_size))
             if not chunk:
                 break
-            jobs.append((chunk, config, str(cache_dir / f"shard_{k:04d}.npz"), supercell))
+            jobs.append((chunk, config, str(cache_dir / f"shard_{k:04d}.npz"), supercell, vectors))
     todo = [j for j in jobs if not Path(j[2]).exists()]
     errors: list[tuple[str, str]] = []
     bar = tqdm(total=len(todo), desc="graph cache (shards)", disable=not progress)
@@ -121,14 +128,14 @@ def _build_graph_cache(corpus: str | Path, cache_dir: str | Path, config: GraphC
             bar.update()
     bar.close()
     manifest = {"corpus": str(corpus), "graph": config.to_dict(), "limit": limit, "supercell": supercell,
-                "shards": [Path(j[2]).name for j in jobs], "errors": errors}
+                "vectors": vectors, "shards": [Path(j[2]).name for j in jobs], "errors": errors}
     manifest_path.write_text(json.dumps(manifest, indent=1))
     return cache_dir
 
 
 @dataclass
 class GraphStore:
-    """All cached graphs as flat arrays with offsets (memory: ~13 bytes per edge)."""
+    """All cached graphs as flat arrays with offsets (memory: ~13 bytes per edge, 25 with edge vectors)."""
 
     ids: np.ndarray
     z: np.ndarray
@@ -138,6 +145,7 @@ class GraphStore:
     atom_ptr: np.ndarray
     edge_ptr: np.ndarray
     fingerprint: str
+    vec: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -154,9 +162,10 @@ class GraphStore:
         if manifest.get("supercell"):
             key += b"|supercell"
         digest = hashlib.sha256(key).hexdigest()
+        vec = np.concatenate([p["vec"] for p in parts]) if manifest.get("vectors") else None
         return cls(cat["ids"], cat["z"], cat["src"], cat["dst"], cat["dist"],
                    np.concatenate(([0], np.cumsum(cat["n_atoms"], dtype=np.int64))),
-                   np.concatenate(([0], np.cumsum(cat["n_edges"], dtype=np.int64))), digest)
+                   np.concatenate(([0], np.cumsum(cat["n_edges"], dtype=np.int64))), digest, vec)
 
     def n_atoms(self, indices: Sequence[int]) -> np.ndarray:
         """Atoms per graph for the given graph indices."""
@@ -164,14 +173,20 @@ class GraphStore:
         return self.atom_ptr[idx + 1] - self.atom_ptr[idx]
 
     def batch(self, indices: Sequence[int]):
-        """Collate the graphs at ``indices`` into one PyG ``Batch``."""
+        """Collate the graphs at ``indices`` into one PyG ``Batch`` (with ``vector`` (E, 3) if cached)."""
         idx = np.asarray(indices, dtype=np.int64)
         if idx.size == 0:  # a data-parallel rank with no share of a small last batch
-            return collate_arrays(self.z[:0], np.zeros((2, 0), np.int64), self.dist[:0], np.zeros(0, np.int64),
-                                  np.zeros(0, np.int64))
+            b = collate_arrays(self.z[:0], np.zeros((2, 0), np.int64), self.dist[:0], np.zeros(0, np.int64),
+                               np.zeros(0, np.int64))
+            if self.vec is not None:
+                b.vector = torch.zeros((0, 3))
+            return b
         a = [slice(self.atom_ptr[i], self.atom_ptr[i + 1]) for i in idx]
         e = [slice(self.edge_ptr[i], self.edge_ptr[i + 1]) for i in idx]
         edge_index = np.stack([np.concatenate([self.src[s] for s in e]), np.concatenate([self.dst[s] for s in e])])
-        return collate_arrays(np.concatenate([self.z[s] for s in a]), edge_index,
-                              np.concatenate([self.dist[s] for s in e]), self.n_atoms(idx),
-                              self.edge_ptr[idx + 1] - self.edge_ptr[idx])
+        b = collate_arrays(np.concatenate([self.z[s] for s in a]), edge_index,
+                           np.concatenate([self.dist[s] for s in e]), self.n_atoms(idx),
+                           self.edge_ptr[idx + 1] - self.edge_ptr[idx])
+        if self.vec is not None:
+            b.vector = torch.from_numpy(np.concatenate([self.vec[s] for s in e]))
+        return b

@@ -5,6 +5,11 @@
   its group (18 classes), period (7) and, optionally, the element itself (100).
 * **edge distance bins**: for every edge touching a masked atom, ``h_src + h_dst`` must predict
   the 0.2 Å bin (0..40) of the edge length.
+* **denoising** (optional, ``denoise_sigma > 0``): every atom is displaced by Gaussian noise of
+  ``denoise_sigma`` Å per Cartesian component; the encoder sees the perturbed interatomic distances,
+  and for every edge a small head on ``h_src + h_dst`` and the noisy distance must predict the clean
+  distance (the correction, in units of ``denoise_sigma``). It teaches geometry (which bond lengths a
+  chemical environment prefers), not only identity. Needs a graph cache with edge vectors.
 * **contrastive** (optional): two views of every structure — the masked cell and an independently masked
   supercell (doubled along its shortest lattice vector) — are mean-pooled at the last layer, projected by a
   small MLP, and pulled together against the other structures of the batch with the NT-Xent loss.
@@ -37,6 +42,8 @@ class TaskConfig:
     contrastive: bool = False
     temperature: float = 0.1
     contrastive_weight: float = 1.0
+    denoise_sigma: float = 0.0
+    denoise_weight: float = 1.0
 
     def to_dict(self) -> dict:
         """Plain-dict form for JSON model cards."""
@@ -70,14 +77,55 @@ class SSLHeads(nn.Module):
     Shapes:
         - atom head: ``(M, width) → (M, 18 + 7 + 100)`` logits (group | period | element)
         - edge head: ``(E_m, width) → (E_m, 41)`` logits
+        - denoise head (optional): ``(E, width + 1) → (E, 1)`` distance correction / sigma
     """
 
-    def __init__(self, width: int, projection: bool = False):
+    def __init__(self, width: int, projection: bool = False, denoise: bool = False):
         super().__init__()
         self.atom = nn.Linear(width, N_GROUPS + N_PERIODS + MAX_Z)
         self.edge = nn.Linear(width, N_BINS)
         if projection:
             self.project = nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, width))
+        if denoise:
+            self.denoise = nn.Sequential(nn.Linear(width + 1, width), nn.SiLU(), nn.Linear(width, 1))
+
+
+def perturbed_distances(vectors: Tensor, edge_index: Tensor, noise: Tensor) -> Tensor:
+    """Edge lengths after displacing every atom by ``noise``.
+
+    Edge ``k`` runs from neighbour ``edge_index[0, k]`` to centre ``edge_index[1, k]`` and ``vectors[k]`` points
+    from the centre to the neighbour's periodic image, so the perturbed vector is
+    ``vectors[k] + noise[src] - noise[dst]`` (every image of an atom moves with it).
+
+    Shapes:
+        - vectors: ``(E, 3)``; edge_index: ``(2, E)``; noise: ``(N, 3)``
+        - returns: ``(E,)``
+    """
+    return torch.linalg.vector_norm(vectors + noise[edge_index[0]] - noise[edge_index[1]], dim=1)
+
+
+def denoise_loss(heads: SSLHeads, h_last: Tensor, edge_index: Tensor, clean: Tensor, noisy: Tensor,
+                 config: TaskConfig, normalizer: float | None = None) -> dict[str, Tensor]:
+    """Squared error of the predicted clean distance of every edge, in units of ``denoise_sigma``.
+
+    Args:
+        normalizer: if given, the summed squared error is divided by it instead of taking the mean
+            (data-parallel runs pass the global edge count divided by the world size).
+
+    Returns:
+        ``denoise_loss``, ``denoise_correct`` / ``denoise_count`` (edges whose predicted distance is closer to the
+        clean one than the noisy input was) and the weighted ``loss`` term.
+    """
+    sigma = config.denoise_sigma
+    src, dst = edge_index
+    features = torch.cat([h_last[src] + h_last[dst], (noisy / 8.0)[:, None]], dim=1)
+    predicted = heads.denoise(features).squeeze(1)
+    target = (clean - noisy) / sigma
+    squared = (predicted - target) ** 2
+    loss = squared.mean() if normalizer is None else squared.sum() / normalizer
+    better = (predicted.detach() - target).abs() < target.abs()
+    return {"loss": config.denoise_weight * loss, "denoise_loss": loss.detach(), "denoise_correct": better.sum(),
+            "denoise_count": torch.tensor(target.numel())}
 
 
 def nt_xent(p1: Tensor, p2: Tensor, temperature: float) -> tuple[Tensor, Tensor]:

@@ -30,7 +30,8 @@ from ssl_featurizer.encoder.model import CrystalEncoder, EncoderConfig
 from ssl_featurizer.graph.elements import load_element_table
 from ssl_featurizer.pretrain import distributed as ddp
 from ssl_featurizer.pretrain.cache import GraphStore
-from ssl_featurizer.pretrain.tasks import SSLHeads, TaskConfig, contrastive_loss, mask_atoms, ssl_losses
+from ssl_featurizer.pretrain.tasks import (SSLHeads, TaskConfig, contrastive_loss, denoise_loss, mask_atoms,
+                                           perturbed_distances, ssl_losses)
 
 CHECKPOINT = "checkpoint.pt"
 HISTORY = "history.csv"
@@ -118,10 +119,16 @@ class _Objective(torch.nn.Module):
 
     def forward(self, x: torch.Tensor, z: torch.Tensor, masked: torch.Tensor, edge_index: torch.Tensor,
                 distance: torch.Tensor, group: torch.Tensor, period: torch.Tensor,
-                normalizers: dict[str, float] | None = None, view: dict | None = None) -> dict[str, torch.Tensor]:
-        h_last = self.encoder(x, edge_index, distance)[-1]
+                normalizers: dict[str, float] | None = None, view: dict | None = None,
+                noisy: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        # denoising: the encoder sees the perturbed distances; every target is computed from the clean ones
+        h_last = self.encoder(x, edge_index, distance if noisy is None else noisy)[-1]
         out = ssl_losses(self.heads, h_last, z, masked, edge_index, distance, group, period, self.tasks,
                          normalizers)
+        if noisy is not None:
+            extra = denoise_loss(self.heads, h_last, edge_index, distance, noisy, self.tasks,
+                                 None if normalizers is None else normalizers["all_edges"])
+            out = {**out, **extra, "loss": out["loss"] + extra["loss"]}
         if view is not None:  # contrastive: the second (supercell) view of the same graphs
             h_view = self.encoder(view["x"], view["edge_index"], view["distance"])[-1]
             extra = contrastive_loss(self.heads, h_last, view["batch1"], h_view, view["batch2"], view["n_graphs"],
@@ -139,6 +146,8 @@ class Pretrainer:
         self.rank, self.world_size = ddp.world()
         if config.tasks.contrastive and views is None:
             raise ValueError("contrastive pretraining needs the supercell view cache (views=...)")
+        if config.tasks.denoise_sigma > 0 and store.vec is None:
+            raise ValueError("denoising needs a graph cache with edge vectors (build_graph_cache(..., vectors=True))")
         if config.tasks.contrastive and self.world_size > 1:
             raise ValueError("contrastive pretraining runs in one process (its negatives are the whole batch); "
                              "run it without torchrun")
@@ -153,7 +162,8 @@ class Pretrainer:
         self.period = torch.from_numpy(table.period(np.arange(len(table.features))))
         torch.manual_seed(config.seed)
         self.encoder = CrystalEncoder(config.encoder)
-        self.heads = SSLHeads(config.encoder.width, projection=config.tasks.contrastive)
+        self.heads = SSLHeads(config.encoder.width, projection=config.tasks.contrastive,
+                              denoise=config.tasks.denoise_sigma > 0)
         self.objective: torch.nn.Module = _Objective(self.encoder, self.heads, config.tasks)
         if self.world_size > 1:
             import torch.distributed as dist
@@ -181,24 +191,33 @@ class Pretrainer:
         """Losses of one batch; with ``shard``, of this rank's share of the global batch ``indices``."""
         n_atoms = self.store.n_atoms(indices)
         masked_all = mask_atoms(np.repeat(np.arange(len(indices)), n_atoms), self.cfg.tasks.mask_fraction, rng)
+        sigma = self.cfg.tasks.denoise_sigma
+        # drawn after the masks from the same generator: a run without denoising keeps its old random stream
+        noise_all = (rng.standard_normal((int(n_atoms.sum()), 3)) * sigma).astype(np.float32) if sigma > 0 else None
         if not (shard and self.world_size > 1):
             b = self.store.batch(indices)
             masked = torch.from_numpy(masked_all)
             x = self.table[b.z].masked_fill(masked[:, None], 0.0)
+            noisy = None if noise_all is None else perturbed_distances(b.vector, b.edge_index,
+                                                                        torch.from_numpy(noise_all))
             return self._model()(x, b.z, masked, b.edge_index, b.distance, self.group[b.z], self.period[b.z],
-                                 view=self._view(indices, b.batch, rng))
+                                 view=self._view(indices, b.batch, rng), noisy=noisy)
         mine = np.array_split(np.arange(len(indices)), self.world_size)[self.rank]
         atom_ptr = np.concatenate(([0], np.cumsum(n_atoms)))
-        masked = torch.from_numpy(masked_all[atom_ptr[mine[0]]:atom_ptr[mine[-1] + 1]] if len(mine) else
-                                  np.zeros(0, dtype=bool))
+        mine_atoms = slice(atom_ptr[mine[0]], atom_ptr[mine[-1] + 1]) if len(mine) else slice(0, 0)
+        masked = torch.from_numpy(masked_all[mine_atoms])
         b = self.store.batch(indices[mine]) if len(mine) else self.store.batch(indices[:0])
         touched = masked[b.edge_index[0]] | masked[b.edge_index[1]]
-        counts = ddp.all_reduce_sum(torch.tensor([float(masked.sum()), float(touched.sum())], dtype=torch.float64))
+        counts = ddp.all_reduce_sum(torch.tensor([float(masked.sum()), float(touched.sum()),
+                                                  float(b.edge_index.shape[1])], dtype=torch.float64))
         # each rank's summed loss over global count / world size: DDP's gradient average is the global mean
-        normalizers = {"atom": float(counts[0]) / self.world_size, "edge": max(float(counts[1]), 1.0) / self.world_size}
+        normalizers = {"atom": float(counts[0]) / self.world_size, "edge": max(float(counts[1]), 1.0) / self.world_size,
+                       "all_edges": max(float(counts[2]), 1.0) / self.world_size}
         x = self.table[b.z].masked_fill(masked[:, None], 0.0)
+        noisy = None if noise_all is None else perturbed_distances(b.vector, b.edge_index,
+                                                                    torch.from_numpy(noise_all[mine_atoms]))
         return self.objective(x, b.z, masked, b.edge_index, b.distance, self.group[b.z], self.period[b.z],
-                              normalizers)
+                              normalizers, noisy=noisy)
 
     def _view(self, indices: np.ndarray, batch: torch.Tensor, rng: np.random.Generator) -> dict | None:
         """The independently masked supercell view of the graphs at ``indices`` (contrastive runs only)."""
@@ -227,7 +246,7 @@ class Pretrainer:
         t = self.cfg.tasks
         enabled = [name for name, on in (("group", t.predict_group), ("period", t.predict_period),
                                          ("element", t.predict_element), ("edge", t.predict_edge_bins),
-                                         ("contrastive", t.contrastive)) if on]
+                                         ("contrastive", t.contrastive), ("denoise", t.denoise_sigma > 0)) if on]
         return ["loss"] + [f"{name}_{kind}" for name in enabled for kind in ("loss", "correct", "count")]
 
     @torch.no_grad()
@@ -250,6 +269,8 @@ class Pretrainer:
             if key.endswith("_correct"):
                 task = key[: -len("_correct")]
                 result[f"val_{task}_acc"] = sums[key] / sums[f"{task}_count"]
+        if "denoise_loss" in sums:  # mean squared error of the clean distance, in units of denoise_sigma
+            result["val_denoise_mse"] = sums["denoise_loss"] / len(self.val_idx)
         return result
 
     def majority_baselines(self) -> dict[str, float]:
