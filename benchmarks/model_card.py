@@ -8,7 +8,7 @@ model: python benchmarks/model_card.py
 import json
 from pathlib import Path
 
-from ssl_featurizer.models.card import render_card
+from ssl_featurizer.pretrain.card import render_card
 from ssl_featurizer.models.registry import CARD, list_models, resolve_model
 from ssl_featurizer.plotting import plot_training_history
 

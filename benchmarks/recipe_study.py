@@ -23,21 +23,26 @@ from ssl_featurizer.encoder.model import EncoderConfig
 from ssl_featurizer.graph.crystal_graph import GraphConfig
 from ssl_featurizer.pretrain.cache import GraphStore, build_graph_cache, views_cache_dir
 from ssl_featurizer.pretrain.export import export_run
-from ssl_featurizer.pretrain.tasks import TaskConfig
+from ssl_featurizer.pretrain.objectives import ObjectivesConfig
+from ssl_featurizer.pretrain.objectives.contrastive import ContrastiveParams
+from ssl_featurizer.pretrain.objectives.edge_bins import EdgeBinsParams
+from ssl_featurizer.pretrain.objectives.masked_atoms import MaskedAtomsParams
 from ssl_featurizer.pretrain.trainer import Pretrainer, TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 RECIPES = {
     # Kong et al.'s predictive recipe: masked group + period, edge distance bins
-    "pred-kong": TaskConfig(predict_element=False),
+    "pred-kong": ObjectivesConfig(enabled={"masked_atoms": MaskedAtomsParams(element=False),
+                                           "edge_bins": EdgeBinsParams()}),
     # + the masked element itself (the recipe of cgcnn-ssl-mp2025@1.0)
-    "pred-element": TaskConfig(),
+    "pred-element": ObjectivesConfig(),
     # contrastive only (NT-Xent between cell and doubled supercell, both masked)
-    "contrastive": TaskConfig(predict_group=False, predict_period=False, predict_element=False,
-                              predict_edge_bins=False, contrastive=True),
+    "contrastive": ObjectivesConfig(enabled={"contrastive": ContrastiveParams()}),
     # everything
-    "pred-element+contrastive": TaskConfig(contrastive=True),
+    "pred-element+contrastive": ObjectivesConfig(enabled={"masked_atoms": MaskedAtomsParams(),
+                                                          "edge_bins": EdgeBinsParams(),
+                                                          "contrastive": ContrastiveParams()}),
 }
 
 
@@ -86,11 +91,11 @@ def main() -> None:
         if name in done:
             continue
         tcfg = RECIPES[name]
-        if tcfg.contrastive and views is None:
+        if "contrastive" in tcfg.enabled and views is None:
             views = GraphStore.load(build_graph_cache(corpus, views_cache_dir(work / "cache"), GraphConfig(), n_jobs=2,
                                                       limit=args.limit, supercell=True))
         cfg = TrainConfig(epochs=args.epochs, threads=args.threads, warmup_steps=50, encoder=EncoderConfig(),
-                          tasks=tcfg)
+                          objectives=tcfg)
         trainer = Pretrainer(store, work / "runs" / name, cfg, views=views)
         metrics = trainer.train(resume=True)
         model_dir = work / "models" / name

@@ -12,15 +12,17 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     from ssl_featurizer.graph.crystal_graph import GraphConfig
     from ssl_featurizer.pretrain.cache import GraphStore, build_graph_cache, views_cache_dir
     from ssl_featurizer.pretrain.distributed import finish_distributed, init_distributed
-    from ssl_featurizer.pretrain.tasks import TaskConfig
+    from ssl_featurizer.pretrain import objectives
     from ssl_featurizer.pretrain.trainer import Pretrainer, TrainConfig
 
     rank, _ = init_distributed()  # data-parallel under torchrun (docs/performance.md)
+    chosen = objectives.config_from_args(args)
+    built = chosen.build()
     cache = build_graph_cache(args.data, args.cache_dir, GraphConfig(), n_jobs=args.jobs, limit=args.limit,
-                              vectors=args.denoise_sigma > 0)
+                              vectors=any(o.needs_vectors for o in built))
     store = GraphStore.load(cache)
     views = None
-    if args.contrastive:
+    if any(o.needs_views for o in built):
         views_dir = args.views_cache_dir or views_cache_dir(args.cache_dir)
         views = GraphStore.load(build_graph_cache(args.data, views_dir, GraphConfig(), n_jobs=args.jobs,
                                                   limit=args.limit, supercell=True))
@@ -32,11 +34,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
         val_fraction=args.val_fraction, checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
         max_steps=args.max_steps, threads=args.threads, warmup_steps=args.warmup_steps,
         encoder=EncoderConfig(n_node_features=n_node_features, width=args.width, n_layers=args.layers),
-        tasks=TaskConfig(mask_fraction=args.mask_fraction, predict_element=not (args.no_element or args.no_masked),
-                         predict_group=not args.no_masked, predict_period=not args.no_masked,
-                         predict_edge_bins=not args.no_edge, contrastive=args.contrastive,
-                         temperature=args.temperature, denoise_sigma=args.denoise_sigma,
-                         denoise_weight=args.denoise_weight),
+        objectives=chosen,
     )
     trainer = Pretrainer(store, args.out, cfg, views=views)
     if rank == 0:
@@ -66,7 +64,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from ssl_featurizer.pretrain.export import export_run
 
     card = export_run(args.run, args.cache_dir, args.out, args.name, args.version, args.description,
-                      views_dir=args.views_cache_dir)
+                      views_dir=args.views_cache_dir, corpus_description=args.corpus_description)
     print(json.dumps(card["metrics"], indent=1))
     return 0
 
@@ -119,6 +117,7 @@ def _cmd_magnetism(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
+    from ssl_featurizer.pretrain import objectives
     parser = argparse.ArgumentParser(prog="ssl-featurizer", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -192,17 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", type=int, default=5)
     p.add_argument("--element-table", default="v1", choices=["v1", "v2"],
                    help="node input table (v2 adds valence-shell occupations; docs/graph.md)")
-    p.add_argument("--mask-fraction", type=float, default=0.15)
-    p.add_argument("--no-element", action="store_true", help="do not predict the masked element itself")
-    p.add_argument("--no-masked", action="store_true", help="no masked-atom targets at all (group, period, element)")
-    p.add_argument("--no-edge", action="store_true", help="no edge distance-bin target")
-    p.add_argument("--contrastive", action="store_true",
-                   help="add the NT-Xent loss between each cell and its doubled supercell (both masked)")
-    p.add_argument("--temperature", type=float, default=0.1, help="NT-Xent temperature")
-    p.add_argument("--denoise-sigma", type=float, default=0.0,
-                   help="denoising: displace atoms by Gaussian noise of this many Å per component and predict the "
-                        "clean distances (0: off; needs a cache with edge vectors, built when this is set)")
-    p.add_argument("--denoise-weight", type=float, default=1.0, help="weight of the denoising loss")
+    objectives.add_arguments(p)  # each pretraining objective's flags (ssl_featurizer.pretrain.objectives)
     p.add_argument("--views-cache-dir", default=None,
                    help="supercell graph cache for --contrastive (default: <cache-dir>-supercell)")
     p.add_argument("--val-fraction", type=float, default=0.025, help="held-out share (by id hash)")
@@ -223,10 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True)
     p.add_argument("--version", required=True)
     p.add_argument("--description", default="")
-    p.add_argument("--denoise-sigma", type=float, default=0.0,
-                   help="denoising: displace atoms by Gaussian noise of this many Å per component and predict the "
-                        "clean distances (0: off; needs a cache with edge vectors, built when this is set)")
-    p.add_argument("--denoise-weight", type=float, default=1.0, help="weight of the denoising loss")
+    p.add_argument("--corpus-description", default=None,
+                   help="what the corpus is (source, licence, overlap with benchmark tasks), for the model card")
     p.add_argument("--views-cache-dir", default=None,
                    help="supercell view cache of a --contrastive run (default: <cache-dir>-supercell)")
     p.set_defaults(func=_cmd_export)

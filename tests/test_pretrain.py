@@ -12,7 +12,7 @@ import torch
 from ssl_featurizer.cli import main
 from ssl_featurizer.encoder.model import EncoderConfig
 from ssl_featurizer.pretrain.cache import GraphStore, build_graph_cache
-from ssl_featurizer.pretrain.tasks import mask_atoms
+from ssl_featurizer.pretrain.objectives import ObjectivesConfig, mask_atoms
 from ssl_featurizer.pretrain.trainer import CheckpointError, Pretrainer, TrainConfig, load_checkpoint, split_indices
 
 
@@ -156,7 +156,7 @@ def test_supercell_views_are_doubled_cells(store, views):
 
 
 def test_nt_xent_prefers_aligned_views():
-    from ssl_featurizer.pretrain.tasks import nt_xent
+    from ssl_featurizer.pretrain.objectives.contrastive import nt_xent
 
     g = torch.Generator().manual_seed(0)
     p = torch.randn(16, 8, generator=g)
@@ -166,10 +166,14 @@ def test_nt_xent_prefers_aligned_views():
     assert torch.isclose(nt_xent(p, 2 * p, 0.1)[0], nt_xent(p, p, 0.1)[0])  # cosine: scale-free
 
 
-def contrastive_config(**kw):
-    from ssl_featurizer.pretrain.tasks import TaskConfig
+def with_objectives(*names, **kw):
+    from ssl_featurizer.pretrain.objectives import OBJECTIVES
 
-    return small_config(tasks=TaskConfig(contrastive=True), **kw)
+    return small_config(objectives=ObjectivesConfig(enabled={n: OBJECTIVES[n].Params() for n in names}), **kw)
+
+
+def contrastive_config(**kw):
+    return with_objectives("masked_atoms", "edge_bins", "contrastive", **kw)
 
 
 def test_contrastive_needs_views(store, tmp_path):
@@ -187,7 +191,7 @@ def test_contrastive_training_learns_and_resumes_exactly(store, views, tmp_path)
     resumed.train(resume=True, progress=False)
     for key, value in full.encoder.state_dict().items():
         assert torch.equal(value, resumed.encoder.state_dict()[key]), key
-    assert "project.0.weight" in {k.split("heads.")[-1] for k in resumed.heads.state_dict()}
+    assert "contrastive.0.weight" in resumed.heads.state_dict()
 
 
 def test_cli_contrastive_only(corpus, tmp_path, capsys):
@@ -208,13 +212,11 @@ def vec_store(corpus, tmp_path_factory):
 
 
 def denoise_config(**kw):
-    from ssl_featurizer.pretrain.tasks import TaskConfig
-
-    return small_config(tasks=TaskConfig(denoise_sigma=0.1), **kw)
+    return with_objectives("masked_atoms", "edge_bins", "denoise", **kw)
 
 
 def test_edge_vectors_reproduce_the_cached_graph(store, vec_store):
-    from ssl_featurizer.pretrain.tasks import perturbed_distances
+    from ssl_featurizer.pretrain.objectives.denoise import perturbed_distances
 
     assert vec_store.fingerprint == store.fingerprint and np.array_equal(vec_store.dist, store.dist)
     b = vec_store.batch(range(len(vec_store)))
@@ -239,7 +241,7 @@ def test_denoising_learns_and_resumes_exactly(vec_store, tmp_path):
     full = Pretrainer(vec_store, tmp_path / "full", denoise_config(epochs=3))
     before = full.evaluate()
     after = full.train(progress=False)
-    assert after["val_denoise_mse"] < before["val_denoise_mse"] and 0 <= after["val_denoise_acc"] <= 1
+    assert after["val_denoise_loss"] < before["val_denoise_loss"] and 0 <= after["val_denoise_acc"] <= 1
     Pretrainer(vec_store, tmp_path / "part", denoise_config(epochs=3, max_steps=4)).train(progress=False)
     resumed = Pretrainer(vec_store, tmp_path / "part", denoise_config(epochs=3))
     assert resumed.train(resume=True, progress=False) == after

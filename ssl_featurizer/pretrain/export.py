@@ -13,20 +13,23 @@ from typing import Any
 import torch
 
 from ssl_featurizer.graph.elements import load_element_table
-from ssl_featurizer.models.card import render_card
 from ssl_featurizer.models.registry import save_model
 from ssl_featurizer.pretrain.cache import MANIFEST, GraphStore, views_cache_dir
+from ssl_featurizer.pretrain.card import render_card
 from ssl_featurizer.pretrain.trainer import CHECKPOINT, HISTORY, Pretrainer, TrainConfig, load_checkpoint
 
 
 def export_run(run_dir: str | Path, cache_dir: str | Path, out_dir: str | Path, name: str, version: str,
                description: str, extra: dict[str, Any] | None = None,
-               views_dir: str | Path | None = None) -> dict[str, Any]:
+               views_dir: str | Path | None = None, corpus_description: str | None = None) -> dict[str, Any]:
     """Export the last checkpoint of ``run_dir`` to ``out_dir`` (``model.safetensors`` + ``card.json``).
 
-    The card records the graph settings, architecture, tasks, data (corpus, sizes, held-out split),
-    epochs and steps, wall time, the last validation metrics and the weights' sha256. A contrastive run
-    also needs its supercell view cache (default ``<cache_dir>-supercell``, as ``ssl-featurizer pretrain`` builds it).
+    The card records the graph settings, architecture, objectives, data (corpus, sizes, held-out split),
+    epochs and steps, wall time, the last validation metrics and the weights' sha256. What the corpus is
+    (source, licence, overlap with benchmark tasks) is known only to the caller: pass it as
+    ``corpus_description``; the card says nothing about the corpus beyond its file name otherwise. A
+    contrastive run also needs its supercell view cache (default ``<cache_dir>-supercell``, as
+    ``ssl-featurizer pretrain`` builds it).
     """
     run_dir = Path(run_dir)
     state = load_checkpoint(run_dir / CHECKPOINT)
@@ -36,7 +39,7 @@ def export_run(run_dir: str | Path, cache_dir: str | Path, out_dir: str | Path, 
         history = list(csv.DictReader(fh))
     last = {k: float(v) for k, v in history[-1].items()}
     views = None
-    if cfg.tasks.contrastive:
+    if any(o.needs_views for o in cfg.objectives.build()):
         views = GraphStore.load(views_dir or views_cache_dir(cache_dir))
     trainer = Pretrainer(GraphStore.load(cache_dir), run_dir, cfg, views=views)
     trainer.load_state_dict(state)
@@ -54,12 +57,13 @@ def export_run(run_dir: str | Path, cache_dir: str | Path, out_dir: str | Path, 
         "element_table_sha256": load_element_table(cfg.element_table).sha256,
         "training": {
             "corpus": Path(manifest["corpus"]).name,
+            **({"corpus_description": corpus_description} if corpus_description else {}),
             "corpus_errors": len(manifest["errors"]),
             "n_train": len(trainer.train_idx),
             "n_validation": len(trainer.val_idx),
             "validation_split": f"sha1(id) bucket < {cfg.val_fraction:.0%}",
-            "tasks": cfg.tasks.to_dict(),
-            "optimisation": {k: v for k, v in cfg.to_dict().items() if k not in ("encoder", "tasks")},
+            "objectives": cfg.objectives.to_dict(),
+            "optimisation": {k: v for k, v in cfg.to_dict().items() if k not in ("encoder", "objectives")},
             "global_steps": int(state["global_step"]),
             "epochs": last["epoch"],
             "train_seconds": round(float(state["train_seconds"]), 1),

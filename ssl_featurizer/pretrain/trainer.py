@@ -30,8 +30,7 @@ from ssl_featurizer.encoder.model import CrystalEncoder, EncoderConfig
 from ssl_featurizer.graph.elements import load_element_table
 from ssl_featurizer.pretrain import distributed as ddp
 from ssl_featurizer.pretrain.cache import GraphStore
-from ssl_featurizer.pretrain.tasks import (SSLHeads, TaskConfig, contrastive_loss, denoise_loss, mask_atoms,
-                                           perturbed_distances, ssl_losses)
+from ssl_featurizer.pretrain.objectives import Objective, ObjectivesConfig, Resources, Step, mask_atoms
 
 CHECKPOINT = "checkpoint.pt"
 HISTORY = "history.csv"
@@ -59,18 +58,19 @@ class TrainConfig:
     threads: int | None = None
     element_table: str = "v1"  # node input table (ssl_featurizer.graph.elements); its width is the encoder's input
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
-    tasks: TaskConfig = field(default_factory=TaskConfig)
+    objectives: ObjectivesConfig = field(default_factory=ObjectivesConfig)
 
     def to_dict(self) -> dict:
         """Plain-dict form for JSON."""
-        return asdict(self)
+        d = {k: v for k, v in asdict(self).items() if k != "objectives"}
+        return {**d, "objectives": self.objectives.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict` (also reads configs written before the objectives package, key ``tasks``)."""
         d = dict(d)
         d["encoder"] = EncoderConfig(**d["encoder"])
-        d["tasks"] = TaskConfig(**d["tasks"])
+        d["objectives"] = ObjectivesConfig.from_dict(d.pop("objectives") if "objectives" in d else d.pop("tasks"))
         return cls(**d)
 
 
@@ -110,31 +110,39 @@ def load_checkpoint(path: str | Path) -> dict:
     return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
 
 
-class _Objective(torch.nn.Module):
-    """Encoder + heads + losses as one module, the unit ``DistributedDataParallel`` wraps."""
+class PretextModel(torch.nn.Module):
+    """Encoder + the objectives' heads and losses as one module, the unit ``DistributedDataParallel`` wraps.
 
-    def __init__(self, encoder: CrystalEncoder, heads: SSLHeads, tasks: TaskConfig):
+    Shapes:
+        - input: a :class:`~ssl_featurizer.pretrain.objectives.Step` of ``N`` atoms and ``E`` edges
+        - output: ``{"loss": scalar, "<part>_loss" / "_correct" / "_count": scalars}`` of every objective part
+    """
+
+    def __init__(self, encoder: CrystalEncoder, objectives: list[Objective]):
         super().__init__()
-        self.encoder, self.heads, self.tasks = encoder, heads, tasks
+        self.encoder, self.objectives = encoder, objectives
+        self.heads = torch.nn.ModuleDict({o.name: o.make_head(encoder.config.width) for o in objectives})
 
-    def forward(self, x: torch.Tensor, z: torch.Tensor, masked: torch.Tensor, edge_index: torch.Tensor,
-                distance: torch.Tensor, group: torch.Tensor, period: torch.Tensor,
-                normalizers: dict[str, float] | None = None, view: dict | None = None,
-                noisy: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        # denoising: the encoder sees the perturbed distances; every target is computed from the clean ones
-        h_last = self.encoder(x, edge_index, distance if noisy is None else noisy)[-1]
-        out = ssl_losses(self.heads, h_last, z, masked, edge_index, distance, group, period, self.tasks,
-                         normalizers)
-        if noisy is not None:
-            extra = denoise_loss(self.heads, h_last, edge_index, distance, noisy, self.tasks,
-                                 None if normalizers is None else normalizers["all_edges"])
-            out = {**out, **extra, "loss": out["loss"] + extra["loss"]}
-        if view is not None:  # contrastive: the second (supercell) view of the same graphs
-            h_view = self.encoder(view["x"], view["edge_index"], view["distance"])[-1]
-            extra = contrastive_loss(self.heads, h_last, view["batch1"], h_view, view["batch2"], view["n_graphs"],
-                                     self.tasks)
-            out = {**out, **extra, "loss": out["loss"] + extra["loss"]}
+    def forward(self, step: Step) -> dict[str, torch.Tensor]:
+        # the encoder sees the (possibly perturbed) encoder_distance; targets are computed from the clean inputs
+        step.h = self.encoder(step.x, step.edge_index, step.encoder_distance)[-1]
+        out: dict[str, torch.Tensor] = {"loss": step.h.new_zeros(())}
+        for objective in self.objectives:
+            part = objective.loss(self.heads[objective.name], step, self.encoder)
+            out = {**out, **part, "loss": out["loss"] + part["loss"]}
         return out
+
+
+# head names of checkpoints written before the objectives package (version 2): old prefix -> objective
+_LEGACY_HEADS = {"atom.": "masked_atoms.", "edge.": "edge_bins.", "project.": "contrastive.", "denoise.": "denoise."}
+
+
+def _renamed_heads(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out = {}
+    for key, value in state.items():
+        old = next((o for o in _LEGACY_HEADS if key.startswith(o)), None)
+        out[key if old is None else _LEGACY_HEADS[old] + key[len(old):]] = value
+    return out
 
 
 class Pretrainer:
@@ -144,14 +152,17 @@ class Pretrainer:
                  views: GraphStore | None = None):
         self.store, self.out_dir, self.cfg = store, Path(out_dir), config
         self.rank, self.world_size = ddp.world()
-        if config.tasks.contrastive and views is None:
-            raise ValueError("contrastive pretraining needs the supercell view cache (views=...)")
-        if config.tasks.denoise_sigma > 0 and store.vec is None:
-            raise ValueError("denoising needs a graph cache with edge vectors (build_graph_cache(..., vectors=True))")
-        if config.tasks.contrastive and self.world_size > 1:
-            raise ValueError("contrastive pretraining runs in one process (its negatives are the whole batch); "
-                             "run it without torchrun")
-        self.views = views if config.tasks.contrastive else None
+        self.objectives = config.objectives.build()
+        for o in self.objectives:
+            if o.needs_views and views is None:
+                raise ValueError(f"the {o.name} objective needs the supercell view cache (views=...)")
+            if o.single_process and self.world_size > 1:
+                raise ValueError(f"the {o.name} objective runs in one process (its negatives are the whole batch); "
+                                 "run it without torchrun")
+            if o.needs_vectors and store.vec is None:
+                raise ValueError(f"the {o.name} objective needs a graph cache with edge vectors "
+                                 "(build_graph_cache(..., vectors=True))")
+        self.views = views if any(o.needs_views for o in self.objectives) else None
         self.out_dir.mkdir(parents=True, exist_ok=True)
         table = load_element_table(config.element_table)
         if table.n_features != config.encoder.n_node_features:
@@ -162,25 +173,26 @@ class Pretrainer:
         self.period = torch.from_numpy(table.period(np.arange(len(table.features))))
         torch.manual_seed(config.seed)
         self.encoder = CrystalEncoder(config.encoder)
-        self.heads = SSLHeads(config.encoder.width, projection=config.tasks.contrastive,
-                              denoise=config.tasks.denoise_sigma > 0)
-        self.objective: torch.nn.Module = _Objective(self.encoder, self.heads, config.tasks)
+        self.model = PretextModel(self.encoder, self.objectives)
+        self.heads = self.model.heads
+        self.objective: torch.nn.Module = self.model
         if self.world_size > 1:
             import torch.distributed as dist
             from torch.nn.parallel import DistributedDataParallel
 
             # BatchNorm statistics travel on their own group, apart from DDP's gradient buckets
             ddp.GlobalBatchNorm1d.convert(self.encoder, dist.new_group(backend="gloo"))
-            self.objective = DistributedDataParallel(self.objective, broadcast_buffers=False,
-                                                     find_unused_parameters=not config.tasks.predict_edge_bins)
+            self.objective = DistributedDataParallel(self.model, broadcast_buffers=False)
         params = list(self.encoder.parameters()) + list(self.heads.parameters())
         self.optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
         self.train_idx, self.val_idx = split_indices(store.ids, config.val_fraction)
+        self.view_of = None
         if self.views is not None:
             position = {i: k for k, i in enumerate(self.views.ids)}
             self.view_of = np.array([position.get(i, -1) for i in store.ids])
             self.train_idx = self.train_idx[self.view_of[self.train_idx] >= 0]
             self.val_idx = self.val_idx[self.view_of[self.val_idx] >= 0]
+        self.resources = Resources(self.table, self.views, self.view_of, config.objectives.mask_fraction)
         self.steps_per_epoch = math.ceil(len(self.train_idx) / config.batch_size)
         self.total_steps = self.steps_per_epoch * config.epochs
         self.global_step = 0
@@ -190,47 +202,30 @@ class Pretrainer:
     def _forward(self, indices: np.ndarray, rng: np.random.Generator, shard: bool = False) -> dict:
         """Losses of one batch; with ``shard``, of this rank's share of the global batch ``indices``."""
         n_atoms = self.store.n_atoms(indices)
-        masked_all = mask_atoms(np.repeat(np.arange(len(indices)), n_atoms), self.cfg.tasks.mask_fraction, rng)
-        sigma = self.cfg.tasks.denoise_sigma
-        # drawn after the masks from the same generator: a run without denoising keeps its old random stream
-        noise_all = (rng.standard_normal((int(n_atoms.sum()), 3)) * sigma).astype(np.float32) if sigma > 0 else None
-        if not (shard and self.world_size > 1):
-            b = self.store.batch(indices)
-            masked = torch.from_numpy(masked_all)
-            x = self.table[b.z].masked_fill(masked[:, None], 0.0)
-            noisy = None if noise_all is None else perturbed_distances(b.vector, b.edge_index,
-                                                                        torch.from_numpy(noise_all))
-            return self._model()(x, b.z, masked, b.edge_index, b.distance, self.group[b.z], self.period[b.z],
-                                 view=self._view(indices, b.batch, rng), noisy=noisy)
-        mine = np.array_split(np.arange(len(indices)), self.world_size)[self.rank]
+        masked_all = mask_atoms(np.repeat(np.arange(len(indices)), n_atoms), self.cfg.objectives.mask_fraction, rng)
+        parallel = shard and self.world_size > 1
+        mine = np.array_split(np.arange(len(indices)), self.world_size)[self.rank] if parallel else \
+            np.arange(len(indices))
         atom_ptr = np.concatenate(([0], np.cumsum(n_atoms)))
-        mine_atoms = slice(atom_ptr[mine[0]], atom_ptr[mine[-1] + 1]) if len(mine) else slice(0, 0)
-        masked = torch.from_numpy(masked_all[mine_atoms])
-        b = self.store.batch(indices[mine]) if len(mine) else self.store.batch(indices[:0])
-        touched = masked[b.edge_index[0]] | masked[b.edge_index[1]]
-        counts = ddp.all_reduce_sum(torch.tensor([float(masked.sum()), float(touched.sum()),
-                                                  float(b.edge_index.shape[1])], dtype=torch.float64))
-        # each rank's summed loss over global count / world size: DDP's gradient average is the global mean
-        normalizers = {"atom": float(counts[0]) / self.world_size, "edge": max(float(counts[1]), 1.0) / self.world_size,
-                       "all_edges": max(float(counts[2]), 1.0) / self.world_size}
-        x = self.table[b.z].masked_fill(masked[:, None], 0.0)
-        noisy = None if noise_all is None else perturbed_distances(b.vector, b.edge_index,
-                                                                    torch.from_numpy(noise_all[mine_atoms]))
-        return self.objective(x, b.z, masked, b.edge_index, b.distance, self.group[b.z], self.period[b.z],
-                              normalizers, noisy=noisy)
-
-    def _view(self, indices: np.ndarray, batch: torch.Tensor, rng: np.random.Generator) -> dict | None:
-        """The independently masked supercell view of the graphs at ``indices`` (contrastive runs only)."""
-        if self.views is None:
-            return None
-        v = self.views.batch(self.view_of[indices])
-        masked = torch.from_numpy(mask_atoms(v.batch.numpy(), self.cfg.tasks.mask_fraction, rng))
-        return {"x": self.table[v.z].masked_fill(masked[:, None], 0.0), "edge_index": v.edge_index,
-                "distance": v.distance, "batch1": batch, "batch2": v.batch, "n_graphs": len(indices)}
-
-    def _model(self) -> torch.nn.Module:
-        """The objective without the DDP wrapper (for evaluation, which needs no gradient sync)."""
-        return getattr(self.objective, "module", self.objective)
+        atoms = slice(atom_ptr[mine[0]], atom_ptr[mine[-1] + 1]) if len(mine) else slice(0, 0)
+        b = self.store.batch(indices[mine])
+        masked = torch.from_numpy(masked_all[atoms])
+        normalizers = None
+        if parallel:
+            touched = masked[b.edge_index[0]] | masked[b.edge_index[1]]
+            counts = ddp.all_reduce_sum(torch.tensor([float(masked.sum()), float(touched.sum()),
+                                                      float(b.edge_index.shape[1])], dtype=torch.float64))
+            # each rank's summed loss over global count / world size: DDP's gradient average is the global mean
+            normalizers = {name: max(float(c), 1.0) / self.world_size
+                           for name, c in zip(("atom", "edge", "all_edges"), counts)}
+        step = Step(indices=indices[mine], x=self.table[b.z].masked_fill(masked[:, None], 0.0), z=b.z, masked=masked,
+                    edge_index=b.edge_index, distance=b.distance, encoder_distance=b.distance,
+                    group=self.group[b.z], period=self.period[b.z], batch=b.batch, n_graphs=len(mine),
+                    vector=getattr(b, "vector", None), global_atoms=atoms, n_global_atoms=int(atom_ptr[-1]),
+                    normalizers=normalizers)
+        for objective in self.objectives:  # random draws in the objectives' fixed order
+            objective.prepare(step, rng, self.resources)
+        return (self.objective if parallel else self.model)(step)
 
     def _val_chunks(self, shard: bool = False):
         """Held-out structures in fixed chunks, each with the generator of its fixed masks.
@@ -243,17 +238,13 @@ class Pretrainer:
             yield self.val_idx[start:start + 256], np.random.default_rng([self.cfg.seed, _VAL_EPOCH, k])
 
     def _metric_keys(self) -> list[str]:
-        t = self.cfg.tasks
-        enabled = [name for name, on in (("group", t.predict_group), ("period", t.predict_period),
-                                         ("element", t.predict_element), ("edge", t.predict_edge_bins),
-                                         ("contrastive", t.contrastive), ("denoise", t.denoise_sigma > 0)) if on]
-        return ["loss"] + [f"{name}_{kind}" for name in enabled for kind in ("loss", "correct", "count")]
+        parts = [part for o in self.objectives for part in o.parts]
+        return ["loss"] + [f"{part}_{kind}" for part in parts for kind in ("loss", "correct", "count")]
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
-        """Masked-task losses and accuracies on the held-out split (fixed masks; chunks shared out over ranks)."""
-        self.encoder.eval()
-        self.heads.eval()
+        """Objective losses and accuracies on the held-out split (fixed draws; chunks shared out over ranks)."""
+        self.model.eval()
         keys = self._metric_keys()
         sums = torch.zeros(len(keys), dtype=torch.float64)
         for idx, rng in self._val_chunks(shard=True):
@@ -262,15 +253,13 @@ class Pretrainer:
                 weight = 1.0 if key.endswith(("_correct", "_count")) else len(idx)
                 sums[i] += float(out[key]) * weight
         sums = dict(zip(keys, ddp.all_reduce_sum(sums).tolist()))
-        self.encoder.train()
-        self.heads.train()
+        self.model.train()
         result = {"val_loss": sums["loss"] / len(self.val_idx)}
         for key in list(sums):
             if key.endswith("_correct"):
-                task = key[: -len("_correct")]
-                result[f"val_{task}_acc"] = sums[key] / sums[f"{task}_count"]
-        if "denoise_loss" in sums:  # mean squared error of the clean distance, in units of denoise_sigma
-            result["val_denoise_mse"] = sums["denoise_loss"] / len(self.val_idx)
+                part = key[: -len("_correct")]
+                result[f"val_{part}_acc"] = sums[key] / sums[f"{part}_count"]
+                result[f"val_{part}_loss"] = sums[f"{part}_loss"] / len(self.val_idx)
         return result
 
     def majority_baselines(self) -> dict[str, float]:
@@ -278,7 +267,7 @@ class Pretrainer:
         counts: dict[str, np.ndarray] = {"group": np.zeros(18), "period": np.zeros(7), "element": np.zeros(101)}
         for idx, rng in self._val_chunks():
             b = self.store.batch(idx)
-            masked = mask_atoms(b.batch.numpy(), self.cfg.tasks.mask_fraction, rng)
+            masked = mask_atoms(b.batch.numpy(), self.cfg.objectives.mask_fraction, rng)
             z = b.z.numpy()[masked]
             counts["group"] += np.bincount(self.group.numpy()[z], minlength=18)
             counts["period"] += np.bincount(self.period.numpy()[z], minlength=7)
@@ -296,14 +285,19 @@ class Pretrainer:
     def load_state_dict(self, state: dict) -> None:
         """Restore from :meth:`state_dict`; refuses a checkpoint of another config or corpus."""
         run_control = ("max_steps", "threads", "checkpoint_every", "eval_every")
-        saved = {k: v for k, v in json.loads(state["config"]).items() if k not in run_control}
-        current = {k: v for k, v in json.loads(json.dumps(self.cfg.to_dict())).items() if k not in run_control}
-        if saved != current:
+
+        def comparable(cfg: TrainConfig) -> dict:
+            return {k: v for k, v in json.loads(json.dumps(cfg.to_dict())).items() if k not in run_control}
+
+        if comparable(TrainConfig.from_dict(json.loads(state["config"]))) != comparable(self.cfg):
             raise CheckpointError("checkpoint was written with a different training config")
         if state["data_fingerprint"] != self.store.fingerprint:
             raise CheckpointError("checkpoint was written for a different graph cache")
+        heads = _renamed_heads(state["heads"])
+        if set(heads) != set(self.heads.state_dict()):
+            raise CheckpointError("checkpoint holds other prediction heads than this run's objectives")
         self.encoder.load_state_dict(state["encoder"])
-        self.heads.load_state_dict(state["heads"])
+        self.heads.load_state_dict(heads)
         self.optimizer.load_state_dict(state["optimizer"])
         self.global_step = int(state["global_step"])
         self.train_seconds = float(state["train_seconds"])

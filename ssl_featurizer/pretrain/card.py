@@ -1,4 +1,4 @@
-"""Render a model card (``card.json``) as Markdown: the model folder's README and the docs page."""
+"""Render a pretrained model's card (``card.json``) as Markdown: the model folder's README and the docs page."""
 
 from __future__ import annotations
 
@@ -6,21 +6,20 @@ from typing import Any
 
 
 def render_card(card: dict[str, Any]) -> str:
-    """Markdown model card from the JSON card written by :func:`ssl_featurizer.models.registry.save_model`."""
+    """Markdown model card from the JSON card written by :func:`ssl_featurizer.pretrain.export.export_run`.
+
+    The recipe and the held-out metrics are described by the run's objectives
+    (:mod:`ssl_featurizer.pretrain.objectives`); the data section says only what the card records.
+    """
+    from ssl_featurizer.pretrain.objectives import ObjectivesConfig
+
     t, m, g, e = card["training"], card["metrics"], card["graph"], card["encoder"]
-    opt, tasks = t["optimisation"], t["tasks"]
-    targets = [name for name in ("group", "period", "element") if tasks.get(f"predict_{name}")]
-    rows = "\n".join(
-        f"| {name} | {m[f'val_{name}_acc']:.3f} | {m[f'baseline_{name}_acc']:.3f} |"
-        for name in ("group", "period", "element") if f"val_{name}_acc" in m and f"baseline_{name}_acc" in m)
-    if "val_edge_acc" in m:
-        rows += f"\n| edge distance bin (0.2 Å, 41 bins) | {m['val_edge_acc']:.3f} | — |"
-    if "val_contrastive_acc" in m:
-        rows += (f"\n| contrastive: own supercell view most similar among 256 | {m['val_contrastive_acc']:.3f} |"
-                 " 1/256 |")
-    contrastive = (f"on (NT-Xent, temperature {tasks['temperature']}, weight {tasks['contrastive_weight']}, between "
-                   "the masked cell and its independently masked supercell doubled along the shortest lattice vector)"
-                   if tasks.get("contrastive") else "off")
+    opt = t["optimisation"]
+    objectives_config = ObjectivesConfig.from_dict(t["objectives"] if "objectives" in t else t["tasks"])
+    objectives = objectives_config.build()
+    rows = "\n".join(row for o in objectives for row in o.card_rows(m))
+    recipe = "\n".join(f"- {o.describe()}" for o in objectives)
+    corpus = f"`{t['corpus']}`" + (f" — {t['corpus_description'].rstrip('.')}" if t.get("corpus_description") else "")
     return f"""# Model card: {card['name']} {card['version']}
 
 {card['description']}
@@ -29,12 +28,8 @@ def render_card(card: dict[str, Any]) -> str:
 `SSLSiteFeaturizer`), layers h0..h{e['n_layers']} of width {e['width']}.
 
 ## Data
-- Corpus: `{t['corpus']}` — Materials Project structures, database version 2025.02.12 (CC-BY 4.0; cite A. Jain et
-  al., APL Materials 1, 011002 (2013), and the topology_databases collection, doi:10.26434/chemrxiv-2024-gsk41).
-  Graph-building failures: {t['corpus_errors']}.
+- Corpus: {corpus}. Graph-building failures: {t['corpus_errors']}.
 - Training structures: {t['n_train']:,}; held out: {t['n_validation']:,} (split: {t['validation_split']}).
-- The corpus contains the structures of MP-derived benchmark tasks (unlabeled, transductive overlap); state this
-  when reporting downstream results.
 
 ## Graph and architecture
 - Neighbours within {g['cutoff']} Å, {g['max_neighbors']} nearest plus the whole shell tied with the
@@ -45,11 +40,9 @@ def render_card(card: dict[str, Any]) -> str:
 - Encoder: linear embedding, then {e['n_layers']} × (CGConv → BatchNorm → ReLU, no ReLU after the last), width {e['width']}.
 
 ## Recipe
-- Masked atoms: {tasks['mask_fraction']:.0%} of each structure's atoms (at least 1) zeroed; predict
-  {', '.join(targets) or 'nothing'} from the last layer.
-- Edge task: {'on' if tasks['predict_edge_bins'] else 'off'} (distance bin of edges touching masked atoms, from
-  h_src + h_dst).
-- Contrastive task: {contrastive}.
+- Input masking: {objectives_config.mask_fraction:.0%} of each structure's atoms (at least 1) have their element
+  vector zeroed.
+{recipe}
 - AdamW, lr {opt['lr']}, weight decay {opt['weight_decay']}, {opt['warmup_steps']} warm-up steps then cosine
   decay; batch {opt['batch_size']} structures; seed {opt['seed']}.
 
@@ -58,8 +51,8 @@ def render_card(card: dict[str, Any]) -> str:
   ({t['train_seconds'] / max(t['epochs'], 1e-9) / 60:.1f} min per epoch, {t['structures_per_second']} structures/s)
   on {t['machine']}.
 
-## Held-out masked-atom metrics
-| task | accuracy | majority-class baseline |
+## Held-out pretext metrics
+| task | held-out value | baseline |
 |---|---|---|
 {rows}
 
