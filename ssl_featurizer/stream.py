@@ -32,8 +32,8 @@ import json
 import os
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +159,7 @@ def _load_manifest(out: Path, settings: dict[str, Any], overwrite: bool) -> dict
             if entry.name != LOCK:
                 shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
     if not path.exists():
+        _write_json_atomic(path, fresh)  # first of all: the folder is known as an output folder from now on
         return fresh
     manifest = json.loads(path.read_text())
     differing = [k for k in settings if manifest.get(k) != settings[k]]
@@ -262,8 +263,6 @@ def featurize_to_parquet(source: str | Path, out: str | Path, model: str = "defa
         StreamLockedError: another process is writing ``out``.
         FileNotFoundError, ValueError: missing or unsupported ``source``; invalid parameters.
     """
-    from ssl_featurizer.featurizers.structure import SSLStructureFeaturizer
-
     t0 = time.perf_counter()
     if not (isinstance(chunk_size, int) and chunk_size > 0):
         raise ValueError(f"chunk_size={chunk_size!r}: must be a positive integer")
@@ -272,11 +271,13 @@ def featurize_to_parquet(source: str | Path, out: str | Path, model: str = "defa
     source, out = Path(source), Path(out)
     if not source.exists():
         raise FileNotFoundError(f"{source}: no such file or folder")
-    featurizer = SSLStructureFeaturizer(model=model, layers=layers, pooling=pooling, batch_size=batch_size,
-                                        n_jobs=n_jobs, ignore_errors=True).fit()
-    settings = _settings(featurizer, source, fmt)
     _check_output(out, overwrite)
-    with _locked(out):
+    with _locked(out):  # before the heavy imports: a second writer is refused at once
+        from ssl_featurizer.featurizers.structure import SSLStructureFeaturizer
+
+        featurizer = SSLStructureFeaturizer(model=model, layers=layers, pooling=pooling, batch_size=batch_size,
+                                            n_jobs=n_jobs, ignore_errors=True).fit()
+        settings = _settings(featurizer, source, fmt)
         manifest = _load_manifest(out, settings, overwrite)
         redone = _repair(out, manifest)
         resumed_from = manifest["n_read"]
