@@ -261,6 +261,8 @@ def _jsonl_records(path: Path, first_line: int, time_limit: float | None = FILE_
                              f"{_failure(exc)}")
                 return
             if raw is None:
+                if line_no == 0:
+                    yield Record(name, (0, 0), error="could not parse JSON-lines: the file holds no structure (empty?)")
                 return
             where = f"could not parse JSON-lines line {line_no + 1}"
             try:

@@ -119,16 +119,25 @@ def _validated(structure: Any, config: GraphConfig) -> tuple[np.ndarray, np.ndar
     numbers = _atomic_numbers(structure)
     matrix = structure.lattice.matrix
     with np.errstate(invalid="ignore", over="ignore"):
-        coords = structure.frac_coords @ matrix  # one product instead of pymatgen's per-site cart_coords
+        frac = structure.frac_coords
+        coords = frac @ matrix  # one product instead of pymatgen's per-site cart_coords
         finite = math.isfinite(float(matrix.sum()) + float(coords.sum()))  # NaN/inf anywhere reach the sum
     if not finite:
         raise StructureError("lattice or coordinates contain NaN or inf")
+    far = float(np.abs(frac).max())
+    if far > _MAX_FRACTIONAL:
+        # the neighbour search grids the box around all coordinates: a site 1e15 cells away takes ~15 GB
+        raise StructureError(f"a fractional coordinate is {far:.3g}: a site lies more than {_MAX_FRACTIONAL:g} cells "
+                             "away from the cell; wrap the sites into it first (Structure.from_sites(s, to_unit_cell=True))")
     (a1, a2, a3), (b1, b2, b3), (c1, c2, c3) = matrix.tolist()
     volume = abs(a1 * (b2 * c3 - b3 * c2) - a2 * (b1 * c3 - b3 * c1) + a3 * (b1 * c2 - b2 * c1))
     if not volume > 1e-6:
         raise StructureError("lattice is degenerate (zero volume)")
     return numbers, coords, volume
 
+
+# largest |fractional coordinate| accepted (real structures stay within a cell or two of the origin)
+_MAX_FRACTIONAL = 10.0
 
 # species object -> atomic number, or the reason it cannot be featurized (pymatgen's ``Element.Z`` is
 # slow enough to dominate validation of a 30-atom cell; species objects are few and hashable)
