@@ -253,7 +253,7 @@ def pair_upper_bound(frac: np.ndarray, matrix: np.ndarray, volume: float, radius
     np.add.at(counts, tuple(index.T), 1.0)
     window = counts
     for axis in range(3):
-        half = int(math.ceil(radius / (widths[axis] / bins[axis])))
+        half = math.ceil(radius / (widths[axis] / bins[axis]))
         full, rest = divmod(2 * half + 1, bins[axis])  # whole wraps of the axis, then a partial window
         total = window.sum(axis=axis, keepdims=True)
         partial = sum(np.roll(window, shift, axis=axis) for shift in range(-half, -half + rest)) if rest else 0
