@@ -134,7 +134,7 @@ def _starts(client) -> list[dict]:
     return [msg for _, msg in client.get_events(EVENT_TOPIC) if msg.get("action") == "partition-start"]
 
 
-def test_a_worker_killed_mid_run_loses_and_doubles_nothing(crystals, caplog):
+def test_a_worker_killed_mid_run_loses_and_doubles_nothing(client, crystals, caplog):
     """SIGKILL one of two worker processes mid-run: every row once, equal to the in-process result, retries said."""
     import os
     import signal
@@ -150,21 +150,21 @@ def test_a_worker_killed_mid_run_loses_and_doubles_nothing(crystals, caplog):
         structures.append(Structure(s.lattice, s.species, s.frac_coords + rng.uniform(-1e-3, 1e-3, (len(s), 3))))
     featurizer = SSLStructureFeaturizer(layers="01", ignore_errors=True).fit()
     expected = in_process(structures, featurizer)
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
-    with cluster, Client(cluster) as own:
-        register_model(own, featurizer.model)
-        pids = own.run(_pid)
-        bag = db.from_sequence([s.to_json() for s in structures], npartitions=24)
-        future = own.compute(featurize_bag(bag, featurizer))
-        deadline = time.monotonic() + 120
-        while len(_starts(own)) < 4 and not future.done() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert not future.done(), "the run ended before a worker could be killed"
-        victim = _starts(own)[-1]["worker"]  # busy now, and holding the results of partitions it finished
-        os.kill(pids[victim], signal.SIGKILL)
-        rows = np.stack(future.result(timeout=300))
-        with caplog.at_level("WARNING", logger="ssl_featurizer.dask"):
-            retried = retried_partitions(own)
+    # the module's 2-process cluster (its nannies restart the killed worker for the tests after this one)
+    register_model(client, featurizer.model)
+    pids = client.run(_pid)
+    already = len(_starts(client))
+    bag = db.from_sequence([s.to_json() for s in structures], npartitions=24)
+    future = client.compute(featurize_bag(bag, featurizer))
+    deadline = time.monotonic() + 120
+    while len(_starts(client)) < already + 4 and not future.done() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not future.done(), "the run ended before a worker could be killed"
+    victim = _starts(client)[-1]["worker"]  # busy now, and holding the results of partitions it finished
+    os.kill(pids[victim], signal.SIGKILL)
+    rows = np.stack(future.result(timeout=300))
+    with caplog.at_level("WARNING", logger="ssl_featurizer.dask"):
+        retried = retried_partitions(client)
     assert rows.shape == expected.shape  # nothing lost, nothing doubled ...
     np.testing.assert_allclose(rows, expected, rtol=0, atol=1e-12)  # ... and each row in its place
     assert retried and all(n >= 2 for n in retried.values())
