@@ -139,8 +139,8 @@ def run_dask(n: int) -> dict | None:
 
 
 def render(result: dict) -> str:
-    lines = [f"Measured on {result['machine']}; hostile cells: `{result.get('memory_command')}`, Dask: "
-             f"`{result.get('dask_command')}`.", ""]
+    lines = [(f"Measured on {result['machine']}; hostile cells: `{result.get('memory_command')}`, Dask: "
+             f"`{result.get('dask_command')}`."), ""]
     if result.get("memory"):
         lines += ["| hostile input | outcome | peak memory growth while featurizing | time |", "|---|---|---|---|"]
         for r in result["memory"]:
@@ -153,9 +153,9 @@ def render(result: dict) -> str:
             from ssl_featurizer.graph.crystal_graph import MAX_PAIRS
 
             per_pair = (limit["peak_mb"] - limit["peak_before_mb"]) * 2**20 / limit["n_sites"] ** 2
-            lines += ["", f"The dense cluster's search holds every pair of its atoms ({limit['n_sites']:,}² pairs): "
+            lines += ["", (f"The dense cluster's search holds every pair of its atoms ({limit['n_sites']:,}² pairs): "
                       f"{per_pair:.0f} bytes per pair at the peak, so a search at the limit of {MAX_PAIRS:,} pairs "
-                      f"needs about {per_pair * MAX_PAIRS / 2**30:.2f} GB above the baseline."]
+                      f"needs about {per_pair * MAX_PAIRS / 2**30:.2f} GB above the baseline.")]
     d = result.get("dask")
     if d:
         lines += ["", (f"Dask, a worker SIGKILLed: {d['n_in']:,} corpus structures in {d['n_partitions']} "
