@@ -310,6 +310,14 @@ def _run(featurizer: Any, source: Path, out: Path, manifest: dict[str, Any], fmt
 
         bar = tqdm(total=total, initial=resumed_from, desc="featurizing", unit="structure", smoothing=0.05,
                    dynamic_ncols=True)
+
+    def advance(n: int) -> None:
+        """Move the bar after a batch; the final state is drawn once, by ``close``."""
+        if bar.total is not None and bar.n + n >= bar.total:
+            bar.n += n
+        else:
+            bar.update(n)
+
     records = iter_records(source, fmt, tuple(manifest["next_cursor"]))
     schema = pa.schema([("id", pa.string()), ("position", pa.int64())] + [(c, pa.float64()) for c in labels])
     while todo() > 0:
@@ -321,9 +329,9 @@ def _run(featurizer: Any, source: Path, out: Path, manifest: dict[str, Any], fmt
         first = manifest["n_read"]
         readable = [k for k, r in enumerate(chunk) if r.error is None]
         if bar is not None and len(readable) < len(chunk):
-            bar.update(len(chunk) - len(readable))  # unreadable records are done
+            advance(len(chunk) - len(readable))  # unreadable records are done
         rows, errors = featurizer.featurize_with_errors([chunk[k].structure for k in readable],
-                                                        progress=None if bar is None else bar.update)
+                                                        progress=None if bar is None else advance)
         failed = [{"position": first + k, "id": r.id, "reason": r.error} for k, r in enumerate(chunk) if r.error]
         failed += [{"position": first + k, "id": chunk[k].id, "reason": e} for k, e in zip(readable, errors) if e]
         ok = [j for j, e in enumerate(errors) if e is None]

@@ -189,3 +189,16 @@ def test_cli_featurize(folder, tmp_path, capsys):
     assert "9 structures featurized, 1 failed" in capsys.readouterr().err  # 1: notes.txt, reported as skipped
     table = pd.read_parquet(out)
     assert table.shape == (9, 2 + 64)
+
+
+def test_progress_moves_per_batch_and_ends_once(crystals, tmp_path, capsys):
+    structures = list(crystals.values())[:10]
+    calls = []
+    rows, errors = SSLStructureFeaturizer(batch_size=3).fit().featurize_with_errors(structures, progress=calls.append)
+    assert calls == [3, 3, 3, 1] and rows.shape[0] == 10 and errors == [None] * 10
+    path = tmp_path / "c.jsonl"
+    path.write_text("".join(json.dumps(s.as_dict()) + "\n" for s in structures))
+    featurize_to_parquet(path, tmp_path / "o.parquet", chunk_size=5, batch_size=2, progress=True)
+    err = capsys.readouterr().err
+    # (the redraws in between are rate-limited by tqdm; the per-batch updates are the callback above)
+    assert "10/10" in err and sum("100%" in line for line in err.replace("\r", "\n").splitlines()) == 1  # the last state once
