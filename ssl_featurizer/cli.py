@@ -48,12 +48,16 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
 
 
 def _cmd_featurize(args: argparse.Namespace) -> int:
-    from ssl_featurizer.stream import featurize_to_parquet
+    from ssl_featurizer.stream import StreamLockedError, featurize_to_parquet
 
-    summary = featurize_to_parquet(args.input, args.out, model=args.model, layers=args.layers,
-                                   pooling=tuple(args.pooling.split("+")), chunk_size=args.chunk_size,
-                                   batch_size=args.batch_size, limit=args.limit, fmt=args.format,
-                                   n_jobs=args.n_jobs, overwrite=args.overwrite, progress=not args.quiet)
+    try:
+        summary = featurize_to_parquet(args.input, args.out, model=args.model, layers=args.layers,
+                                       pooling=tuple(args.pooling.split("+")), chunk_size=args.chunk_size,
+                                       batch_size=args.batch_size, limit=args.limit, fmt=args.format,
+                                       n_jobs=args.n_jobs, overwrite=args.overwrite, progress=not args.quiet)
+    except StreamLockedError as exc:
+        print(f"ssl-featurizer featurize: {exc}", file=sys.stderr)
+        return 3
     resumed = f" (resumed after {summary.resumed_from})" if summary.resumed_from else ""
     print(f"{summary.n_ok} structures featurized, {summary.n_failed} failed (see {summary.out}/_errors.csv), "
           f"{summary.n_parts} part files in {summary.out}{resumed}; {summary.seconds:.1f} s", file=sys.stderr)

@@ -21,6 +21,12 @@ Example (any cluster: ``LocalCluster``, ``dask-jobqueue``, Kubernetes, a schedul
     rows = featurize_bag(lines, featurizer)          # lazy: a bag of float64 vectors
     X = np.stack(rows.compute())
 
+Fault tolerance: when a worker process dies mid-run (killed, out of memory), the scheduler
+recomputes the partitions it held on the other workers; a partition's rows are returned once,
+whichever attempt produced them (they are equal). Every partition that starts logs an event, so
+:func:`retried_partitions` tells which partitions were computed more than once (it also logs a
+warning for each).
+
 Elements may be pymatgen ``Structure`` objects, ``Structure.as_dict()`` dicts, corpus-format dicts
 (``{"lattice", "species", "frac"}``) or either as JSON strings — JSON is the portable choice, and
 the only one that survives a Dask DataFrame, which turns object columns into strings unless
@@ -29,6 +35,7 @@ the only one that survives a Dask DataFrame, which turns object columns into str
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -38,6 +45,10 @@ from ssl_featurizer.featurizers.structure import SSLStructureFeaturizer
 from ssl_featurizer.readers import structure_from_object
 
 ERRORS_COLUMN = "ssl_featurizer_errors"
+#: Topic of the worker events logged when a partition starts (see :func:`retried_partitions`).
+EVENT_TOPIC = "ssl-featurizer"
+
+logger = logging.getLogger(__name__)
 
 
 def _plugin_class() -> type:
@@ -104,7 +115,7 @@ def featurize_objects(featurizer: SSLStructureFeaturizer, objects: list) -> tupl
     rows = np.full((len(objects), len(featurizer.feature_labels())), np.nan)
     errors: list[str | None] = [e for _, e in parsed]
     if readable:
-        done, failed = featurizer._featurize_batch([parsed[i][0] for i in readable])
+        done, failed = featurizer.featurize_with_errors([parsed[i][0] for i in readable])
         rows[readable] = done
         for i, err in zip(readable, failed):
             errors[i] = err
@@ -120,8 +131,41 @@ def _strict(featurizer: SSLStructureFeaturizer, errors: list[str | None], labels
                                      "ignore_errors=True.", reason=err)
 
 
+def _note_start(n_entries: int) -> None:
+    """Log a ``partition-start`` event on the scheduler (nothing outside a Dask worker)."""
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except (ImportError, ValueError):
+        return
+    worker.log_event(EVENT_TOPIC, {"action": "partition-start", "key": str(worker.get_current_task()),
+                                   "worker": worker.address, "n": n_entries})
+
+
+def retried_partitions(client: Any) -> dict[str, int]:
+    """Partitions computed more than once (their worker died or left mid-run), with the number of starts.
+
+    Reads the ``partition-start`` events the workers logged (the scheduler keeps the most recent
+    ones, 100,000 by default: ``distributed.admin.low-level-log-length``) and logs a warning per
+    retried partition. A retried partition's rows are still in the result exactly once.
+
+    Args:
+        client: the ``distributed.Client`` that ran the computation.
+    """
+    from collections import Counter
+
+    starts = Counter(msg["key"] for _, msg in client.get_events(EVENT_TOPIC)
+                     if isinstance(msg, dict) and msg.get("action") == "partition-start")
+    retried = {key: n for key, n in starts.items() if n > 1}
+    for key, n in retried.items():
+        logger.warning("partition %s was started %d times (a worker was lost); its rows are counted once", key, n)
+    return retried
+
+
 def _bag_partition(objects: Any, featurizer: SSLStructureFeaturizer) -> list:
     objects = list(objects)
+    _note_start(len(objects))
     rows, errors = featurize_objects(featurizer, objects)
     _strict(featurizer, errors, list(range(len(objects))), "bag entry (index within its partition)")
     return list(rows)
@@ -145,6 +189,7 @@ def featurize_bag(bag: Any, featurizer: SSLStructureFeaturizer | None = None) ->
 def _frame_partition(part: Any, featurizer: SSLStructureFeaturizer, column: str, return_errors: bool) -> Any:
     import pandas as pd
 
+    _note_start(len(part))
     rows, errors = featurize_objects(featurizer, list(part[column]))
     _strict(featurizer, errors, list(part.index), "row")
     features = pd.DataFrame(rows, index=part.index, columns=featurizer.feature_labels())

@@ -32,7 +32,7 @@ def run_demo(out_dir: str | Path = "ssl_demo", model: str = "default", layers: s
     t0 = time.perf_counter()
     features = featurizer.fit_transform(pd.Series(list(crystals.values()), index=names, name="structure"))
     seconds = time.perf_counter() - t0
-    card = featurizer._model().card
+    card = featurizer.pretrained_model().card
     print(f"model      {card['name']} {card['version']}  (sha256 {card['weights']['sha256'][:12]}…)")
     print(f"trained on {card['training']['corpus']}, {card['training']['epochs']:.2f} epochs; "
           f"held-out masked-atom group accuracy {card['metrics'].get('val_group_acc', float('nan')):.3f}")

@@ -8,7 +8,7 @@ between raising (strict) and a NaN row plus the reason (``ignore_errors``).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,11 +125,13 @@ def batch_slices(n_edges: Sequence[int], batch_size: int, max_edges: int = MAX_B
 
 @torch.no_grad()
 def embed_graphs(model: PretrainedModel, graphs: Sequence[CrystalGraph], layers: tuple[int, ...],
-                 batch_size: int = 64, max_edges: int = MAX_BATCH_EDGES) -> list[np.ndarray]:
+                 batch_size: int = 64, max_edges: int = MAX_BATCH_EDGES,
+                 on_batch: Callable[[int], None] | None = None) -> list[np.ndarray]:
     """Run the frozen encoder on graphs in batches; return each graph's selected-layer embeddings.
 
     Batches hold at most ``batch_size`` graphs and ``max_edges`` edges; only the convolutions up to
     the deepest requested layer run. Results do not depend on the batching (to ~1e-14).
+    ``on_batch``, if given, is called with the number of graphs of each batch once it is done.
     """
     _guard_forked_process()
     out: list[np.ndarray] = []
@@ -139,11 +141,14 @@ def embed_graphs(model: PretrainedModel, graphs: Sequence[CrystalGraph], layers:
                            upto=max(layers))
         block = torch.cat([hs[i] for i in layers], dim=1).numpy()
         out += np.split(block, batch.ptr[1:-1].numpy())
+        if on_batch is not None:
+            on_batch(part.stop - part.start)
     return out
 
 
 def embed_structures(model: PretrainedModel, structures: Sequence[Any], layers: tuple[int, ...],
-                     batch_size: int = 64, n_jobs: int = 1, progress: bool = False) -> Embeddings:
+                     batch_size: int = 64, n_jobs: int = 1,
+                     progress: bool | Callable[[int], None] = False) -> Embeddings:
     """Atom embeddings of ``structures`` (any objects; invalid ones get a reason instead).
 
     Args:
@@ -152,7 +157,8 @@ def embed_structures(model: PretrainedModel, structures: Sequence[Any], layers: 
         layers: validated layer indices (:func:`parse_layers`).
         batch_size: structures per forward pass (memory grows with it; results do not change).
         n_jobs: processes used to build graphs.
-        progress: show a progress bar over batches.
+        progress: show a progress bar that moves after every forward batch, or a function called
+            with the number of structures done (embedded or failed) after each batch.
     """
     from contextlib import nullcontext
 
@@ -160,23 +166,29 @@ def embed_structures(model: PretrainedModel, structures: Sequence[Any], layers: 
     errors: list[str | None] = [None] * len(structures)
     chunk = max(batch_size * 16, 1)  # graphs are built and embedded chunk by chunk: bounded memory
     bar = None
-    if progress:
+    if callable(progress):
+        advance = progress
+    elif progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(structures), desc="featurizing", unit="structure")
+        advance = bar.update
+    else:
+        advance = None
     parallel = n_jobs != 1 and len(structures) >= 2 * chunk
     with _process_pool(n_jobs) if parallel else nullcontext() as pool:
         for start in range(0, len(structures), chunk):
             graphs = build_graphs(structures[start:start + chunk], model.graph_config, n_jobs, pool)
             ok = [i for i, g in enumerate(graphs) if not isinstance(g, str)]
-            embedded = embed_graphs(model, [graphs[i] for i in ok], layers, batch_size) if ok else []
+            embedded = embed_graphs(model, [graphs[i] for i in ok], layers, batch_size,
+                                    on_batch=advance) if ok else []
             for i, emb in zip(ok, embedded):
                 atoms[start + i] = emb
             for i, g in enumerate(graphs):
                 if isinstance(g, str):
                     errors[start + i] = g
-            if bar is not None:
-                bar.update(len(graphs))
+            if advance is not None and len(ok) < len(graphs):
+                advance(len(graphs) - len(ok))  # the failed ones, done when their graph was refused
     if bar is not None:
         bar.close()
     return Embeddings(atoms, errors, layers)

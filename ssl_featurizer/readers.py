@@ -7,8 +7,9 @@ parsing each only when it is reached. A structure that cannot be read becomes a 
 Supported sources (the format is chosen from the name unless ``fmt`` is given):
 
 ============================  ====================================================================
-``folder/``                   every supported file below it (recursively, sorted by relative path;
-                              hidden and unsupported files are ignored)
+``folder/``                   every file below it (recursively, sorted by relative path; hidden
+                              entries are ignored; a file of no supported type becomes a *skipped*
+                              record, so it is reported rather than silently left out)
 ``*.cif``, ``*.mcif``          CIF, every data block (``CifParser``, cell as given)
 ``POSCAR*``, ``CONTCAR*``,     VASP structure files
 ``*.vasp``, ``*.poscar``
@@ -23,21 +24,37 @@ Every record has a *cursor* ``(unit, index)``: the unit is a file of a folder or
 JSON-lines file; the index counts structures inside the unit. ``iter_records(source, start=cursor)``
 continues exactly there without parsing what comes before (JSON-lines lines are skipped unread,
 folder files are not opened), which is what makes :mod:`ssl_featurizer.stream` resumable.
+
+Malformed input never raises and never hangs: every reason names the format and what was wrong
+(``could not parse CIF: …``, ``could not parse JSON-lines line 7: not UTF-8 text …``); a file that
+holds no structure at all gives one failed record; reading one file (or one structure of a
+multi-structure file) is stopped after ``time_limit`` seconds (:data:`FILE_TIME_LIMIT`) when the
+reader runs in the main thread of a Unix process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import itertools
 import json
 import os
+import signal
+import threading
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 FORMATS = ("cif", "poscar", "jsonl", "json", "extxyz")
+#: How each format is named in failure reasons.
+FORMAT_NAMES = {"cif": "CIF", "poscar": "POSCAR", "jsonl": "JSON-lines", "json": "JSON", "extxyz": "extxyz"}
+#: Default bound (seconds) on reading one file, or one structure of a multi-structure file.
+FILE_TIME_LIMIT = 60.0
+#: Reason prefix of the records of files that are not structure files (see :attr:`Record.skipped`).
+SKIPPED = "skipped: not a structure file"
 
 
 @dataclass(frozen=True)
@@ -49,13 +66,15 @@ class Record:
             with ``#k`` appended for the k-th structure of a multi-structure file or ``:line`` for JSON lines.
         cursor: ``(unit, index)`` position in the source (see the module docstring).
         structure: the pymatgen ``Structure``, or None if reading failed.
-        error: None, or why reading failed.
+        error: None, or why reading failed (or, for a skipped file, why it is not read).
+        skipped: True for a file of a folder that is not a structure file (its ``error`` says so).
     """
 
     id: str
     cursor: tuple[int, int]
     structure: Any = None
     error: str | None = None
+    skipped: bool = False
 
 
 def detect_format(path: str | Path) -> str:
@@ -80,12 +99,25 @@ def detect_format(path: str | Path) -> str:
                      ".json/.jsonl(.gz), .xyz/.extxyz, or a folder of such files")
 
 
-def _open_text(path: Path):
-    return gzip.open(path, "rt") if path.name.endswith(".gz") else path.open()
+def open_text(path: str | Path, binary: bool = False) -> IO:
+    """Open a structure file for reading, decompressing it when its name ends in ``.gz``.
+
+    Text mode decodes UTF-8 (other bytes raise ``UnicodeDecodeError`` when read); ``binary=True``
+    gives the raw bytes.
+    """
+    path = Path(path)
+    if path.name.endswith(".gz"):
+        return gzip.open(path, "rb") if binary else gzip.open(path, "rt", encoding="utf-8")
+    return path.open("rb") if binary else path.open(encoding="utf-8")
 
 
-def list_files(folder: str | Path) -> list[Path]:
-    """Supported structure files below ``folder``, sorted by relative path (hidden entries skipped)."""
+def list_files(folder: str | Path, unsupported: bool = False) -> list[Path]:
+    """Files below ``folder``, sorted by relative path (hidden entries skipped).
+
+    Args:
+        folder: the folder.
+        unsupported: also list files whose name matches no supported format.
+    """
     folder = Path(folder)
     found = []
     for root, dirs, files in os.walk(folder):
@@ -93,10 +125,11 @@ def list_files(folder: str | Path) -> list[Path]:
         for name in files:
             if name.startswith("."):
                 continue
-            try:
-                detect_format(name)
-            except ValueError:
-                continue
+            if not unsupported:
+                try:
+                    detect_format(name)
+                except ValueError:
+                    continue
             found.append(Path(root) / name)
     return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
 
@@ -104,7 +137,7 @@ def list_files(folder: str | Path) -> list[Path]:
 def source_fingerprint(source: str | Path) -> str:
     """A cheap digest of what a source holds (names, sizes, modification times), to detect changed inputs."""
     source = Path(source)
-    files = list_files(source) if source.is_dir() else [source]
+    files = list_files(source, unsupported=True) if source.is_dir() else [source]
     digest = hashlib.sha256()
     for path in files:
         stat = path.stat()
@@ -113,13 +146,16 @@ def source_fingerprint(source: str | Path) -> str:
     return digest.hexdigest()
 
 
-def iter_records(source: str | Path, fmt: str | None = None, start: tuple[int, int] = (0, 0)) -> Iterator[Record]:
+def iter_records(source: str | Path, fmt: str | None = None, start: tuple[int, int] = (0, 0),
+                 time_limit: float | None = FILE_TIME_LIMIT) -> Iterator[Record]:
     """Yield the structures of ``source`` in order, starting at cursor ``start``.
 
     Args:
         source: a folder or a file (see the module docstring).
         fmt: force a format (one of :data:`FORMATS`) for a single file; default: from the name.
         start: resume from this cursor (as stored by :mod:`ssl_featurizer.stream`).
+        time_limit: seconds allowed for reading one file (or one structure of a multi-structure
+            file, or one JSON line); past it the file's record fails with a reason. None: no limit.
 
     Raises:
         FileNotFoundError: if ``source`` does not exist.
@@ -132,42 +168,125 @@ def iter_records(source: str | Path, fmt: str | None = None, start: tuple[int, i
         raise ValueError(f"fmt={fmt!r}: choose one of {FORMATS}")
     unit0, index0 = start
     if source.is_dir():
-        files = list_files(source)
+        files = list_files(source, unsupported=True)
         for unit in range(unit0, len(files)):
             path = files[unit]
             rel = path.relative_to(source).as_posix()
             skip = index0 if unit == unit0 else 0
-            for index, rec in _file_records(path, detect_format(path), rel, skip):
+            try:
+                kind = detect_format(path)
+            except ValueError:
+                if skip == 0:
+                    yield Record(rel, (unit, 0), error=f"{SKIPPED} (unknown type; supported: CIF, POSCAR, "
+                                 "JSON, JSON-lines, extxyz)", skipped=True)
+                continue
+            if kind == "jsonl":
+                for rec in _jsonl_records(path, skip, time_limit, rel):
+                    yield Record(rec.id, (unit, rec.cursor[0]), rec.structure, rec.error)
+                continue
+            for index, rec in _file_records(path, kind, rel, skip, time_limit):
                 yield Record(rec.id, (unit, index), rec.structure, rec.error)
         return
     fmt = fmt or detect_format(source)
     if fmt == "jsonl":
-        yield from _jsonl_records(source, unit0 + (1 if index0 > 0 else 0))
+        yield from _jsonl_records(source, unit0 + (1 if index0 > 0 else 0), time_limit)
         return
     if unit0 > 0:
         return
-    for index, rec in _file_records(source, fmt, source.name, index0):
+    for index, rec in _file_records(source, fmt, source.name, index0, time_limit):
         yield Record(rec.id, (0, index), rec.structure, rec.error)
 
 
+class ReadTimeout(Exception):
+    """Reading one file (or one structure of it) took longer than the time limit."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise :class:`ReadTimeout` in the block after ``seconds`` (main thread of a Unix process only).
+
+    Does nothing elsewhere, or when an interval timer is already running (someone else's alarm).
+    """
+    usable = (seconds and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+              and signal.getitimer(signal.ITIMER_REAL)[0] == 0)
+    if not usable:
+        yield
+        return
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise ReadTimeout(f"reading took longer than the {seconds:g} s time limit")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _failure(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}".strip()
+    """What went wrong, in words and on one line (for reasons that already name the format)."""
+    return " ".join(_describe(exc).split())
 
 
-def _jsonl_records(path: Path, first_line: int) -> Iterator[Record]:
-    with _open_text(path) as fh:
-        for line_no, line in enumerate(itertools.islice(fh, first_line, None), start=first_line):
-            if not line.strip():
-                yield Record(f"{path.name}:{line_no + 1}", (line_no, 0), error="empty line")
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}; binary or other encoding?)"
+    if isinstance(exc, (EOFError, zlib.error, gzip.BadGzipFile)):
+        return f"corrupted or truncated gzip data ({type(exc).__name__}: {exc})"
+    if isinstance(exc, (ReadTimeout, ImportError)):
+        return str(exc)
+    if isinstance(exc, KeyError):
+        return f"missing entry {exc.args[0]!r} (truncated or incomplete file?)" if exc.args else "missing entry"
+    if isinstance(exc, ValueError) and str(exc):
+        return f"{type(exc).__name__}: {exc}"
+    text = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
+    return f"{text} (malformed or truncated file?)"
+
+
+def _jsonl_records(path: Path, first_line: int, time_limit: float | None = FILE_TIME_LIMIT,
+                   name: str | None = None) -> Iterator[Record]:
+    """Records of a JSON-lines file from line ``first_line`` (0-based) on; cursors ``(line, 0)``."""
+    name = name or path.name
+    line_no = first_line
+    with open_text(path, binary=True) as fh:
+        lines = itertools.islice(fh, first_line, None)
+        while True:
+            label = f"{name}:{line_no + 1}"
+            try:
+                raw = next(lines, None)
+            except (OSError, EOFError, zlib.error) as exc:
+                yield Record(label, (line_no, 0), error=f"could not read JSON-lines from line {line_no + 1} on: "
+                             f"{_failure(exc)}")
+                return
+            if raw is None:
+                if line_no == 0:
+                    yield Record(name, (0, 0), error="could not parse JSON-lines: the file holds no structure (empty?)")
+                return
+            where = f"could not parse JSON-lines line {line_no + 1}"
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield Record(label, (line_no, 0), error=f"{where}: {_failure(exc)}")
+                line_no += 1
+                continue
+            if not text.strip():
+                yield Record(label, (line_no, 0), error=f"{where}: empty line")
+                line_no += 1
                 continue
             try:
-                obj = json.loads(line)
+                with _time_limit(time_limit):
+                    obj = json.loads(text)
+                    structure, error = structure_from_object(obj)
             except json.JSONDecodeError as exc:
-                yield Record(f"{path.name}:{line_no + 1}", (line_no, 0), error=f"invalid JSON: {exc}")
-                continue
-            name = _object_id(obj) or f"{path.name}:{line_no + 1}"
-            structure, error = structure_from_object(obj)
-            yield Record(name, (line_no, 0), structure, error)
+                yield Record(label, (line_no, 0), error=f"{where}: invalid JSON: {exc}")
+            except Exception as exc:  # noqa: BLE001 - e.g. too deep nesting, too long integers, time limit
+                yield Record(label, (line_no, 0), error=f"{where}: {_failure(exc)}")
+            else:
+                yield Record(_object_id(obj) or label, (line_no, 0), structure,
+                             None if error is None else f"{where}: {error}")
+            line_no += 1
 
 
 def _object_id(obj: Any) -> str | None:
@@ -210,23 +329,37 @@ def structure_from_object(obj: Any) -> tuple[Any, str | None]:
         if "structure" in obj and isinstance(obj["structure"], dict):
             return structure_from_object(obj["structure"])
     except Exception as exc:  # noqa: BLE001 - any parser failure becomes the record's reason
-        return None, _failure(exc)
+        return None, f"could not build a structure from the JSON object: {_failure(exc)}"
     return None, ("JSON object is neither a pymatgen Structure.as_dict() (key 'sites') nor the corpus format "
                   "(keys 'lattice', 'species', 'frac')")
 
 
-def _file_records(path: Path, fmt: str, name: str, skip: int) -> Iterator[tuple[int, Record]]:
+def _file_records(path: Path, fmt: str, name: str, skip: int,
+                  time_limit: float | None = FILE_TIME_LIMIT) -> Iterator[tuple[int, Record]]:
     """(index, record) of every structure in one file from index ``skip`` on.
 
-    A file that fails to parse gives one error record, at the index where reading stopped.
+    A file that fails to parse gives one error record, at the index where reading stopped; a file
+    with no structure at all gives one error record too. Each step of the reader is time-limited.
     """
     index = skip
+    what = FORMAT_NAMES[fmt]
+    reader = _READERS[fmt](path, name, skip)
     try:
-        for index, label, structure, error in _READERS[fmt](path, name, skip):
-            yield index, Record(label, (0, index), structure, error)
+        while True:
+            with _time_limit(time_limit):
+                item = next(reader, None)
+            if item is None:
+                break
+            index, label, structure, error = item
+            yield index, Record(label, (0, index), structure,
+                                None if error is None else f"could not read a structure from {what}: {error}")
             index += 1
     except Exception as exc:  # noqa: BLE001 - an unreadable file (or its rest) is one failed record
-        yield index, Record(name if index == 0 else f"{name}#{index}", (0, index), error=_failure(exc))
+        yield index, Record(name if index == 0 else f"{name}#{index}", (0, index),
+                            error=f"could not parse {what}: {_failure(exc)}")
+        return
+    if index == 0:
+        yield 0, Record(name, (0, 0), error=f"could not parse {what}: the file holds no structure (empty?)")
 
 
 _Item = tuple[int, str, Any, "str | None"]  # (index in file, record id, structure or None, error or None)
@@ -239,7 +372,7 @@ def _read_cif(path: Path, name: str, skip: int) -> Iterator[_Item]:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with _open_text(path) as fh:
+        with open_text(path) as fh:
             parser = CifParser.from_str(fh.read())
         structures = parser.parse_structures(primitive=False, on_error="raise")
     for index, s in enumerate(structures):
@@ -251,12 +384,12 @@ def _read_poscar(path: Path, name: str, skip: int) -> Iterator[_Item]:
     from pymatgen.io.vasp import Poscar
 
     if skip == 0:
-        with _open_text(path) as fh:
+        with open_text(path) as fh:
             yield 0, name, Poscar.from_str(fh.read()).structure, None
 
 
 def _read_json(path: Path, name: str, skip: int) -> Iterator[_Item]:
-    with _open_text(path) as fh:
+    with open_text(path) as fh:
         obj = json.load(fh)
     if isinstance(obj, dict) and {"columns", "index", "data"} <= obj.keys():  # matminer / pandas "split"
         from matminer.utils.io import load_dataframe_from_json
@@ -285,7 +418,7 @@ def _read_extxyz(path: Path, name: str, skip: int) -> Iterator[_Item]:
         raise ImportError("reading extxyz needs ASE: pip install ase") from exc
     from pymatgen.io.ase import AseAtomsAdaptor
 
-    with _open_text(path) as fh:
+    with open_text(path) as fh:
         for index, atoms in enumerate(iread(fh, index=f"{skip}:", format="extxyz"), start=skip):
             label = f"{name}#{index}"
             if not atoms.pbc.all() or atoms.cell.rank < 3:

@@ -120,3 +120,73 @@ def test_structure_objects_in_a_dataframe(client, crystals):
         ddf = dd.from_pandas(frame, npartitions=2)
         with pytest.raises(FeaturizationError, match="convert-string"):
             featurize_dataframe(ddf, SSLStructureFeaturizer()).compute()
+
+
+def _pid() -> int:
+    import os
+
+    return os.getpid()
+
+
+def _starts(client) -> list[dict]:
+    from ssl_featurizer.dask import EVENT_TOPIC
+
+    return [msg for _, msg in client.get_events(EVENT_TOPIC) if msg.get("action") == "partition-start"]
+
+
+def test_a_worker_killed_mid_run_loses_and_doubles_nothing(client, crystals, caplog):
+    """SIGKILL one of two worker processes mid-run: every row once, equal to the in-process result, retries said."""
+    import os
+    import signal
+    import time
+
+    from ssl_featurizer.dask import retried_partitions
+
+    rng = np.random.default_rng(0)
+    base = list(crystals.values())
+    structures = []
+    for k in range(600):  # distinct (jittered) structures, so a lost or doubled row would show
+        s = base[k % len(base)].copy()
+        structures.append(Structure(s.lattice, s.species, s.frac_coords + rng.uniform(-1e-3, 1e-3, (len(s), 3))))
+    featurizer = SSLStructureFeaturizer(layers="01", ignore_errors=True).fit()
+    expected = in_process(structures, featurizer)
+    # the module's 2-process cluster (its nannies restart the killed worker for the tests after this one)
+    register_model(client, featurizer.model)
+    pids = client.run(_pid)
+    already = len(_starts(client))
+    bag = db.from_sequence([s.to_json() for s in structures], npartitions=24)
+    future = client.compute(featurize_bag(bag, featurizer))
+    deadline = time.monotonic() + 120
+    while len(_starts(client)) < already + 4 and not future.done() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not future.done(), "the run ended before a worker could be killed"
+    victim = _starts(client)[-1]["worker"]  # busy now, and holding the results of partitions it finished
+    os.kill(pids[victim], signal.SIGKILL)
+    rows = np.stack(future.result(timeout=300))
+    with caplog.at_level("WARNING", logger="ssl_featurizer.dask"):
+        retried = retried_partitions(client)
+    assert rows.shape == expected.shape  # nothing lost, nothing doubled ...
+    np.testing.assert_allclose(rows, expected, rtol=0, atol=1e-12)  # ... and each row in its place
+    assert retried and all(n >= 2 for n in retried.values())
+    assert f"was started {max(retried.values())} times" in caplog.text
+
+
+def test_a_worker_with_other_weights_is_refused(client, crystals, tmp_path):
+    """Workers check the weights' sha256 against the client's: changed or missing weights are refused."""
+    import shutil
+
+    from ssl_featurizer.models.registry import ModelError, list_models, load_model, resolve_model
+
+    (first, _), (second, _) = (resolve_model(m) for m in list_models()[:2])
+    model_dir = tmp_path / "model"
+    shutil.copytree(resolve_model(first)[1], model_dir)
+    featurizer = SSLStructureFeaturizer(model=str(model_dir)).fit()  # the client pins these weights' sha256
+    assert featurizer.model_sha256_ == load_model(first).sha256
+    shutil.rmtree(model_dir)
+    shutil.copytree(resolve_model(second)[1], model_dir)  # the workers now find other (valid) weights there
+    bag = db.from_sequence([s.to_json() for s in list(crystals.values())[:4]], npartitions=2)
+    with pytest.raises(ModelError, match="differs from the expected"):
+        featurize_bag(bag, featurizer).compute()
+    shutil.rmtree(model_dir)  # and workers without the weights at all
+    with pytest.raises(ModelError):
+        featurize_bag(bag, featurizer).compute()

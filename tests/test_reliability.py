@@ -13,13 +13,22 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pymatgen.core import Composition, Lattice, Molecule, Structure
 from pymatgen.core.periodic_table import DummySpecies
 
 from ssl_featurizer import FeaturizationError, FeaturizationWarning, SSLStructureFeaturizer
-from ssl_featurizer.graph.crystal_graph import GraphConfig, StructureError, build_graph
+from ssl_featurizer.graph.crystal_graph import GraphConfig, StructureError, build_graph, pair_upper_bound
 
 FE = Structure(Lattice.cubic(2.87), ["Fe", "Fe"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+
+
+def cluster(n: int, spacing: float, cell: float) -> Structure:
+    """n³ atoms on a cubic grid ``spacing`` Å apart (denser than any crystal) in an otherwise empty cubic cell."""
+    grid = np.stack(np.meshgrid(*[np.arange(n)] * 3, indexing="ij"), -1).reshape(-1, 3) * spacing
+    return Structure(Lattice.cubic(cell), ["Fe"] * len(grid), grid + 1.0, coords_are_cartesian=True)
+
 
 CATALOGUE = {
     "disordered site": (lambda: Structure(Lattice.cubic(3.6), [{"Cu": 0.5, "Au": 0.5}], [[0, 0, 0]]),
@@ -41,6 +50,9 @@ CATALOGUE = {
     "None": (lambda: None, "got NoneType"),
     "zero-volume lattice": (lambda: Structure(Lattice([[1, 0, 0], [0, 1, 0], [1, 1, 0]]), ["Fe"], [[0, 0, 0]]),
                             "zero volume"),
+    "site far outside the cell": (lambda: Structure(Lattice.cubic(3), ["Fe", "Fe"], [[0, 0, 0], [1e15, .5, .5]]),
+                                  "cells away"),
+    "enormous neighbour shell": (lambda: cluster(20, 0.12, 50.0), "atom pairs"),
 }
 
 
@@ -60,6 +72,34 @@ def test_catalogue_strict_and_ignored(name):
     df = f.featurize_dataframe(pd.DataFrame({"structure": series}), "structure", ignore_errors=True,
                                return_errors=True, pbar=False)
     assert len(df) == 3 and reason.split()[0] in df["SSLStructureFeaturizer Exceptions"].iloc[1]
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(n=st.integers(1, 12), lengths=st.lists(st.floats(1.0, 12.0), min_size=3, max_size=3),
+       angles=st.lists(st.floats(60.0, 120.0), min_size=3, max_size=3), radius=st.floats(1.0, 8.0),
+       seed=st.integers(0, 2**16))
+def test_pair_bound_holds(n, lengths, angles, radius, seed):
+    """The memory guard's pair count is an upper bound (the refusal never wrongly spares a search)."""
+    from pymatgen.optimization.neighbors import find_points_in_spheres
+
+    try:
+        lattice = Lattice.from_parameters(*lengths, *angles)
+    except ValueError:
+        return
+    if not lattice.volume > 0.5:
+        return
+    frac = np.random.default_rng(seed).uniform(-1, 2, (n, 3))
+    coords = np.ascontiguousarray(frac @ lattice.matrix)
+    centers, *_ = find_points_in_spheres(coords, coords, r=radius, pbc=np.ones(3, dtype=np.int64),
+                                         lattice=np.ascontiguousarray(lattice.matrix), tol=1e-8)
+    assert pair_upper_bound(frac, lattice.matrix, lattice.volume, radius) >= len(centers)
+
+
+def test_tiny_lattice_is_featurized_within_bounds():
+    """One atom in a 0.11 Å cube has ~10⁶ atoms within 8 Å; the density-based search radius keeps it small."""
+    tiny = Structure(Lattice.cubic(0.11), ["Fe"], [[0, 0, 0]])
+    assert build_graph(tiny).n_edges < 100
+    assert np.isfinite(SSLStructureFeaturizer(layers="012").featurize(tiny)).all()
 
 
 def test_single_atom_is_valid():

@@ -65,7 +65,7 @@ def test_folder_to_parquet_equals_in_process_featurizer(folder, tmp_path):
     root, expected = folder
     out = tmp_path / "features.parquet"
     summary = featurize_to_parquet(root, out, layers="012", pooling=("mean", "std"), chunk_size=5, progress=False)
-    assert (summary.n_read, summary.n_ok, summary.n_failed, summary.n_parts) == (13, 12, 1, 3)
+    assert (summary.n_read, summary.n_ok, summary.n_failed, summary.n_skipped, summary.n_parts) == (14, 12, 2, 1, 3)
     table = pd.read_parquet(out)  # the folder reads as one table
     assert len(table) == 12 and table["position"].tolist() == sorted(table["position"])
     ids = table["id"].tolist()
@@ -74,8 +74,10 @@ def test_folder_to_parquet_equals_in_process_featurizer(folder, tmp_path):
     assert list(features.columns) == SSLStructureFeaturizer(layers="012", pooling=("mean", "std")).feature_labels()
     ref = reference([expected[i] for i in ids], layers="012", pooling=("mean", "std"))
     np.testing.assert_allclose(features.to_numpy(), ref, rtol=0, atol=1e-12)
-    (error,) = read_errors(out)
-    assert error["id"] == "zz_broken.cif" and int(error["position"]) == 12 and error["reason"]
+    notes, broken = read_errors(out)  # the unrelated file is reported as skipped, not silently left out
+    assert notes["id"] == "notes.txt" and notes["reason"].startswith("skipped: not a structure file")
+    assert broken["id"] == "zz_broken.cif" and int(broken["position"]) == 13
+    assert broken["reason"].startswith("could not parse CIF: ")
     assert read_parquet(out).index.tolist() == ids
 
 
@@ -133,7 +135,7 @@ def test_interrupted_run_resumes_after_last_chunk(folder, tmp_path, monkeypatch)
     featurize_to_parquet(root, fresh, chunk_size=4, progress=False)
     out = tmp_path / "resumed.parquet"
     calls = {"n": 0}
-    original = SSLStructureFeaturizer._featurize_batch
+    original = SSLStructureFeaturizer.featurize_with_errors
 
     def crash_on_third_chunk(self, structures, progress=False):
         calls["n"] += 1
@@ -141,32 +143,40 @@ def test_interrupted_run_resumes_after_last_chunk(folder, tmp_path, monkeypatch)
             raise KeyboardInterrupt("simulated interruption")
         return original(self, structures, progress)
 
-    monkeypatch.setattr(SSLStructureFeaturizer, "_featurize_batch", crash_on_third_chunk)
+    monkeypatch.setattr(SSLStructureFeaturizer, "featurize_with_errors", crash_on_third_chunk)
     with pytest.raises(KeyboardInterrupt):
         featurize_to_parquet(root, out, chunk_size=4, progress=False)
     manifest = json.loads((out / MANIFEST).read_text())
     assert len(manifest["parts"]) == 2 and manifest["n_read"] == 8 and not manifest["exhausted"]
-    (out / "part-00002.parquet.tmp").write_bytes(b"half-written")  # what a kill during a write leaves
-    monkeypatch.setattr(SSLStructureFeaturizer, "_featurize_batch", original)
+    (out / ".part-00002.parquet.tmp").write_bytes(b"half-written")  # what a kill during a write leaves
+    (out / "part-00002.parquet").write_bytes(b"renamed, manifest not yet written")
+    monkeypatch.setattr(SSLStructureFeaturizer, "featurize_with_errors", original)
     summary = featurize_to_parquet(root, out, chunk_size=4, progress=False)
-    assert summary.resumed_from == 8 and summary.n_read == 13 and not list(out.glob("*.tmp"))
+    assert summary.resumed_from == 8 and summary.n_read == 14 and not list(out.glob(".*.tmp"))
     pd.testing.assert_frame_equal(read_parquet(out), read_parquet(fresh))
     assert read_errors(out) == read_errors(fresh)
     again = featurize_to_parquet(root, out, chunk_size=4, progress=False)  # already complete: nothing to do
-    assert again.resumed_from == 13 and again.n_parts == summary.n_parts
+    assert again.resumed_from == 14 and again.n_parts == summary.n_parts
+    # a listed part damaged after the fact (e.g. a disk that lost the end of it) is detected and redone
+    with (out / "part-00001.parquet").open("r+b") as fh:
+        fh.truncate(100)
+    repaired = featurize_to_parquet(root, out, chunk_size=4, progress=False)
+    assert repaired.redone_parts == 3 and repaired.resumed_from == 4
+    pd.testing.assert_frame_equal(read_parquet(out), read_parquet(fresh))
+    assert read_errors(out) == read_errors(fresh)
 
 
 def test_limit_then_continue_and_settings_guard(folder, tmp_path):
     root, _ = folder
     out = tmp_path / "o.parquet"
     assert featurize_to_parquet(root, out, chunk_size=4, limit=6, progress=False).n_read == 6
-    assert featurize_to_parquet(root, out, chunk_size=4, progress=False).n_read == 13
+    assert featurize_to_parquet(root, out, chunk_size=4, progress=False).n_read == 14
     with pytest.raises(StreamError, match="layers"):
         featurize_to_parquet(root, out, layers="012", progress=False)
     assert featurize_to_parquet(root, out, layers="012", overwrite=True, progress=False).resumed_from == 0
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "keep.txt").write_text("user data")
-    with pytest.raises(StreamError, match="no _manifest.json"):
+    with pytest.raises(StreamError, match="not an ssl-featurizer output folder"):
         featurize_to_parquet(root, tmp_path / "other", overwrite=True, progress=False)
     assert (tmp_path / "other" / "keep.txt").exists()
 
@@ -176,6 +186,19 @@ def test_cli_featurize(folder, tmp_path, capsys):
     out = tmp_path / "cli.parquet"
     assert main(["featurize", str(root), "-o", str(out), "--layers", "0", "--chunk-size", "6", "--limit", "10",
                  "--quiet"]) == 0
-    assert "10 structures featurized, 0 failed" in capsys.readouterr().err
+    assert "9 structures featurized, 1 failed" in capsys.readouterr().err  # 1: notes.txt, reported as skipped
     table = pd.read_parquet(out)
-    assert table.shape == (10, 2 + 64)
+    assert table.shape == (9, 2 + 64)
+
+
+def test_progress_moves_per_batch_and_ends_once(crystals, tmp_path, capsys):
+    structures = list(crystals.values())[:10]
+    calls = []
+    rows, errors = SSLStructureFeaturizer(batch_size=3).fit().featurize_with_errors(structures, progress=calls.append)
+    assert calls == [3, 3, 3, 1] and rows.shape[0] == 10 and errors == [None] * 10
+    path = tmp_path / "c.jsonl"
+    path.write_text("".join(json.dumps(s.as_dict()) + "\n" for s in structures))
+    featurize_to_parquet(path, tmp_path / "o.parquet", chunk_size=5, batch_size=2, progress=True)
+    err = capsys.readouterr().err
+    # (the redraws in between are rate-limited by tqdm; the per-batch updates are the callback above)
+    assert "10/10" in err and sum("100%" in line for line in err.replace("\r", "\n").splitlines()) == 1  # the last state once

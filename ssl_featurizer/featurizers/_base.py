@@ -9,7 +9,7 @@ or gives a NaN row plus the reason, never a silently wrong or missing row.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -61,17 +61,29 @@ class SSLFeaturizerBase(BaseFeaturizer):
     n_jobs: int = 1
 
     # ---- parameters -------------------------------------------------------------------------
-    def _model(self) -> PretrainedModel:
-        # after fit (or unpickling), the same model name must still give the same weights
+    def pretrained_model(self) -> PretrainedModel:
+        """The loaded pretrained model (cached per process by :func:`~ssl_featurizer.load_model`).
+
+        After :meth:`fit` (or unpickling) the model name must still give the weights the featurizer
+        was fitted with: their sha256 is checked.
+
+        Raises:
+            ModelError: unknown model, corrupted weights, or weights that differ from the fitted ones.
+        """
         fitted = getattr(self, "fitted_model_", None) == self.model
         return load_model(self.model, expected_sha256=self.model_sha256_ if fitted else None)
 
-    def _layers(self, model: PretrainedModel) -> tuple[int, ...]:
-        return parse_layers(self.layers, model.n_layers)
+    def layer_indices(self, model: PretrainedModel | None = None) -> tuple[int, ...]:
+        """The selected encoder layers as a tuple of ints (``layers="012"`` → ``(0, 1, 2)``).
+
+        Raises:
+            ValueError: empty, repeated or out-of-range layers for this model.
+        """
+        return parse_layers(self.layers, (model or self.pretrained_model()).n_layers)
 
     def _check_params(self, refit: bool = False) -> PretrainedModel:
-        model = load_model(self.model) if refit else self._model()
-        self._layers(model)
+        model = load_model(self.model) if refit else self.pretrained_model()
+        self.layer_indices(model)
         if not (isinstance(self.batch_size, (int, np.integer)) and self.batch_size > 0):
             raise ValueError(f"batch_size={self.batch_size!r}: must be a positive integer")
         if not (isinstance(self.n_jobs, (int, np.integer)) and (self.n_jobs >= 1 or self.n_jobs == -1)):
@@ -102,7 +114,7 @@ class SSLFeaturizerBase(BaseFeaturizer):
         """
         self._check_params()
         entries, labels = self._coerce(X)
-        rows, errors = self._featurize_batch(entries, progress=getattr(self, "progress", False))
+        rows, errors = self.featurize_with_errors(entries, progress=getattr(self, "progress", False))
         self._raise_first(errors, self.ignore_errors, labels)
         failed = [(i if labels is None else labels[i], e) for i, e in enumerate(errors) if e is not None]
         if failed:
@@ -143,7 +155,7 @@ class SSLFeaturizerBase(BaseFeaturizer):
         """Batched replacement of matminer's per-entry loop; same return format (lists, NaN rows)."""
         if return_errors and not ignore_errors:
             raise ValueError("Please set ignore_errors to True to use return_errors.")
-        rows, errors = self._featurize_batch(self._entries(entries), progress=bool(pbar))
+        rows, errors = self.featurize_with_errors(self._entries(entries), progress=bool(pbar))
         self._raise_first(errors, ignore_errors)
         out = []
         for row, err in zip(rows, errors):
@@ -168,6 +180,25 @@ class SSLFeaturizerBase(BaseFeaturizer):
         """matminer API: featurize one entry with the error handling of :meth:`featurize_many`."""
         return self.featurize_many([tuple(x)], ignore_errors, return_errors, pbar=False)[0]
 
+    def featurize_with_errors(self, entries: Sequence[Any],
+                              progress: bool | Callable[[int], None] = False) -> tuple[np.ndarray, list[str | None]]:
+        """Rows and per-entry failure reasons of many entries, never raising for a bad entry.
+
+        The building block of :meth:`transform`, :mod:`ssl_featurizer.stream` and
+        :mod:`ssl_featurizer.dask`: batched inference in this process, whatever ``ignore_errors`` says.
+
+        Args:
+            entries: a list of inputs (structures for the structure featurizer, ``(structure, index)``
+                pairs for the site featurizer).
+            progress: ``True`` for a tqdm bar, or a function called with the number of entries done
+                after each forward batch (to drive a caller's own bar).
+
+        Returns:
+            ``(rows, errors)``: a ``(len(entries), n_features)`` float64 array with NaN rows where
+            ``errors[i]`` (the reason) is not None.
+        """
+        return self._featurize_batch(list(entries), progress=progress)
+
     # ---- helpers for subclasses -------------------------------------------------------------
     def _coerce(self, X: Any) -> tuple[list, list | None]:
         """Inputs as a list of entries, plus index labels (or None)."""
@@ -177,11 +208,13 @@ class SSLFeaturizerBase(BaseFeaturizer):
         return self._coerce(entries)[0]
 
     def _featurize_one(self, entry: Any) -> list[float]:
-        rows, errors = self._featurize_batch([entry])
+        rows, errors = self.featurize_with_errors([entry])
         self._raise_first(errors, ignore_errors=False)
         return rows[0].tolist()
 
-    def _featurize_batch(self, entries: list, progress: bool = False) -> tuple[np.ndarray, list[str | None]]:
+    def _featurize_batch(self, entries: list, progress: bool | Callable[[int], None] = False
+                         ) -> tuple[np.ndarray, list[str | None]]:
+        """Subclass hook behind :meth:`featurize_with_errors`."""
         raise NotImplementedError
 
     @staticmethod

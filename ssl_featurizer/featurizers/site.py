@@ -59,8 +59,8 @@ class SSLSiteFeaturizer(SSLFeaturizerBase):
 
     def feature_labels(self) -> list[str]:
         """``"NE<layer>_<dim>"`` for every output column."""
-        model = self._model()
-        return [f"NE{lay}_{k}" for lay in self._layers(model) for k in range(model.width)]
+        model = self.pretrained_model()
+        return [f"NE{lay}_{k}" for lay in self.layer_indices(model) for k in range(model.width)]
 
     def featurize(self, structure: Any, idx: int) -> list[float]:
         """Descriptor of site ``idx`` of ``structure``. Raises on invalid input or index."""
@@ -72,7 +72,7 @@ class SSLSiteFeaturizer(SSLFeaturizerBase):
 
     def _all_layer_embeddings(self, structures: list) -> tuple[list[np.ndarray | None], list[str | None]]:
         """All-layer atom embeddings of each structure, through the per-instance content cache."""
-        model = self._model()
+        model = self.pretrained_model()
         cache: OrderedDict = self.__dict__.setdefault("_cache_embeddings", OrderedDict())
         keys = [(model.name, _structure_key(s)) for s in structures]
         keys = [k if k[1] is not None else ("uncached", i) for i, k in enumerate(keys)]
@@ -96,9 +96,9 @@ class SSLSiteFeaturizer(SSLFeaturizerBase):
             cache.popitem(last=False)
         return [r[0] for r in result], [r[1] for r in result]
 
-    def _featurize_batch(self, pairs: list, progress: bool = False) -> tuple[np.ndarray, list[str | None]]:
-        model = self._model()
-        layers = self._layers(model)
+    def _featurize_batch(self, pairs: list, progress: Any = False) -> tuple[np.ndarray, list[str | None]]:
+        model = self.pretrained_model()
+        layers = self.layer_indices(model)
         cols = np.concatenate([np.arange(lay * model.width, (lay + 1) * model.width) for lay in layers])
         atoms, errors = self._all_layer_embeddings([p[0] for p in pairs])
         rows = np.full((len(pairs), len(cols)), np.nan)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -65,8 +65,8 @@ class SSLStructureFeaturizer(SSLFeaturizerBase):
 
     def feature_labels(self) -> list[str]:
         """``"<pooling> NE<layer>_<dim>"`` for every output column."""
-        model = self._model()
-        layers = self._layers(model)
+        model = self.pretrained_model()
+        layers = self.layer_indices(model)
         return [f"{p} NE{lay}_{k}" for p in parse_pooling(self.pooling) for lay in layers for k in range(model.width)]
 
     def featurize(self, structure: Any) -> list[float]:
@@ -79,9 +79,10 @@ class SSLStructureFeaturizer(SSLFeaturizerBase):
         # matminer passes rows of a DataFrame selection as 1-element arrays
         return [s[0] if isinstance(s, (list, tuple, np.ndarray)) and len(s) == 1 else s for s in structures], labels
 
-    def _featurize_batch(self, structures: list, progress: bool = False) -> tuple[np.ndarray, list[str | None]]:
-        model = self._model()
-        layers = self._layers(model)
+    def _featurize_batch(self, structures: list, progress: bool | Callable[[int], None] = False
+                         ) -> tuple[np.ndarray, list[str | None]]:
+        model = self.pretrained_model()
+        layers = self.layer_indices(model)
         pooling = parse_pooling(self.pooling)
         emb = embed_structures(model, structures, layers, self.batch_size, self.n_jobs, progress)
         rows = np.full((len(structures), len(pooling) * len(layers) * model.width), np.nan)

@@ -107,8 +107,11 @@ def validate_structure(structure: Any, config: GraphConfig) -> np.ndarray:
     return _validated(structure, config)[0]
 
 
-def _validated(structure: Any, config: GraphConfig) -> tuple[np.ndarray, np.ndarray, float]:
-    """Atomic numbers, Cartesian coordinates and cell volume of a valid structure (see :func:`validate_structure`)."""
+def _validated(structure: Any, config: GraphConfig) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+    """Atomic numbers, Cartesian coordinates, cell volume and fractional coordinates of a valid structure.
+
+    See :func:`validate_structure`.
+    """
     from pymatgen.core import Structure
 
     if not isinstance(structure, Structure):
@@ -123,16 +126,25 @@ def _validated(structure: Any, config: GraphConfig) -> tuple[np.ndarray, np.ndar
     numbers = _atomic_numbers(structure)
     matrix = structure.lattice.matrix
     with np.errstate(invalid="ignore", over="ignore"):
-        coords = structure.frac_coords @ matrix  # one product instead of pymatgen's per-site cart_coords
+        frac = structure.frac_coords
+        coords = frac @ matrix  # one product instead of pymatgen's per-site cart_coords
         finite = math.isfinite(float(matrix.sum()) + float(coords.sum()))  # NaN/inf anywhere reach the sum
     if not finite:
         raise StructureError("lattice or coordinates contain NaN or inf")
+    far = float(np.abs(frac).max())
+    if far > _MAX_FRACTIONAL:
+        # the neighbour search grids the box around all coordinates: a site 1e15 cells away takes ~15 GB
+        raise StructureError(f"a fractional coordinate is {far:.3g}: a site lies more than {_MAX_FRACTIONAL:g} cells "
+                             "away from the cell; wrap the sites into it first (Structure.from_sites(s, to_unit_cell=True))")
     (a1, a2, a3), (b1, b2, b3), (c1, c2, c3) = matrix.tolist()
     volume = abs(a1 * (b2 * c3 - b3 * c2) - a2 * (b1 * c3 - b3 * c1) + a3 * (b1 * c2 - b2 * c1))
     if not volume > 1e-6:
         raise StructureError("lattice is degenerate (zero volume)")
-    return numbers, coords, volume
+    return numbers, coords, volume, frac
 
+
+# largest |fractional coordinate| accepted (real structures stay within a cell or two of the origin)
+_MAX_FRACTIONAL = 10.0
 
 # species object -> atomic number, or the reason it cannot be featurized (pymatgen's ``Element.Z`` is
 # slow enough to dominate validation of a 30-atom cell; species objects are few and hashable)
@@ -191,16 +203,18 @@ def build_graph(structure: Structure, config: GraphConfig | None = None, vectors
         StructureError: if the structure is invalid (see :func:`validate_structure`) or two atoms overlap.
     """
     config = config or GraphConfig()
-    numbers, coords, volume = _validated(structure, config)
+    numbers, coords, volume, frac = _validated(structure, config)
     n, k = len(numbers), config.max_neighbors
     if config.neighbor_mode == "kong2023":
         if vectors:
             raise ValueError("edge vectors are available in the 'shell' neighbour mode only")
+        _check_pair_budget(frac, structure.lattice.matrix, volume, config.cutoff)
         centers, neighbors, _images, dists = structure.get_neighbor_list(config.cutoff)
         centers, neighbors, dists = _checked_pairs(centers, neighbors, dists, config)
         return _kong2023_graph(numbers, centers, neighbors, dists, np.bincount(centers, minlength=n), config)
     radius = _search_radius(volume / n, config)
     while True:
+        _check_pair_budget(frac, structure.lattice.matrix, volume, radius)
         centers, neighbors, dists, images = _pairs(structure, coords, radius, config)
         order = np.lexsort((dists, centers))
         centers, neighbors, dists, images = centers[order], neighbors[order], dists[order], images[order]
@@ -226,6 +240,47 @@ def build_graph(structure: Structure, config: GraphConfig | None = None, vectors
         edge_vectors = (coords[neighbors[keep]] + shift - coords[centers[keep]]).astype(np.float32)
     return CrystalGraph(numbers, np.stack([neighbors[keep], centers[keep]]), dists[keep].astype(np.float32),
                         edge_vectors)
+
+
+#: Most (centre, neighbour) pairs one neighbour search may hold (an upper bound is checked first):
+#: ~2^24 pairs are ~1.5 GB at the search's peak (docs/reliability.md); typical crystals need ~30-200 per atom.
+MAX_PAIRS = 2**24
+
+
+def pair_upper_bound(frac: np.ndarray, matrix: np.ndarray, volume: float, radius: float) -> int:
+    """An upper bound on the periodic (centre, neighbour) pairs within ``radius``, in O(n_atoms) memory.
+
+    Atoms are binned on a grid of the fractional cell whose bins are at least ``radius / 4`` wide
+    (perpendicular width); every neighbour of an atom within ``radius`` lies in the window of bins
+    around the atom's bin that spans ``radius`` on each side (periodic images counted once per
+    wrap), so the sum over atoms of their window's atom count bounds the pairs (about 3x above the
+    true count for homogeneous crystals, exact in the worst, clustered, case).
+    """
+    a, b, c = matrix
+    widths = volume / np.array([np.linalg.norm(np.cross(b, c)), np.linalg.norm(np.cross(c, a)),
+                                np.linalg.norm(np.cross(a, b))])  # distance between opposite faces
+    bins = np.clip(np.floor(4 * widths / radius), 1, 128).astype(int)
+    index = np.floor((frac % 1.0) * bins).astype(int) % bins
+    counts = np.zeros(bins, dtype=np.float64)
+    np.add.at(counts, tuple(index.T), 1.0)
+    window = counts
+    for axis in range(3):
+        half = math.ceil(radius / (widths[axis] / bins[axis]))
+        full, rest = divmod(2 * half + 1, bins[axis])  # whole wraps of the axis, then a partial window
+        total = window.sum(axis=axis, keepdims=True)
+        partial = sum(np.roll(window, shift, axis=axis) for shift in range(-half, -half + rest)) if rest else 0
+        window = full * total + partial
+    return int(counts.ravel() @ np.broadcast_to(window, counts.shape).ravel())
+
+
+def _check_pair_budget(frac: np.ndarray, matrix: np.ndarray, volume: float, radius: float) -> None:
+    """Refuse a neighbour search that could hold more than :data:`MAX_PAIRS` pairs (StructureError)."""
+    bound = pair_upper_bound(frac, matrix, volume, radius)
+    if bound > MAX_PAIRS:
+        raise StructureError(
+            f"the neighbour search within {radius:.3g} Å could hold up to {bound:.3g} atom pairs, more than the "
+            f"limit of {MAX_PAIRS:.3g} (atoms packed far more densely than in any crystal, or a huge cell): "
+            "refused to bound memory")
 
 
 # the shell must end this far (Å) inside the search radius to count as complete (guards the boundary)
