@@ -1,7 +1,8 @@
 """A built-in set of real crystal structures (experimental room-temperature lattice constants).
 
 Used by ``ssl-featurizer demo``, the docs and the tests, so that the package works with no data and
-no network. Structures are built from their space group, lattice constants and Wyckoff positions.
+no network. Each crystal is a structure prototype (the fractional coordinates of its conventional cell,
+written out below) with the crystal's species and lattice constants; building all 27 takes milliseconds.
 """
 
 from __future__ import annotations
@@ -12,37 +13,71 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pymatgen.core import Structure
 
-# name: (space group, lattice kwargs, species, fractional coordinates of the asymmetric unit)
-_CRYSTALS: dict[str, tuple[str, dict[str, float], list[str], list[list[float]]]] = {
-    "Si (diamond)": ("Fd-3m", {"a": 5.431}, ["Si"], [[0, 0, 0]]),
-    "Ge (diamond)": ("Fd-3m", {"a": 5.658}, ["Ge"], [[0, 0, 0]]),
-    "C (diamond)": ("Fd-3m", {"a": 3.567}, ["C"], [[0, 0, 0]]),
-    "GaAs (zincblende)": ("F-43m", {"a": 5.653}, ["Ga", "As"], [[0, 0, 0], [0.25, 0.25, 0.25]]),
-    "ZnS (zincblende)": ("F-43m", {"a": 5.41}, ["Zn", "S"], [[0, 0, 0], [0.25, 0.25, 0.25]]),
-    "CdTe (zincblende)": ("F-43m", {"a": 6.48}, ["Cd", "Te"], [[0, 0, 0], [0.25, 0.25, 0.25]]),
-    "NaCl (rock salt)": ("Fm-3m", {"a": 5.64}, ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]),
-    "KCl (rock salt)": ("Fm-3m", {"a": 6.29}, ["K", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]),
-    "LiF (rock salt)": ("Fm-3m", {"a": 4.03}, ["Li", "F"], [[0, 0, 0], [0.5, 0.5, 0.5]]),
-    "MgO (rock salt)": ("Fm-3m", {"a": 4.212}, ["Mg", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]]),
-    "CsCl (B2)": ("Pm-3m", {"a": 4.123}, ["Cs", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]),
-    "CaF2 (fluorite)": ("Fm-3m", {"a": 5.463}, ["Ca", "F"], [[0, 0, 0], [0.25, 0.25, 0.25]]),
-    "SrTiO3 (perovskite)": ("Pm-3m", {"a": 3.905}, ["Sr", "Ti", "O"], [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0]]),
-    "BaTiO3 (cubic perovskite)": ("Pm-3m", {"a": 4.00}, ["Ba", "Ti", "O"],
-                                  [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0]]),
-    "TiO2 (rutile)": ("P4_2/mnm", {"a": 4.594, "c": 2.959}, ["Ti", "O"], [[0, 0, 0], [0.305, 0.305, 0]]),
-    "ZnO (wurtzite)": ("P6_3mc", {"a": 3.25, "c": 5.207}, ["Zn", "O"], [[1 / 3, 2 / 3, 0], [1 / 3, 2 / 3, 0.382]]),
-    "GaN (wurtzite)": ("P6_3mc", {"a": 3.189, "c": 5.185}, ["Ga", "N"], [[1 / 3, 2 / 3, 0], [1 / 3, 2 / 3, 0.377]]),
-    "AlN (wurtzite)": ("P6_3mc", {"a": 3.112, "c": 4.982}, ["Al", "N"], [[1 / 3, 2 / 3, 0], [1 / 3, 2 / 3, 0.382]]),
-    "Fe (bcc)": ("Im-3m", {"a": 2.866}, ["Fe"], [[0, 0, 0]]),
-    "Cr (bcc)": ("Im-3m", {"a": 2.91}, ["Cr"], [[0, 0, 0]]),
-    "W (bcc)": ("Im-3m", {"a": 3.165}, ["W"], [[0, 0, 0]]),
-    "Cu (fcc)": ("Fm-3m", {"a": 3.615}, ["Cu"], [[0, 0, 0]]),
-    "Al (fcc)": ("Fm-3m", {"a": 4.05}, ["Al"], [[0, 0, 0]]),
-    "Ni (fcc)": ("Fm-3m", {"a": 3.524}, ["Ni"], [[0, 0, 0]]),
-    "Au (fcc)": ("Fm-3m", {"a": 4.078}, ["Au"], [[0, 0, 0]]),
-    "Mg (hcp)": ("P6_3/mmc", {"a": 3.209, "c": 5.211}, ["Mg"], [[1 / 3, 2 / 3, 0.25]]),
-    "Ti (hcp)": ("P6_3/mmc", {"a": 2.951, "c": 4.686}, ["Ti"], [[1 / 3, 2 / 3, 0.25]]),
+_F = ((0, 0, 0), (0, 0.5, 0.5), (0.5, 0, 0.5), (0.5, 0.5, 0))  # face-centring translations
+_I = ((0, 0, 0), (0.5, 0.5, 0.5))  # body-centring translations
+_P = ((0, 0, 0),)
+
+
+def _prototype(kind: str, u: float = 0.0) -> tuple[str, tuple, list[list[tuple[float, float, float]]]]:
+    """(space group, centring translations, per species: its positions in the cell before centring).
+
+    ``u`` is the free coordinate of the prototypes that have one (rutile's O at (u, u, 0); wurtzite's anion
+    at (1/3, 2/3, u)).
+    """
+    third = 1 / 3
+    return {
+        "diamond": ("Fd-3m", _F, [[(0, 0, 0), (0.25, 0.25, 0.25)]]),
+        "zincblende": ("F-43m", _F, [[(0, 0, 0)], [(0.25, 0.25, 0.25)]]),
+        "rock salt": ("Fm-3m", _F, [[(0, 0, 0)], [(0.5, 0.5, 0.5)]]),
+        "fluorite": ("Fm-3m", _F, [[(0, 0, 0)], [(0.25, 0.25, 0.25), (0.75, 0.75, 0.75)]]),
+        "B2": ("Pm-3m", _P, [[(0, 0, 0)], [(0.5, 0.5, 0.5)]]),
+        "perovskite": ("Pm-3m", _P, [[(0, 0, 0)], [(0.5, 0.5, 0.5)], [(0.5, 0.5, 0), (0.5, 0, 0.5), (0, 0.5, 0.5)]]),
+        "rutile": ("P4_2/mnm", _P, [[(0, 0, 0), (0.5, 0.5, 0.5)],
+                                    [(u, u, 0), (1 - u, 1 - u, 0), (0.5 + u, 0.5 - u, 0.5), (0.5 - u, 0.5 + u, 0.5)]]),
+        "wurtzite": ("P6_3mc", _P, [[(third, 2 * third, 0), (2 * third, third, 0.5)],
+                                    [(third, 2 * third, u), (2 * third, third, 0.5 + u)]]),
+        "bcc": ("Im-3m", _I, [[(0, 0, 0)]]),
+        "fcc": ("Fm-3m", _F, [[(0, 0, 0)]]),
+        "hcp": ("P6_3/mmc", _P, [[(third, 2 * third, 0.25), (2 * third, third, 0.75)]]),
+    }[kind]
+
+
+# name: (prototype, species (one per prototype species), a, c (non-cubic), free coordinate u)
+_CRYSTALS: dict[str, tuple[str, tuple[str, ...], float, float | None, float]] = {
+    "Si (diamond)": ("diamond", ("Si",), 5.431, None, 0),
+    "Ge (diamond)": ("diamond", ("Ge",), 5.658, None, 0),
+    "C (diamond)": ("diamond", ("C",), 3.567, None, 0),
+    "GaAs (zincblende)": ("zincblende", ("Ga", "As"), 5.653, None, 0),
+    "ZnS (zincblende)": ("zincblende", ("Zn", "S"), 5.41, None, 0),
+    "CdTe (zincblende)": ("zincblende", ("Cd", "Te"), 6.48, None, 0),
+    "NaCl (rock salt)": ("rock salt", ("Na", "Cl"), 5.64, None, 0),
+    "KCl (rock salt)": ("rock salt", ("K", "Cl"), 6.29, None, 0),
+    "LiF (rock salt)": ("rock salt", ("Li", "F"), 4.03, None, 0),
+    "MgO (rock salt)": ("rock salt", ("Mg", "O"), 4.212, None, 0),
+    "CsCl (B2)": ("B2", ("Cs", "Cl"), 4.123, None, 0),
+    "CaF2 (fluorite)": ("fluorite", ("Ca", "F"), 5.463, None, 0),
+    "SrTiO3 (perovskite)": ("perovskite", ("Sr", "Ti", "O"), 3.905, None, 0),
+    "BaTiO3 (cubic perovskite)": ("perovskite", ("Ba", "Ti", "O"), 4.00, None, 0),
+    "TiO2 (rutile)": ("rutile", ("Ti", "O"), 4.594, 2.959, 0.305),
+    "ZnO (wurtzite)": ("wurtzite", ("Zn", "O"), 3.25, 5.207, 0.382),
+    "GaN (wurtzite)": ("wurtzite", ("Ga", "N"), 3.189, 5.185, 0.377),
+    "AlN (wurtzite)": ("wurtzite", ("Al", "N"), 3.112, 4.982, 0.382),
+    "Fe (bcc)": ("bcc", ("Fe",), 2.866, None, 0),
+    "Cr (bcc)": ("bcc", ("Cr",), 2.91, None, 0),
+    "W (bcc)": ("bcc", ("W",), 3.165, None, 0),
+    "Cu (fcc)": ("fcc", ("Cu",), 3.615, None, 0),
+    "Al (fcc)": ("fcc", ("Al",), 4.05, None, 0),
+    "Ni (fcc)": ("fcc", ("Ni",), 3.524, None, 0),
+    "Au (fcc)": ("fcc", ("Au",), 4.078, None, 0),
+    "Mg (hcp)": ("hcp", ("Mg",), 3.209, 5.211, 0),
+    "Ti (hcp)": ("hcp", ("Ti",), 2.951, 4.686, 0),
 }
+
+
+def space_group(name: str) -> str:
+    """International symbol of the space group of the built-in crystal ``name``."""
+    kind, *_, u = _CRYSTALS[name]
+    return _prototype(kind, u)[0]
 
 
 def example_structures() -> dict[str, Structure]:
@@ -58,13 +93,15 @@ def example_structures() -> dict[str, Structure]:
 
 @functools.cache
 def _built() -> dict[str, Structure]:
-    """Build the crystals once per process (space-group expansion costs ~0.5 s each); callers get copies."""
+    """Build the crystals once per process; callers get copies."""
     from pymatgen.core import Lattice, Structure
 
     out = {}
-    for name, (group, lat, species, coords) in _CRYSTALS.items():
-        a = lat["a"]
-        lattice = Lattice.hexagonal(a, lat["c"]) if group.startswith("P6") else (
-            Lattice.tetragonal(a, lat["c"]) if "c" in lat else Lattice.cubic(a))
-        out[name] = Structure.from_spacegroup(group, lattice, species, coords)
+    for name, (kind, species, a, c, u) in _CRYSTALS.items():
+        group, centring, positions = _prototype(kind, u)
+        lattice = Lattice.cubic(a) if c is None else (
+            Lattice.hexagonal(a, c) if group.startswith("P6") else Lattice.tetragonal(a, c))
+        sites = [(sp, [(p + t) % 1.0 for p, t in zip(pos, shift)])
+                 for sp, orbit in zip(species, positions) for pos in orbit for shift in centring]
+        out[name] = Structure(lattice, [s for s, _ in sites], [x for _, x in sites])
     return out

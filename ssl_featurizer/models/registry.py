@@ -73,8 +73,21 @@ class PretrainedModel:
         return self.encoder.config.width
 
 
+#: the shipped models in a source checkout (the folder an install maps to ``ssl_featurizer.pretrained``)
+_SOURCE_TREE_MODELS = Path(__file__).resolve().parents[2] / "pretrained"
+
+
 def _pretrained_root():
-    return resources.files("ssl_featurizer.pretrained")
+    """The folder holding ``<name>/<version>/``: the installed ``ssl_featurizer.pretrained`` package, or, when
+    Python imports ``ssl_featurizer`` from a source checkout (e.g. run from the repository root, where the
+    package has no ``pretrained`` sub-package), the checkout's top-level ``pretrained/`` folder."""
+    try:
+        return resources.files("ssl_featurizer.pretrained")
+    except ModuleNotFoundError:
+        if (_SOURCE_TREE_MODELS / "__init__.py").is_file():
+            return _SOURCE_TREE_MODELS
+        raise ModelError("no shipped models found: ssl_featurizer.pretrained is not installed and this is not a "
+                         "source checkout with a pretrained/ folder; reinstall the package (pip install .)") from None
 
 
 def _version_key(v: str) -> tuple:
