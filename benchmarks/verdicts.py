@@ -212,8 +212,9 @@ def menus_markdown() -> str:
         label = f"{family} (`{family_model(family)}`)" if family == "ssl" else family
         lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
     lines += ["", f"Regressors, the same for every family: {', '.join(f'`{r}`' for r in BASE_REGRESSORS)}; for a "
-              f"strictly positive target also {', '.join(f'`{r}`' for r in POSITIVE_REGRESSORS)} (on grouped site "
-              "tasks `krr_log` only)."]
+              f"strictly positive target also {', '.join(f'`{r}`' for r in POSITIVE_REGRESSORS)}. Gradient "
+              "boosting and the log ensemble are not in this menu, for cost (see `ssl_featurizer/bench/families.py`); "
+              "the exploratory tables below show them."]
     return "\n".join(lines)
 
 

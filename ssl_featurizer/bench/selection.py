@@ -62,6 +62,9 @@ class Menu:
         """The variant's feature matrix."""
         return np.hstack([self.blocks[b] for b in self.variants[spec]])
 
+    def __getitem__(self, spec: str) -> np.ndarray:
+        return self.features(spec)
+
     def __iter__(self):  # noqa: ANN204 - iterates the variant specs, like the dict this replaces
         return iter(self.variants)
 
