@@ -139,19 +139,19 @@ def tables(results: pd.DataFrame, n_splits: dict[str, int]) -> tuple[str, str, s
         n = n_splits.get(task, block.split.nunique())
         lines += [f"#### {task}", "", f"{n} outer splits ({', '.join(sorted(block.split.unique())[:3])}, …), "
                   f"{int(block.n_train.mean()):,} training / {int(block.n_test.mean()):,} test rows per split.", "",
-                  "| family | menu | test MAE (mean ± std) | splits | chosen configuration per split |",
-                  "|---|---|---|---|---|"]
+                  "| family | menu | test MAE (mean ± std) | splits | selection + fit time | "
+                  "chosen configuration per split |", "|---|---|---|---|---|---|"]
         for family in FAMILIES:
             f = block[block.family == family]
             if f.empty:
-                lines.append(f"| {family} | not run | — | 0/{n} | — |")
+                lines.append(f"| {family} | not run | — | 0/{n} | — | — |")
                 continue
             missing = f.missing.iloc[0] if isinstance(f.missing.iloc[0], str) else ""
             menu = (f"{int(f.n_variants.iloc[0])} variants × {int(f.n_regressors.iloc[0])} regressors"
                     + (f", **incomplete: {_missing_components(missing)} pending**" if missing else ""))
             label = f"{family} ({f.model.iloc[0]})" if isinstance(f.model.iloc[0], str) and f.model.iloc[0] else family
             lines.append(f"| {label} | {menu} | {f.test_mae.mean():.4g} ± {f.test_mae.std():.2g} | {len(f)}/{n} | "
-                         f"{picks(f.spec + ' / ' + f.regressor)} |")
+                         f"{f.seconds.sum() / 60:.0f} min | {picks(f.spec + ' / ' + f.regressor)} |")
         lines += ["", "| comparison (A − B) | paired difference (mean ± std) | corrected p | verdict |",
                   "|---|---|---|---|"]
         cells = []

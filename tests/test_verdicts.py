@@ -154,3 +154,32 @@ def test_chgnet_features_of_a_small_cell(tmp_path):
     np.testing.assert_allclose(x[0], x[1])
     sites, _ = compute("chgnet_site", Task("sites", [(s, 0), (s, 1)], np.zeros(2), "site"), tmp_path)
     assert sites.shape == (2, x.shape[1]) and not np.allclose(sites[0], sites[1])
+
+
+def test_verdict_tables_mark_incomplete_menus_and_count_material_sets_once():
+    import sys
+    from pathlib import Path
+
+    import pandas as pd
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    try:
+        from verdicts import tables
+    finally:
+        sys.path.pop(0)
+    rng = np.random.default_rng(0)
+    rows = []
+    for task in ("kong2023_log_kvrh", "kong2023_log_gvrh"):
+        for k in range(10):
+            base = 0.06 + 0.004 * rng.normal()
+            for family, offset, missing in (("ssl", 0.0, ""), ("authors", 0.01, ""), ("handbuilt", 0.02, "ofm: ofm skipped"),
+                                            ("peer", 0.0005 * rng.normal(), "")):
+                rows.append({"task": task, "family": family, "model": "m" if family == "ssl" else "", "split": f"r0f{k}",
+                             "spec": "x", "regressor": "krr", "test_mae": base + offset, "n_train": 80, "n_test": 20,
+                             "n_variants": 3, "n_regressors": 1, "missing": missing, "seconds": 6.0})
+    detail, gate, readme = tables(pd.DataFrame(rows), {"kong2023_log_kvrh": 10, "kong2023_log_gvrh": 10})
+    assert "2 task(s) on 1 material set(s)" in detail
+    assert "ssl wins" in detail and "no verdict (incomplete menu)" in detail and "incomplete: ofm pending" in detail
+    assert gate.count("ssl wins") == 2
+    assert "ours vs authors: 2 win(s), 0 loss(es), 0 tie(s)" in readme
+    assert "ours vs handbuilt: 0 win(s), 0 loss(es), 0 tie(s), 2 without verdict (incomplete menu)" in readme

@@ -159,7 +159,9 @@ def inner_scores(menu: Menu | Mapping[str, np.ndarray], y: np.ndarray, train: np
         for kernel in SCREEN_GRID["kernels"]:
             dist = {b: distances(scaled[b], kernel) for b in used}
             for spec, parts in menu.variants.items():
-                d = dist[parts[0]] if len(parts) == 1 else np.sum([dist[b] for b in parts], axis=0)
+                d = dist[parts[0]].copy()
+                for b in parts[1:]:
+                    d += dist[b]
                 n_features = sum(scaled[b].shape[1] for b in parts)
                 gammas = [g / n_features for g in SCREEN_GRID["gamma_scales"]]
                 for (name, _, _), pred in fold_predictions(d, folds, targets, gammas, SCREEN_GRID["alphas"]).items():
