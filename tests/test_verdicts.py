@@ -183,3 +183,15 @@ def test_verdict_tables_mark_incomplete_menus_and_count_material_sets_once():
     assert gate.count("ssl wins") == 2
     assert "ours vs authors: 2 win(s), 0 loss(es), 0 tie(s)" in readme
     assert "ours vs handbuilt: 0 win(s), 0 loss(es), 0 tie(s), 2 without verdict (incomplete menu)" in readme
+
+
+def test_site_menus_are_built_in_full(tmp_path):
+    from ssl_featurizer.bench.families import build_menu, declared_menu
+    from ssl_featurizer.bench.tasks import Task
+
+    s = _structure(4.0, ("Na", "Cl"))
+    task = Task("sites", [(s, 0), (s, 1), (s.copy(), 0), (s.copy(), 1)], np.arange(1.0, 5.0), "site",
+                np.array(["a", "a", "b", "b"]))
+    menu, missing = build_menu("ssl", task, tmp_path)
+    assert list(menu) == declared_menu("ssl", "site") and missing == []
+    assert menu["ssl_site:012+element_site"].shape[0] == 4
