@@ -181,6 +181,9 @@ def test_verdict_tables_mark_incomplete_menus_and_count_material_sets_once():
     assert "2 task(s) on 1 material set(s)" in detail
     assert "ssl wins" in detail and "no verdict (incomplete menu)" in detail and "incomplete: ofm pending" in detail
     assert gate.count("ssl wins") == 2
+    row = next(line for line in detail.splitlines() if line.startswith("| kong2023_log_kvrh |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]  # task, vs handbuilt, vs authors, vs peer
+    assert cells[1].startswith("no verdict") and cells[2].startswith("ssl wins")
     assert "ours vs authors: 2 win(s), 0 loss(es), 0 tie(s)" in readme
     assert "ours vs handbuilt: 0 win(s), 0 loss(es), 0 tie(s), 2 without verdict (incomplete menu)" in readme
 
