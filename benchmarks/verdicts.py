@@ -26,11 +26,10 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
-from docs_blocks import picks, write_block  # noqa: E402
+from docs_blocks import picks, write_block
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "verdicts"
@@ -137,10 +136,10 @@ def tables(results: pd.DataFrame, n_splits: dict[str, int]) -> tuple[str, str, s
     for task in dict.fromkeys(results.task):
         block = results[results.task == task]
         n = n_splits.get(task, block.split.nunique())
-        lines += [f"#### {task}", "", f"{n} outer splits ({', '.join(sorted(block.split.unique())[:3])}, …), "
-                  f"{int(block.n_train.mean()):,} training / {int(block.n_test.mean()):,} test rows per split.", "",
-                  "| family | menu | test MAE (mean ± std) | splits | selection + fit time | "
-                  "chosen configuration per split |", "|---|---|---|---|---|---|"]
+        lines += [f"#### {task}", "", (f"{n} outer splits ({', '.join(sorted(block.split.unique())[:3])}, …), "
+                  f"{int(block.n_train.mean()):,} training / {int(block.n_test.mean()):,} test rows per split."), "",
+                  ("| family | menu | test MAE (mean ± std) | splits | selection + fit time | "
+                  "chosen configuration per split |"), "|---|---|---|---|---|---|"]
         for family in FAMILIES:
             f = block[block.family == family]
             if f.empty:
@@ -200,15 +199,21 @@ def tables(results: pd.DataFrame, n_splits: dict[str, int]) -> tuple[str, str, s
                           f"{len(found) - wins - losses - open_} tie(s)"
                           + (f", {open_} without verdict (incomplete menu)" if open_ else "")
                           + f" on {len(found)} task(s): " + ", ".join(f"{t} {v}" for t, v in found))
-    gate_md = ["| task | ours (default) MAE | authors' checkpoints (nested) MAE | ours − authors | corrected p | "
-               "verdict |", "|---|---|---|---|---|---|", *gate]
+    gate_md = [("| task | ours (default) MAE | authors' checkpoints (nested) MAE | ours − authors | corrected p | "
+               "verdict |"), "|---|---|---|---|---|---|", *gate]
     return "\n".join(summary + lines), "\n".join(gate_md), "\n".join(readme or ["- no comparison finished yet"])
 
 
 def menus_markdown() -> str:
     """The declared menus (docs/benchmarks.md lists them; a test checks that the page and the code agree)."""
-    from ssl_featurizer.bench.families import (BASE_REGRESSORS, CHECKPOINTS, FAMILIES, POSITIVE_REGRESSORS,
-                                               declared_menu, family_model)
+    from ssl_featurizer.bench.families import (
+        BASE_REGRESSORS,
+        CHECKPOINTS,
+        FAMILIES,
+        POSITIVE_REGRESSORS,
+        declared_menu,
+        family_model,
+    )
 
     lines = ["| family | structure tasks | site tasks |", "|---|---|---|"]
     for family in FAMILIES:
@@ -223,10 +228,10 @@ def menus_markdown() -> str:
                 cells.append(f"{len(menu)}: " + ", ".join(f"`{v}`" for v in menu))
         label = f"{family} (`{family_model(family)}`)" if family == "ssl" else family
         lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
-    lines += ["", f"Regressors, the same for every family: {', '.join(f'`{r}`' for r in BASE_REGRESSORS)}; for a "
+    lines += ["", (f"Regressors, the same for every family: {', '.join(f'`{r}`' for r in BASE_REGRESSORS)}; for a "
               f"strictly positive target also {', '.join(f'`{r}`' for r in POSITIVE_REGRESSORS)}. Gradient "
               "boosting and the log ensemble are not in this menu, for cost (see `ssl_featurizer/bench/families.py`); "
-              "the exploratory tables below show them."]
+              "the exploratory tables below show them.")]
     return "\n".join(lines)
 
 

@@ -114,8 +114,13 @@ def test_repeated_kfold_tests_every_row_once_per_repeat_and_keeps_materials_whol
 def test_declared_menus_share_one_regressor_menu_and_match_the_docs():
     from pathlib import Path
 
-    from ssl_featurizer.bench.families import (BASE_REGRESSORS, FAMILIES, POSITIVE_REGRESSORS, declared_menu,
-                                               regressor_menu)
+    from ssl_featurizer.bench.families import (
+        BASE_REGRESSORS,
+        FAMILIES,
+        POSITIVE_REGRESSORS,
+        declared_menu,
+        regressor_menu,
+    )
 
     assert regressor_menu(np.array([-1.0, 2.0])) == BASE_REGRESSORS
     assert regressor_menu(np.array([1.0, 2.0])) == (*BASE_REGRESSORS, *POSITIVE_REGRESSORS)

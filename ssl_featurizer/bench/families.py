@@ -141,7 +141,8 @@ def build_menu(family: str, task: Task, cache_dir: str | Path | None = None,
     else:
         for spec in declared:
             parts = tuple(spec.split("+"))
-            if all([component(p) for p in parts]):
+            available = [component(p) for p in parts]  # every part, so that every problem is recorded
+            if all(available):
                 variants[spec] = parts
     missing = [f"{v}: " + "; ".join(f"{k} {why}" for k, why in problems.items()
                                     if k in v.split("+") or v.startswith(f"{k}/"))

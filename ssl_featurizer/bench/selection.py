@@ -24,7 +24,7 @@ a ``KernelRidgeCV`` with :data:`SCREEN_GRID` in the protocol pipeline).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,7 +65,8 @@ class Menu:
     def __getitem__(self, spec: str) -> np.ndarray:
         return self.features(spec)
 
-    def __iter__(self):  # noqa: ANN204 - iterates the variant specs, like the dict this replaces
+    def __iter__(self) -> Iterator[str]:
+        """The variant specs, in menu order (like the ``{spec: X}`` dict this replaces)."""
         return iter(self.variants)
 
     def __len__(self) -> int:
