@@ -61,19 +61,20 @@ def decide(results: pd.DataFrame, candidates: list[str]) -> tuple[str, pd.DataFr
     return str(relative.loc[candidates].idxmin()), mean.assign(relative=relative)
 
 
-def write_docs(table: pd.DataFrame, results: pd.DataFrame, chosen: str, n_dev: int) -> None:
+def write_docs(table: pd.DataFrame, results: pd.DataFrame, chosen: str, n_dev: int,
+               page: Path = ROOT / "docs" / "pretraining.md") -> None:
+    """The choice table (mean ± std per target, picks per model; the chosen default in bold) into ``page``."""
     std = results.groupby(["target", "model"]).test_mae.std().unstack("target")
-    chosen = results.groupby("model").spec.agg(picks)
+    picked = results.groupby("model").spec.agg(picks)
     lines = ["| model | MP-2018 e_form MAE (eV/atom) | MP-2018 PBE gap MAE (eV) | relative to the first | picks |",
              "|---|---|---|---|---|"]
     for model, r in table.iterrows():
         mark = "**" if model == chosen else ""
         lines.append(f"| {mark}{model}{mark} | {r['e_form']:.4f} ± {std.loc[model, 'e_form']:.4f} | "
                      f"{r['gap_pbe']:.4f} ± {std.loc[model, 'gap_pbe']:.4f} | {r['relative']:.3f} | "
-                     f"{chosen.loc[model]} |")
+                     f"{picked.loc[model]} |")
     lines.append(f"\n{n_dev:,} development structures, 3 random 80/20 splits (kong2023-*: the authors' checkpoints, "
                  f"scored as references, never candidates); chosen default: **{chosen}**.")
-    page = ROOT / "docs" / "pretraining.md"
     head, rest = page.read_text().split("<!-- choice:start -->\n")
     page.write_text(head + "<!-- choice:start -->\n" + "\n".join(lines) + "\n" + rest[rest.index("<!-- choice:end -->"):])
 

@@ -1,5 +1,10 @@
-"""Regenerate tables and figures from benchmarks/results/*/results.csv and write them into docs/benchmarks.md."""
+"""Regenerate the exploratory tables and figures from benchmarks/results/*/results.csv into docs/benchmarks.md.
 
+These tables pick each family's best (descriptor, regressor) by its mean *test* MAE: exploratory only. The
+headline verdicts (configurations chosen on training rows) come from benchmarks/verdicts.py.
+"""
+
+import argparse
 import json
 from pathlib import Path
 
@@ -11,34 +16,12 @@ ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 HEAD_START, HEAD_END = "<!-- headline:start -->", "<!-- headline:end -->"
 
+
 def _failed_rows(results: pd.DataFrame) -> pd.DataFrame:
     """Rows with a failed component: a concatenation fails where any of its parts failed."""
     per = results.groupby("descriptor")["n_failed_inputs"].max()
     combined = results["descriptor"].map(lambda d: max(per.get(p, 0) for p in d.split("+")))
     return results.assign(n_failed_inputs=results["n_failed_inputs"].combine(combined, max))
-
-
-blocks, heads = [], []
-for run in sorted((ROOT / "benchmarks" / "results").glob("*/run.json")):
-    if not (run.parent / "results.csv").exists():
-        continue  # not a benchmark run (e.g. magnetism_analysis, see docs/magnetism.md)
-    meta = json.loads(run.read_text())
-    folder = run.parent.relative_to(ROOT)
-    results = _failed_rows(pd.read_csv(run.parent / "results.csv"))
-    heads.append(headline(results))
-    summary = summarise(results)
-    used = sorted(set(results.get("weights", pd.Series(dtype=str)).dropna()) - {""})
-    weights = ", ".join(f"`{w}`" for w in used) or f"`{meta['model']}`"
-    summary.to_csv(run.parent / "summary.csv", index=False)
-    (run.parent / "summary.md").write_text(markdown_table(summary))
-    bar_chart(summary, run.parent / "mae.png")
-    range_curve(summary, run.parent / "range.png")
-    blocks.append(
-        f"### {meta['task']}\n\n{meta['n_rows']:,} rows, splits {', '.join(meta['splits'])}, model {weights}, "
-        f"wall time {meta['wall_seconds'] / 60:.1f} min. {' '.join(meta['notes'])}\n\n"
-        + markdown_table(summary)
-        + f"\n![MAE by descriptor](../{folder}/mae.png)\n"
-        + (f"![range curve](../{folder}/range.png)\n" if (run.parent / "range.png").exists() else ""))
 
 
 def _between(text: str, start: str, end: str, body: str) -> str:
@@ -47,8 +30,35 @@ def _between(text: str, start: str, end: str, body: str) -> str:
     return f"{head}{start}\n" + body + f"\n{end}{tail}"
 
 
-page = ROOT / "docs" / "benchmarks.md"
-text = _between(page.read_text(), START, END, "\n" + "\n".join(blocks))
-text = _between(text, HEAD_START, HEAD_END, headline_markdown(pd.concat(heads, ignore_index=True)))
-page.write_text(text)
-print(f"updated {page} with {len(blocks)} task(s)")
+def main() -> None:
+    argparse.ArgumentParser(description=__doc__).parse_args()
+    blocks, heads = [], []
+    for run in sorted((ROOT / "benchmarks" / "results").glob("*/run.json")):
+        if not (run.parent / "results.csv").exists():
+            continue  # not a benchmark run (e.g. magnetism_analysis, see docs/magnetism.md)
+        meta = json.loads(run.read_text())
+        folder = run.parent.relative_to(ROOT)
+        results = _failed_rows(pd.read_csv(run.parent / "results.csv"))
+        heads.append(headline(results))
+        summary = summarise(results)
+        used = sorted(set(results.get("weights", pd.Series(dtype=str)).dropna()) - {""})
+        weights = ", ".join(f"`{w}`" for w in used) or f"`{meta['model']}`"
+        summary.to_csv(run.parent / "summary.csv", index=False)
+        (run.parent / "summary.md").write_text(markdown_table(summary))
+        bar_chart(summary, run.parent / "mae.png")
+        range_curve(summary, run.parent / "range.png")
+        blocks.append(
+            f"### {meta['task']}\n\n{meta['n_rows']:,} rows, splits {', '.join(meta['splits'])}, model {weights}, "
+            f"wall time {meta['wall_seconds'] / 60:.1f} min. {' '.join(meta['notes'])}\n\n"
+            + markdown_table(summary)
+            + f"\n![MAE by descriptor](../{folder}/mae.png)\n"
+            + (f"![range curve](../{folder}/range.png)\n" if (run.parent / "range.png").exists() else ""))
+    page = ROOT / "docs" / "benchmarks.md"
+    text = _between(page.read_text(), START, END, "\n" + "\n".join(blocks))
+    text = _between(text, HEAD_START, HEAD_END, headline_markdown(pd.concat(heads, ignore_index=True)))
+    page.write_text(text)
+    print(f"updated {page} with {len(blocks)} task(s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import platform
 import shutil
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -140,10 +139,15 @@ def docs() -> None:
 
 
 if __name__ == "__main__":
-    stages = sys.argv[1:2] or ["bench", "analysis", "docs"]
-    stages = ["bench", "analysis", "docs"] if stages == ["all"] else stages
+    import argparse
+
+    cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    cli.add_argument("stage", nargs="?", choices=("bench", "analysis", "docs", "all"), default="all")
+    cli.add_argument("bench_args", nargs=argparse.REMAINDER, help="arguments of the bench stage")
+    parsed = cli.parse_args()
+    stages = ["bench", "analysis", "docs"] if parsed.stage == "all" else [parsed.stage]
     for stage_name in stages:
         if stage_name == "bench":
-            bench(sys.argv[2:] or None)
+            bench(parsed.bench_args or None)
         else:
             {"analysis": analysis, "docs": docs}[stage_name]()

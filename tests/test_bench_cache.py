@@ -37,3 +37,33 @@ def test_subset_reuses_parent_rows(crystals, tmp_path):
     np.testing.assert_array_equal(sub_x, parent_x[sub.parent[1]])
     fresh, _ = compute("element_site+ssl_site:01", sub)
     np.testing.assert_allclose(sub_x, fresh, rtol=1e-6, atol=1e-7)
+
+
+def test_chunked_featurization_resumes_after_an_interruption(crystals, tmp_path, monkeypatch):
+    """Slow descriptors are cached chunk by chunk: a killed run keeps its finished chunks; the result is unchanged."""
+    import pytest
+
+    from ssl_featurizer.bench import descriptors
+
+    task = Task("toy", list(crystals.values())[:7], np.arange(7.0))
+    whole, _ = compute("magpie", task)
+    monkeypatch.setattr(descriptors, "CHUNK", 3)
+    calls = []
+    real = descriptors._HANDBUILT["magpie"]
+
+    def flaky(structures):
+        calls.append(len(structures))
+        if len(calls) == 3:  # warm-up, chunk 0, then the process "dies" in chunk 1
+            raise KeyboardInterrupt
+        return real(structures)
+
+    monkeypatch.setitem(descriptors._HANDBUILT, "magpie", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        compute("magpie", task, tmp_path)
+    assert len(list(tmp_path.glob("*.chunk*.npz"))) == 1
+    calls.clear()
+    monkeypatch.setitem(descriptors._HANDBUILT, "magpie", lambda s: (calls.append(len(s)), real(s))[1])
+    x, _ = compute("magpie", task, tmp_path)
+    assert calls == [1, 3, 1]  # warm-up, then only the chunks not on disk
+    np.testing.assert_allclose(x, whole)
+    assert not list(tmp_path.glob("*.chunk*.npz")) and len(list(tmp_path.glob("*.npz"))) == 1

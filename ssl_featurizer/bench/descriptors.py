@@ -7,8 +7,10 @@ Spec strings (``--descriptors`` on the command line):
   ``ofm`` (OrbitalFieldMatrix), ``site_stats_crystalnn`` (SiteStatsFingerprint of CrystalNNFingerprint ops),
   ``symmetry_density`` (GlobalSymmetryFeatures + DensityFeatures), ``soap`` (dscribe SOAP, averaged;
   optional extra);
+* ``chgnet`` — the frozen features of the universal potential CHGNet (its pooled ``crystal_fea``; optional extra
+  ``peer``, whose weights ship inside the ``chgnet`` package);
 * site level: ``ssl_site:<layers>``, ``crystalnn_site``, ``opsite``, ``element_site`` (magpie of the
-  site's element);
+  site's element), ``chgnet_site`` (CHGNet's ``atom_fea`` of the site);
 * concatenations with ``+``: ``ssl:012+magpie``.
 
 Every component is computed once per (task data, spec, model) and cached on disk as ``.npz`` with its
@@ -31,8 +33,10 @@ import numpy as np
 
 from ssl_featurizer.bench.tasks import Task
 
-STRUCTURE_LEVEL = ("magpie", "sine_coulomb", "ofm", "site_stats_crystalnn", "symmetry_density", "soap")
-SITE_LEVEL = ("crystalnn_site", "opsite", "element_site")
+STRUCTURE_LEVEL = ("magpie", "sine_coulomb", "ofm", "site_stats_crystalnn", "symmetry_density", "soap", "chgnet")
+SITE_LEVEL = ("crystalnn_site", "opsite", "element_site", "chgnet_site")
+#: descriptors computed in chunks of this many inputs, each chunk cached: a killed run resumes at its last chunk
+CHUNK = 256
 SET_DEPENDENT = ("sine_coulomb", "soap")  # features depend on the whole input set (sizes, species list)
 
 
@@ -121,10 +125,45 @@ def _element_site(pairs: list) -> np.ndarray:
                           [s[int(i)].species.element_composition for s, i in pairs])
 
 
+def _chgnet_features(structures: list, key: str) -> list[np.ndarray | None]:
+    """CHGNet's ``crystal_fea`` or ``atom_fea`` per structure (None where CHGNet cannot take the structure)."""
+    try:
+        from chgnet.model import CHGNet
+    except ImportError as exc:
+        raise ImportError("the 'chgnet' descriptors need CHGNet: pip install 'ssl-featurizer[peer]'") from exc
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):  # CHGNet prints its version and device on load
+        model = CHGNet.load(use_device="cpu", verbose=False)
+    out: list[np.ndarray | None] = []
+    for s in structures:
+        try:
+            pred = model.predict_structure(s, task="e", return_crystal_feas=key == "crystal_fea",
+                                           return_atom_feas=key == "atom_fea")
+            out.append(np.asarray(pred[key], dtype=float))
+        except Exception:  # noqa: BLE001 - e.g. a partially occupied or isolated-atom structure: a NaN row
+            out.append(None)
+    return out
+
+
+def _chgnet(structures: list) -> np.ndarray:
+    feats = _chgnet_features(structures, "crystal_fea")
+    width = next((f.shape[-1] for f in feats if f is not None), 64)
+    return np.array([np.full(width, np.nan) if f is None else f.ravel() for f in feats])
+
+
+def _chgnet_site(pairs: list) -> np.ndarray:
+    order = list({id(s): s for s, _ in pairs}.values())  # each structure once, whatever its number of sites
+    feats = dict(zip((id(s) for s in order), _chgnet_features(order, "atom_fea")))
+    width = next((f.shape[-1] for f in feats.values() if f is not None), 64)
+    return np.array([np.full(width, np.nan) if feats[id(s)] is None else feats[id(s)][int(i)] for s, i in pairs])
+
+
 _HANDBUILT: dict[str, Callable[[list], np.ndarray]] = {
     "magpie": _magpie, "sine_coulomb": _sine_coulomb, "ofm": _ofm, "site_stats_crystalnn": _site_stats,
-    "symmetry_density": _symmetry_density, "soap": _soap,
-    "crystalnn_site": _crystalnn_site, "opsite": _opsite, "element_site": _element_site,
+    "symmetry_density": _symmetry_density, "soap": _soap, "chgnet": _chgnet,
+    "crystalnn_site": _crystalnn_site, "opsite": _opsite, "element_site": _element_site, "chgnet_site": _chgnet_site,
 }
 
 
@@ -216,6 +255,13 @@ def _compute_one(part: str, task: Task, cache_dir: str | Path | None, model: str
             x, seconds = _compute_one(f"ssl_site:{every}", task, cache_dir, model)
             w = loaded.width
             return x[:, np.concatenate([np.arange(int(c) * w, (int(c) + 1) * w) for c in layers])], seconds
+    if part.startswith("chgnet"):
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            key = f"{part}@chgnet-{version('chgnet')}"  # its weights ship with (and change with) the package
+        except PackageNotFoundError as exc:
+            raise ImportError("the 'chgnet' descriptors need CHGNet: pip install 'ssl-featurizer[peer]'") from exc
     path = None
     if cache_dir is not None:
         found = _cached(cache_dir, task, part, key)
@@ -229,10 +275,37 @@ def _compute_one(part: str, task: Task, cache_dir: str | Path | None, model: str
             return _ssl(part, inputs, task.level, model) if part.startswith("ssl") else _HANDBUILT[part](inputs)
 
     featurize(task.inputs[:1])  # warm-up (imports, lazy tables): timings are steady-state per input
-    t0 = time.perf_counter()
-    x = featurize(task.inputs)
-    seconds = (time.perf_counter() - t0) / max(len(task), 1)
+    if path is not None and part.split(":")[0] not in SET_DEPENDENT and len(task) > CHUNK:
+        x, seconds = _chunked(featurize, task.inputs, path)
+    else:
+        t0 = time.perf_counter()
+        x = featurize(task.inputs)
+        seconds = (time.perf_counter() - t0) / max(len(task), 1)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(path, X=x, seconds=seconds)
+        for done in path.parent.glob(f"{path.stem}.chunk*.npz"):
+            done.unlink()
     return x, seconds
+
+
+def _chunked(featurize: Callable[[list], np.ndarray], inputs: list, path: Path) -> tuple[np.ndarray, float]:
+    """Features of ``inputs`` in chunks of :data:`CHUNK`, each cached beside ``path`` (a rerun skips finished ones).
+
+    Only for descriptors whose rows do not depend on the other inputs (not :data:`SET_DEPENDENT`).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    blocks, seconds = [], 0.0
+    for k, start in enumerate(range(0, len(inputs), CHUNK)):
+        chunk = path.parent / f"{path.stem}.chunk{k:04d}-{CHUNK}.npz"
+        if chunk.exists():
+            cached = np.load(chunk)
+            x, s = cached["X"], float(cached["seconds"])
+        else:
+            t0 = time.perf_counter()
+            x = featurize(inputs[start:start + CHUNK])
+            s = time.perf_counter() - t0
+            np.savez_compressed(chunk, X=x, seconds=s)
+        blocks.append(x)
+        seconds += s
+    return np.vstack(blocks), seconds / max(len(inputs), 1)

@@ -117,3 +117,24 @@ def evaluate_split(X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.nda
             "r2": r2_score(y[test], pred), "n_train": len(train), "n_test": len(test),
             "best_params": ";".join(f"{k}={v:.3g}" if isinstance(v, float) else
                                     f"{k.split('__')[-1]}={v}" for k, v in best.items())}
+
+
+def repeated_kfold(task: Task, repeats: int = 2, folds: int = 5) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """Outer splits of the verdict benchmark: the task's official folds, or ``repeats`` × ``folds``-fold CV.
+
+    Every row is tested once per repeat. Site tasks (``task.groups``) are split by material: groups are shuffled
+    (seed = repeat) and dealt to folds, so a material's sites never sit on both sides.
+    """
+    from sklearn.model_selection import GroupKFold, KFold
+
+    if task.folds is not None:
+        return [(f"fold{k}", tr, te) for k, (tr, te) in enumerate(task.folds)]
+    out = []
+    for r in range(repeats):
+        if task.groups is not None:
+            splitter = GroupKFold(folds, shuffle=True, random_state=r)
+            parts = splitter.split(np.zeros(len(task)), task.y, task.groups)
+        else:
+            parts = KFold(folds, shuffle=True, random_state=r).split(np.zeros(len(task)))
+        out += [(f"r{r}f{k}", tr, te) for k, (tr, te) in enumerate(parts)]
+    return out

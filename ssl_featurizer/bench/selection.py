@@ -1,92 +1,221 @@
-"""Nested selection of the SSL layer set and pooling, by the same inner cross-validation as the regressor.
+"""Nested choice of a configuration (descriptor variant × regressor) on the training rows of one outer split.
 
-For one outer split, every candidate descriptor (e.g. ``ssl:01``, ``ssl:012:mean-std``) is screened by the kernel
-ridge inner cross-validation on the training rows with a reduced grid (:data:`SCREEN_GRID`: both kernels, gamma
-0.3 / n_features, alpha 0.01 and 0.1 — the same inner folds for every candidate); the candidate with the lowest
-inner MAE is then fitted with the full protocol grid of :func:`~ssl_featurizer.bench.protocol.make_model` and
-scored on the test rows. The test rows never influence the choice, so models compared this way each get their
-best layer set and pooling under identical rules. (Screening with the full grid would cost 6× more kernel
-solves for the same decision rule; on 2 CPU cores that is the difference between minutes and hours.)
+A :class:`Menu` holds a family's descriptor variants, each a concatenation of named feature blocks (e.g. the
+variant ``ssl:012:mean-std+magpie`` is the blocks ``L0 mean``, ``L0 std``, …, ``L2 std`` and ``magpie``). For one
+outer split, :func:`select_and_score` gives every configuration an inner cross-validation MAE computed on the
+training rows only (3 inner folds, the same folds for every configuration; grouped by material when the task has
+groups), takes the configuration with the lowest inner MAE, refits it on all training rows with the full
+protocol (:func:`~ssl_featurizer.bench.protocol.evaluate_split`) and scores it on the test rows. The test rows
+never influence the choice.
 
-Candidates of one model are columns of a single featurization (the widest layer set, all poolings), sliced by
-feature label, so each model embeds every structure once.
+Inner scores, per regressor (features imputed and standardised with training-row statistics):
+
+- ``krr`` / ``krr_log``: kernel ridge on y / on log y (predictions exponentiated), the reduced grid
+  :data:`SCREEN_GRID` (both kernels, gamma 0.3 / n_features, alpha 0.01 and 0.1); the inner MAE is the best grid
+  point's. Rbf and laplacian distances are sums over columns, so one distance matrix per block serves every
+  variant that contains the block, every fold, gamma, alpha and both targets.
+- ``gbr``, ``gbr_l1_log``: the protocol's pipelines refitted on each inner training fold.
+- ``ensemble_log``: the geometric mean of the best ``krr_log`` grid point's and ``gbr_l1_log``'s out-of-fold
+  predictions (the ensemble's two members).
+
+With the single regressor ``krr`` this is the layer-set × pooling choice of the quality gate (identical scores to
+a ``KernelRidgeCV`` with :data:`SCREEN_GRID` in the protocol pipeline).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import mean_absolute_error
 
 from ssl_featurizer.bench.descriptors import compute
-from ssl_featurizer.bench.protocol import make_model
+from ssl_featurizer.bench.krr import distances, fold_mae, fold_predictions
+from ssl_featurizer.bench.protocol import KNOWN_REGRESSORS, evaluate_split, make_model
 from ssl_featurizer.bench.tasks import Task
 
 LAYER_SETS = ("0", "01", "012", "0123")
 POOLINGS = (("mean",), ("mean", "std"))
 SCREEN_GRID = {"kernels": ("rbf", "laplacian"), "gamma_scales": (0.3,), "alphas": (1e-2, 1e-1)}
+INNER_FOLDS = 3
+
+
+@dataclass
+class Menu:
+    """Descriptor variants of one family as concatenations of feature blocks.
+
+    Attributes:
+        blocks: ``{block name: (n_rows, n_columns) features}``.
+        variants: ``{variant spec: block names}`` (concatenated in that order).
+    """
+
+    blocks: dict[str, np.ndarray]
+    variants: dict[str, tuple[str, ...]]
+
+    @classmethod
+    def from_features(cls, features: Mapping[str, np.ndarray]) -> Menu:
+        """One variant per entry, each its own block."""
+        return cls(dict(features), {spec: (spec,) for spec in features})
+
+    def features(self, spec: str) -> np.ndarray:
+        """The variant's feature matrix."""
+        return np.hstack([self.blocks[b] for b in self.variants[spec]])
+
+    def __getitem__(self, spec: str) -> np.ndarray:
+        return self.features(spec)
+
+    def __iter__(self) -> Iterator[str]:
+        """The variant specs, in menu order (like the ``{spec: X}`` dict this replaces)."""
+        return iter(self.variants)
+
+    def __len__(self) -> int:
+        return len(self.variants)
 
 
 def candidate_features(task: Task, model: str, layer_sets: Sequence[str] = LAYER_SETS,
                        poolings: Sequence[tuple[str, ...]] = POOLINGS,
-                       cache_dir: str | None = None) -> dict[str, np.ndarray]:
-    """``{spec: X}`` for every layer set × pooling of ``model`` (site tasks: layer sets only).
+                       cache_dir: str | None = None, prefix: str = "") -> Menu:
+    """The :class:`Menu` of every layer set × pooling of ``model`` (site tasks: layer sets only).
 
-    Computed from one cached featurization with the union of the layers and poolings.
+    Computed from one cached featurization with the union of the layers and poolings; one block per
+    (layer, pooling statistic). ``prefix`` is prepended to variant and block names (e.g. ``"pred/"``).
     """
     from ssl_featurizer.featurizers.site import SSLSiteFeaturizer
     from ssl_featurizer.featurizers.structure import SSLStructureFeaturizer
 
     layers_all = "".join(sorted(set("".join(layer_sets)), key=int))
+    blocks: dict[str, np.ndarray] = {}
     if task.level == "site":
         X, _ = compute(f"ssl_site:{layers_all}", task, cache_dir, model)
         labels = SSLSiteFeaturizer(model=model, layers=layers_all).feature_labels()
         layer_of = np.array([lab.split("_")[0][2:] for lab in labels])
-        return {f"ssl_site:{ls}": X[:, np.isin(layer_of, list(ls))] for ls in layer_sets}
+        for layer in layers_all:
+            blocks[f"{prefix}L{layer}"] = X[:, layer_of == layer]
+        return Menu(blocks, {f"{prefix}ssl_site:{ls}": tuple(f"{prefix}L{c}" for c in ls) for ls in layer_sets})
     pools_all = tuple(dict.fromkeys(p for pool in poolings for p in pool))
     X, _ = compute(f"ssl:{layers_all}:{'-'.join(pools_all)}", task, cache_dir, model)
     labels = SSLStructureFeaturizer(model=model, layers=layers_all, pooling=pools_all).feature_labels()
     pool_of = np.array([lab.split(" ")[0] for lab in labels])
     layer_of = np.array([lab.split(" ")[1].split("_")[0][2:] for lab in labels])
-    out = {}
+    for layer in layers_all:
+        for stat in pools_all:
+            blocks[f"{prefix}L{layer} {stat}"] = X[:, (layer_of == layer) & (pool_of == stat)]
+    variants = {}
     for ls in layer_sets:
         for pool in poolings:
-            spec = f"ssl:{ls}" + ("" if pool == ("mean",) else f":{'-'.join(pool)}")
-            out[spec] = X[:, np.isin(layer_of, list(ls)) & np.isin(pool_of, list(pool))]
-    return out
+            spec = f"{prefix}ssl:{ls}" + ("" if pool == ("mean",) else f":{'-'.join(pool)}")
+            variants[spec] = tuple(f"{prefix}L{layer} {stat}" for layer in ls for stat in pool)
+    return Menu(blocks, variants)
 
 
-def _fit_candidate(X: np.ndarray, y: np.ndarray, train: np.ndarray, seed: int,
-                   groups: np.ndarray | None, screen: bool) -> tuple[Any, float]:
-    model = make_model("krr", seed)
-    if screen:
-        model.set_params(**{f"krr__{k}": v for k, v in SCREEN_GRID.items()})
-    if groups is not None:
-        model.fit(X[train], y[train], krr__groups=groups[train])
-    else:
-        model.fit(X[train], y[train])
-    return model, min(model[-1].cv_results_.values())
+def _standardised(x: np.ndarray, train: np.ndarray) -> np.ndarray:
+    """Training rows of ``x`` imputed and standardised with training-row statistics (as the protocol pipeline)."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import StandardScaler
+
+    xt = SimpleImputer(strategy="mean", keep_empty_features=True).fit_transform(x[train])
+    return StandardScaler().fit_transform(xt)
 
 
-def select_and_score(candidates: dict[str, np.ndarray], y: np.ndarray, train: np.ndarray, test: np.ndarray,
-                     seed: int, groups: np.ndarray | None = None, n_jobs: int = 1) -> list[dict[str, Any]]:
-    """Screen every candidate on ``train``; fit the one with the lowest inner-CV MAE fully and score it.
+def inner_scores(menu: Menu | Mapping[str, np.ndarray], y: np.ndarray, train: np.ndarray, seed: int,
+                 groups: np.ndarray | None = None, regressors: Sequence[str] = ("krr",)) -> dict[tuple[str, str], float]:
+    """Inner-CV MAE of every (variant, regressor) configuration, from the training rows only.
+
+    Args:
+        menu: the variants (a plain ``{spec: X}`` mapping is one block per variant).
+        y: targets of all rows (only ``y[train]`` is read).
+        train: the outer split's training rows.
+        seed: seeds the inner folds (and the regressors).
+        groups: material of each row (site tasks): inner folds never split a material.
+        regressors: any of ``krr``, ``gbr``, ``krr_log``, ``gbr_l1_log``, ``ensemble_log``.
 
     Returns:
-        One row per candidate: ``spec``, ``inner_mae`` (screening, training rows only) and ``selected`` (exactly
-        one True); the selected row also has ``test_mae`` (full-grid model) and the chosen ``best_params``.
+        ``{(spec, regressor): inner MAE}`` in menu order × regressor order.
     """
-    from joblib import Parallel, delayed
+    from sklearn.model_selection import GroupKFold, KFold
 
-    specs = list(candidates)
-    screened = Parallel(n_jobs=n_jobs)(delayed(_fit_candidate)(candidates[s], y, train, seed, groups, True)
-                                       for s in specs)
-    best = specs[int(np.argmin([inner for _, inner in screened]))]
-    model, _ = _fit_candidate(candidates[best], y, train, seed, groups, screen=False)
-    pred = model.predict(candidates[best][test])
-    rows = [{"spec": s, "inner_mae": inner, "selected": s == best} for s, (_, inner) in zip(specs, screened)]
-    rows[specs.index(best)].update(test_mae=mean_absolute_error(y[test], pred),
-                                   best_params=";".join(f"{k}={v}" for k, v in model[-1].best_params_.items()))
+    if not isinstance(menu, Menu):
+        menu = Menu.from_features(menu)
+    bad = [r for r in regressors if r not in KNOWN_REGRESSORS or r == "rf"]
+    if bad:
+        raise ValueError(f"regressors {bad} cannot be screened; choose from krr, gbr, krr_log, gbr_l1_log, "
+                         "ensemble_log")
+    y_tr = np.asarray(y, dtype=float)[train]
+    logs = [r for r in regressors if r in ("krr_log", "gbr_l1_log", "ensemble_log")]
+    if logs and not np.all(y_tr > 0):
+        raise ValueError(f"{logs} fit log(y) and need a strictly positive target; the smallest training target is "
+                         f"{y_tr.min()!r}")
+    g_tr = None if groups is None else np.asarray(groups)[train]
+    splitter = GroupKFold(INNER_FOLDS) if g_tr is not None else KFold(INNER_FOLDS, shuffle=True, random_state=seed)
+    folds = list(splitter.split(np.zeros(len(train)), y_tr, g_tr))
+    targets = {"y": y_tr, **({"log": np.log(y_tr)} if {"krr_log", "ensemble_log"} & set(regressors) else {})}
+    kernel_regs = [r for r in regressors if r in ("krr", "krr_log", "ensemble_log")]
+    scores: dict[tuple[str, str], float] = {}
+    krr_log_oof: dict[str, np.ndarray] = {}
+    if kernel_regs:
+        best: dict[tuple[str, str], tuple[float, np.ndarray]] = {}
+        used = [b for b in menu.blocks if any(b in v for v in menu.variants.values())]
+        scaled = {b: _standardised(menu.blocks[b], train) for b in used}
+        for kernel in SCREEN_GRID["kernels"]:
+            dist = {b: distances(scaled[b], kernel) for b in used}
+            for spec, parts in menu.variants.items():
+                d = dist[parts[0]].copy()
+                for b in parts[1:]:
+                    d += dist[b]
+                n_features = sum(scaled[b].shape[1] for b in parts)
+                gammas = [g / n_features for g in SCREEN_GRID["gamma_scales"]]
+                for (name, _, _), pred in fold_predictions(d, folds, targets, gammas, SCREEN_GRID["alphas"]).items():
+                    pred = np.exp(pred) if name == "log" else pred
+                    mae = fold_mae(pred, y_tr, folds)
+                    if (spec, name) not in best or mae < best[spec, name][0]:
+                        best[spec, name] = (mae, pred)
+            del dist
+        for spec in menu.variants:
+            if "krr" in regressors:
+                scores[spec, "krr"] = best[spec, "y"][0]
+            if "log" in targets:
+                krr_log_oof[spec] = best[spec, "log"][1]
+                if "krr_log" in regressors:
+                    scores[spec, "krr_log"] = best[spec, "log"][0]
+    fitted = {"gbr": "gbr", "gbr_l1_log": "gbr_l1_log", "ensemble_log": "gbr_l1_log"}
+    for spec in menu.variants:
+        x_tr = menu.features(spec)[train]
+        oof: dict[str, np.ndarray] = {}
+        for name in dict.fromkeys(fitted[r] for r in regressors if r in fitted):
+            pred = np.full(len(train), np.nan)
+            for itr, ite in folds:
+                pred[ite] = make_model(name, seed).fit(x_tr[itr], y_tr[itr]).predict(x_tr[ite])
+            oof[name] = pred
+        for reg in regressors:
+            if reg in ("gbr", "gbr_l1_log"):
+                scores[spec, reg] = fold_mae(oof[reg], y_tr, folds)
+            elif reg == "ensemble_log":
+                pred = np.exp((krr_log_oof[spec] + np.log(oof["gbr_l1_log"])) / 2)
+                scores[spec, reg] = fold_mae(pred, y_tr, folds)
+    return {(spec, reg): scores[spec, reg] for spec in menu.variants for reg in regressors}
+
+
+def select_and_score(candidates: Menu | Mapping[str, np.ndarray], y: np.ndarray, train: np.ndarray, test: np.ndarray,
+                     seed: int, groups: np.ndarray | None = None, n_jobs: int = 1,
+                     regressors: Sequence[str] = ("krr",)) -> list[dict[str, Any]]:
+    """Screen every configuration on ``train``; fit the one with the lowest inner-CV MAE fully and score it.
+
+    ``n_jobs`` is accepted for compatibility and unused (the screening shares distance matrices in one process).
+
+    Returns:
+        One row per configuration: ``spec``, ``regressor``, ``inner_mae`` (training rows only) and ``selected``
+        (exactly one True); the selected row also has ``test_mae`` (full-protocol refit on ``train``), ``rmse``,
+        ``r2`` and the chosen ``best_params``.
+    """
+    del n_jobs
+    menu = candidates if isinstance(candidates, Menu) else Menu.from_features(candidates)
+    scores = inner_scores(menu, y, train, seed, groups, regressors)
+    spec, reg = min(scores, key=scores.get)
+    fit_groups = groups if reg in ("krr", "krr_log") else None
+    score = evaluate_split(menu.features(spec), np.asarray(y, dtype=float), train, test, reg, seed, fit_groups)
+    rows = [{"spec": s, "regressor": r, "inner_mae": inner, "selected": (s, r) == (spec, reg)}
+            for (s, r), inner in scores.items()]
+    rows[list(scores).index((spec, reg))].update(test_mae=score["mae"], rmse=score["rmse"], r2=score["r2"],
+                                                 best_params=score["best_params"])
     return rows

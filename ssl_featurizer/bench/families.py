@@ -1,0 +1,150 @@
+"""The declared menus of the verdict benchmark: descriptor families and one regressor menu for all of them.
+
+A family is a set of descriptor variants a user could pick from; its configuration (variant × regressor) is chosen
+per outer split on training rows only (:mod:`ssl_featurizer.bench.selection`). The menus below are fixed in code
+before any run and listed in docs/benchmarks.md (a test checks that the page and this module agree):
+
+- ``ssl``: the registry's default model, layer sets :data:`LAYER_SETS` × poolings :data:`POOLINGS`, alone and
+  ``+magpie`` (site tasks: ``ssl_site`` layer sets, alone and ``+element_site``);
+- ``authors``: Kong et al.'s two released checkpoints (``pred/``, ``contra/``) through the ``kong2023`` preset, the
+  same layer sets × poolings, alone and ``+magpie``;
+- ``handbuilt``: matminer's :data:`HANDBUILT` descriptors and their ``+magpie`` forms (site tasks:
+  :data:`HANDBUILT_SITE` and their ``+element_site`` forms);
+- ``peer``: the frozen features of the universal potential CHGNet, ``chgnet`` (``crystal_fea``), alone and
+  ``+magpie`` (site tasks: ``chgnet_site``, ``atom_fea``, alone and ``+element_site``).
+
+Regressors (:func:`regressor_menu`): kernel ridge (``krr``) for every task, plus ``krr_log`` when the target is
+strictly positive. Gradient boosting (``gbr``) and the log ensemble (``ensemble_log``, whose second member is
+boosting) are left out of this menu for cost: one boosting fit of ~1,650 rows took ~7 s on the shared 2-core
+machine, so screening it over every variant of the four families (3 inner folds) costs ~22 min per outer split
+against ~2.6 min for the whole kernel ridge screening. :func:`~ssl_featurizer.bench.selection.select_and_score`
+screens them if they are added here (results on disk are then recomputed: the menu is part of their key).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ssl_featurizer.bench.descriptors import compute
+from ssl_featurizer.bench.selection import Menu, candidate_features
+from ssl_featurizer.bench.tasks import Task
+
+FAMILIES = ("ssl", "authors", "handbuilt", "peer")
+LAYER_SETS = ("01", "012", "0123")
+POOLINGS = (("mean",), ("mean", "std"), ("mean", "density"))
+HANDBUILT = ("magpie", "sine_coulomb", "ofm", "site_stats_crystalnn", "symmetry_density", "soap")
+HANDBUILT_SITE = ("crystalnn_site", "opsite", "element_site")
+#: the released checkpoints (files under ``$SSL_FEATURIZER_SHARED/anchors/kong2023``, default ``../shared``)
+CHECKPOINTS = {"pred": "cgcnn_60k_pred.pth", "contra": "cgcnn_60k_contra.pth"}
+BASE_REGRESSORS = ("krr",)
+POSITIVE_REGRESSORS = ("krr_log",)
+#: regressors that ignore the groups of a site task (not offered there)
+UNGROUPED = ("ensemble_log",)
+
+
+def regressor_menu(y: np.ndarray, grouped: bool = False) -> tuple[str, ...]:
+    """The one regressor menu (every family): :data:`BASE_REGRESSORS` (+ :data:`POSITIVE_REGRESSORS` if y > 0)."""
+    if not np.all(np.asarray(y) > 0):
+        return BASE_REGRESSORS
+    return tuple(r for r in (*BASE_REGRESSORS, *POSITIVE_REGRESSORS) if not (grouped and r in UNGROUPED))
+
+
+def _pooled(layer_set: str, pool: tuple[str, ...]) -> str:
+    return f"ssl:{layer_set}" + ("" if pool == ("mean",) else f":{'-'.join(pool)}")
+
+
+def declared_menu(family: str, level: str = "structure") -> list[str]:
+    """The variant specs of ``family`` for a ``level`` task, without computing anything."""
+    mag = "element_site" if level == "site" else "magpie"
+    if family in ("ssl", "authors"):
+        base = ([f"ssl_site:{ls}" for ls in LAYER_SETS] if level == "site"
+                else [_pooled(ls, p) for ls in LAYER_SETS for p in POOLINGS])
+        one = [*base, *(f"{b}+{mag}" for b in base)]
+        return one if family == "ssl" else [f"{c}/{v}" for c in CHECKPOINTS for v in one]
+    if family == "handbuilt":
+        base = HANDBUILT_SITE if level == "site" else HANDBUILT
+        return [*base, *(f"{b}+{mag}" for b in base if b != mag)]
+    if family == "peer":
+        peer = "chgnet_site" if level == "site" else "chgnet"
+        return [peer, f"{peer}+{mag}"]
+    raise ValueError(f"unknown family {family!r}; choose from {FAMILIES}")
+
+
+def anchors_dir() -> Path:
+    """Folder of the authors' checkpoints (``$SSL_FEATURIZER_SHARED/anchors/kong2023``)."""
+    return Path(os.environ.get("SSL_FEATURIZER_SHARED", "../shared")) / "anchors" / "kong2023"
+
+
+def family_model(family: str) -> str:
+    """The model a family's results are filed under: the default's registry name, ``kong2023``, or ''."""
+    if family == "ssl":
+        from ssl_featurizer.models.registry import resolve_model
+
+        return resolve_model("default")[0]
+    return "kong2023" if family == "authors" else ""
+
+
+def build_menu(family: str, task: Task, cache_dir: str | Path | None = None,
+               skip: tuple[str, ...] = ()) -> tuple[Menu, list[str]]:
+    """Featurize (cached) the declared menu of ``family`` on ``task``.
+
+    Args:
+        family: one of :data:`FAMILIES`.
+        task: the task.
+        cache_dir: feature cache.
+        skip: component descriptors not to compute now (e.g. ``("ofm", "site_stats_crystalnn")`` when they are not
+            cached yet): variants that need them are left out and reported.
+
+    Returns:
+        ``(menu, missing)``: the variants that could be built, and the declared variants left out, each with why
+        (``"ofm: skipped"``, ``"soap: ImportError: ..."``). A non-empty ``missing`` means an incomplete menu.
+    """
+    cache = None if cache_dir is None else str(cache_dir)
+    site = task.level == "site"
+    mag = "element_site" if site else "magpie"
+    declared = declared_menu(family, task.level)
+    blocks: dict[str, np.ndarray] = {}
+    variants: dict[str, tuple[str, ...]] = {}
+    problems: dict[str, str] = {}
+
+    def component(name: str) -> bool:
+        if name in blocks:
+            return True
+        if name in problems:
+            return False
+        if name in skip:
+            problems[name] = "skipped"
+            return False
+        try:
+            blocks[name] = compute(name, task, cache)[0]
+        except ImportError as exc:
+            problems[name] = f"{type(exc).__name__}: {exc}"
+            return False
+        return True
+
+    if family in ("ssl", "authors"):
+        models = {"": family_model("ssl")} if family == "ssl" else {
+            f"{c}/": f"kong2023:{anchors_dir() / f}" for c, f in CHECKPOINTS.items()}
+        for prefix, model in models.items():
+            if family == "authors" and not Path(model.split(":", 1)[1]).is_file():
+                problems[prefix.rstrip("/")] = f"checkpoint {model.split(':', 1)[1]} not found"
+                continue
+            sub = candidate_features(task, model, LAYER_SETS, () if site else POOLINGS, cache, prefix)
+            blocks.update(sub.blocks)
+            variants.update(sub.variants)
+            if component(mag):
+                variants.update({f"{spec}+{mag}": (*parts, mag) for spec, parts in sub.variants.items()})
+        variants = {v: variants[v] for v in declared if v in variants}
+    else:
+        for spec in declared:
+            parts = tuple(spec.split("+"))
+            available = [component(p) for p in parts]  # every part, so that every problem is recorded
+            if all(available):
+                variants[spec] = parts
+    missing = [f"{v}: " + "; ".join(f"{k} {why}" for k, why in problems.items()
+                                    if k in v.split("+") or v.startswith(f"{k}/"))
+               for v in declared if v not in variants]
+    return Menu(blocks, variants), missing

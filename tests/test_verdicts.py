@@ -1,0 +1,205 @@
+"""The verdict benchmark's machinery: nested choice per family, the corrected t-test, menus, outer splits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pymatgen.core import Lattice, Structure
+
+from ssl_featurizer.bench.krr import KernelRidgeCV
+from ssl_featurizer.bench.selection import SCREEN_GRID, Menu, inner_scores, select_and_score
+from ssl_featurizer.bench.stats import corrected_ttest, verdict
+
+
+def _menu(n: int = 60, seed: int = 0) -> tuple[Menu, np.ndarray]:
+    """Two blocks: ``signal`` determines a positive target, ``noise`` does not."""
+    rng = np.random.default_rng(seed)
+    signal, noise = rng.normal(size=(n, 3)), rng.normal(size=(n, 4))
+    y = np.exp(0.5 * signal[:, 0] + 0.3 * np.sin(2 * signal[:, 1])) + 0.05 * rng.normal(size=n) ** 2
+    return Menu({"signal": signal, "noise": noise},
+                {"noise": ("noise",), "signal": ("signal",), "signal+noise": ("signal", "noise")}), y
+
+
+def test_block_distances_give_the_pipeline_scores():
+    """A concatenation's inner kernel ridge score equals the protocol pipeline's on the concatenated columns."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    menu, y = _menu()
+    train = np.arange(45)
+    x = menu.features("signal+noise")
+    pipe = make_pipeline(SimpleImputer(keep_empty_features=True), StandardScaler(),
+                         KernelRidgeCV(**SCREEN_GRID, cv=3, random_state=4)).fit(x[train], y[train])
+    ours = inner_scores(menu, y, train, seed=4)[("signal+noise", "krr")]
+    assert ours == pytest.approx(min(pipe[-1].cv_results_.values()), rel=1e-9)
+
+
+def test_nested_choice_prefers_the_informative_variant_and_scores_one_configuration():
+    menu, y = _menu(80)
+    train, test = np.arange(60), np.arange(60, 80)
+    rows = select_and_score(menu, y, train, test, seed=0, regressors=("krr", "gbr", "krr_log", "ensemble_log"))
+    assert len(rows) == 3 * 4
+    chosen = [r for r in rows if r["selected"]]
+    assert len(chosen) == 1 and "signal" in chosen[0]["spec"]
+    assert all(("test_mae" in r) == r["selected"] for r in rows)
+    assert np.isfinite(chosen[0]["test_mae"]) and chosen[0]["inner_mae"] == min(r["inner_mae"] for r in rows)
+
+
+def test_permuting_the_test_targets_moves_no_choice():
+    """The test rows never influence the choice: shuffled test targets leave every inner score unchanged."""
+    menu, y = _menu(80, seed=1)
+    train, test = np.arange(0, 80, 4), np.setdiff1d(np.arange(80), np.arange(0, 80, 4))
+    train, test = test, train  # 60 training rows, 20 test rows, interleaved
+    regs = ("krr", "gbr", "krr_log", "ensemble_log")
+    before = select_and_score(menu, y, train, test, seed=3, regressors=regs)
+    shuffled = y.copy()
+    shuffled[test] = np.random.default_rng(0).permutation(y[test]) * 10
+    after = select_and_score(menu, shuffled, train, test, seed=3, regressors=regs)
+    assert [(r["spec"], r["regressor"], r["inner_mae"], r["selected"]) for r in before] == \
+        [(r["spec"], r["regressor"], r["inner_mae"], r["selected"]) for r in after]
+
+
+def test_grouped_inner_folds_and_log_regressors_need_positive_targets():
+    menu, y = _menu(60)
+    groups = np.repeat(np.arange(20), 3)
+    train = np.arange(45)
+    scores = inner_scores(menu, y, train, seed=0, groups=groups, regressors=("krr", "krr_log"))
+    assert set(scores) == {(s, r) for s in menu for r in ("krr", "krr_log")}
+    with pytest.raises(ValueError, match="strictly positive"):
+        inner_scores(menu, y - 10, train, seed=0, regressors=("krr_log",))
+
+
+def test_corrected_ttest_by_hand():
+    # diffs (1, 3): mean 2, sample variance 2; J = 2, n_test / n_train = 1.5 -> t = 2 / sqrt((1/2 + 1.5) * 2) = 1,
+    # one degree of freedom (Cauchy): p = 1 - 2 atan(1) / pi = 0.5
+    t, p = corrected_ttest([1.0, 3.0], n_train=2, n_test=3)
+    assert t == pytest.approx(1.0) and p == pytest.approx(0.5)
+    # n_test / n_train = 1/6 -> t = 2 / sqrt((2/3) * 2) = sqrt(3): p = 1 - 2 atan(sqrt 3) / pi = 1/3
+    t, p = corrected_ttest([1.0, 3.0], n_train=6, n_test=1)
+    assert t == pytest.approx(np.sqrt(3)) and p == pytest.approx(1 / 3)
+    # the correction only ever widens: the uncorrected paired t-test would be sqrt(2) x larger here
+    assert corrected_ttest([-1.0, -3.0], 6, 1)[0] == pytest.approx(-np.sqrt(3))
+    assert corrected_ttest([0.0, 0.0, 0.0], 8, 2) == (0.0, 1.0)
+    with pytest.raises(ValueError, match="at least 2"):
+        corrected_ttest([1.0], 8, 2)
+
+
+def test_verdict_needs_lower_mean_and_significance():
+    assert verdict("ssl", 0.1, "handbuilt", 0.2, 0.01) == "ssl wins"
+    assert verdict("ssl", 0.3, "handbuilt", 0.2, 0.01) == "handbuilt wins"
+    assert verdict("ssl", 0.1, "handbuilt", 0.2, 0.05) == "tie"
+    assert verdict("ssl", 0.1, "handbuilt", 0.2, 0.2) == "tie"
+
+
+def _structure(a: float, species: tuple[str, str]) -> Structure:
+    return Structure(Lattice.cubic(a), list(species), [[0, 0, 0], [0.5, 0.5, 0.5]])
+
+
+def test_repeated_kfold_tests_every_row_once_per_repeat_and_keeps_materials_whole():
+    from ssl_featurizer.bench.protocol import repeated_kfold
+    from ssl_featurizer.bench.tasks import Task
+
+    s = _structure(4.0, ("Na", "Cl"))
+    task = Task("t", [(s, i % 2) for i in range(30)], np.arange(30.0), "site", np.repeat(np.arange(10), 3))
+    splits = repeated_kfold(task, repeats=2, folds=5)
+    assert len(splits) == 10
+    for r in range(2):
+        tested = np.concatenate([te for name, _, te in splits if name.startswith(f"r{r}")])
+        assert sorted(tested) == list(range(30))
+    for _, tr, te in splits:
+        assert not set(task.groups[tr]) & set(task.groups[te])
+
+
+def test_declared_menus_share_one_regressor_menu_and_match_the_docs():
+    from pathlib import Path
+
+    from ssl_featurizer.bench.families import (
+        BASE_REGRESSORS,
+        FAMILIES,
+        POSITIVE_REGRESSORS,
+        declared_menu,
+        regressor_menu,
+    )
+
+    assert regressor_menu(np.array([-1.0, 2.0])) == BASE_REGRESSORS
+    assert regressor_menu(np.array([1.0, 2.0])) == (*BASE_REGRESSORS, *POSITIVE_REGRESSORS)
+    assert "ensemble_log" not in regressor_menu(np.array([1.0, 2.0]), grouped=True)
+    page = (Path(__file__).parents[1] / "docs" / "benchmarks.md").read_text()
+    for family in FAMILIES:
+        for level in ("structure", "site"):
+            menu = declared_menu(family, level)
+            assert len(menu) == len(set(menu))
+            for variant in menu:
+                assert f"`{variant.split('/')[-1]}`" in page, f"docs/benchmarks.md does not list {variant}"
+    assert len(declared_menu("authors")) == 2 * len(declared_menu("ssl"))
+
+
+def test_build_menu_reports_what_it_left_out(tmp_path):
+    from ssl_featurizer.bench.families import build_menu
+    from ssl_featurizer.bench.tasks import Task
+
+    structures = [_structure(a, sp) for a in (4.0, 4.4) for sp in (("Na", "Cl"), ("K", "Br"))]
+    task = Task("tiny", structures, np.arange(4.0))
+    menu, missing = build_menu("handbuilt", task, tmp_path, skip=("ofm", "site_stats_crystalnn", "soap",
+                                                                   "sine_coulomb"))
+    assert list(menu) == ["magpie", "symmetry_density", "symmetry_density+magpie"]
+    assert any(m.startswith("ofm+magpie: ofm skipped") for m in missing)
+    assert len(menu) + len(missing) == 11
+
+
+def test_chgnet_features_of_a_small_cell(tmp_path):
+    pytest.importorskip("chgnet", reason="the peer family needs the optional extra: pip install 'ssl-featurizer[peer]'")
+    from ssl_featurizer.bench.descriptors import compute
+    from ssl_featurizer.bench.tasks import Task
+
+    s = _structure(4.1, ("Cs", "Cl"))
+    x, _ = compute("chgnet", Task("one", [s, s.copy()], np.zeros(2)), tmp_path)
+    assert x.shape[0] == 2 and x.shape[1] >= 32 and np.isfinite(x).all()
+    np.testing.assert_allclose(x[0], x[1])
+    sites, _ = compute("chgnet_site", Task("sites", [(s, 0), (s, 1)], np.zeros(2), "site"), tmp_path)
+    assert sites.shape == (2, x.shape[1]) and not np.allclose(sites[0], sites[1])
+
+
+def test_verdict_tables_mark_incomplete_menus_and_count_material_sets_once():
+    import sys
+    from pathlib import Path
+
+    import pandas as pd
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    try:
+        from verdicts import tables
+    finally:
+        sys.path.pop(0)
+    rng = np.random.default_rng(0)
+    rows = []
+    for task in ("kong2023_log_kvrh", "kong2023_log_gvrh"):
+        for k in range(10):
+            base = 0.06 + 0.004 * rng.normal()
+            for family, offset, missing in (("ssl", 0.0, ""), ("authors", 0.01, ""), ("handbuilt", 0.02, "ofm: ofm skipped"),
+                                            ("peer", 0.0005 * rng.normal(), "")):
+                rows.append({"task": task, "family": family, "model": "m" if family == "ssl" else "", "split": f"r0f{k}",
+                             "spec": "x", "regressor": "krr", "test_mae": base + offset, "n_train": 80, "n_test": 20,
+                             "n_variants": 3, "n_regressors": 1, "missing": missing, "seconds": 6.0})
+    detail, gate, readme = tables(pd.DataFrame(rows), {"kong2023_log_kvrh": 10, "kong2023_log_gvrh": 10})
+    assert "2 task(s) on 1 material set(s)" in detail
+    assert "ssl wins" in detail and "no verdict (incomplete menu)" in detail and "incomplete: ofm pending" in detail
+    assert gate.count("ssl wins") == 2
+    row = next(line for line in detail.splitlines() if line.startswith("| kong2023_log_kvrh |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]  # task, vs handbuilt, vs authors, vs peer
+    assert cells[1].startswith("no verdict") and cells[2].startswith("ssl wins")
+    assert "ours vs authors: 2 win(s), 0 loss(es), 0 tie(s)" in readme
+    assert "ours vs handbuilt: 0 win(s), 0 loss(es), 0 tie(s), 2 without verdict (incomplete menu)" in readme
+
+
+def test_site_menus_are_built_in_full(tmp_path):
+    from ssl_featurizer.bench.families import build_menu, declared_menu
+    from ssl_featurizer.bench.tasks import Task
+
+    s = _structure(4.0, ("Na", "Cl"))
+    task = Task("sites", [(s, 0), (s, 1), (s.copy(), 0), (s.copy(), 1)], np.arange(1.0, 5.0), "site",
+                np.array(["a", "a", "b", "b"]))
+    menu, missing = build_menu("ssl", task, tmp_path)
+    assert list(menu) == declared_menu("ssl", "site") and missing == []
+    assert menu["ssl_site:012+element_site"].shape[0] == 4
