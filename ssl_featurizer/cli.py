@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from pathlib import Path
 
 
 def _cmd_pretrain(args: argparse.Namespace) -> int:
@@ -13,8 +15,20 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     from ssl_featurizer.pretrain.cache import GraphStore, build_graph_cache, views_cache_dir
     from ssl_featurizer.pretrain.distributed import finish_distributed, init_distributed
     from ssl_featurizer.pretrain import objectives
-    from ssl_featurizer.pretrain.trainer import Pretrainer, TrainConfig
+    from ssl_featurizer.pretrain.trainer import EXCLUDED, Pretrainer, TrainConfig, ids_digest, read_ids
 
+    excluded = None
+    if args.exclude_ids:
+        if not Path(args.exclude_ids).is_file():
+            raise SystemExit(f"ssl-featurizer pretrain: --exclude-ids {args.exclude_ids}: no such file")
+        excluded = read_ids(args.exclude_ids)
+        kept = Path(args.out) / EXCLUDED
+        if kept.exists() and ids_digest(read_ids(kept)) != ids_digest(excluded):
+            raise SystemExit(f"ssl-featurizer pretrain: {kept} lists other ids than --exclude-ids; use a new --out")
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        temporary = kept.with_name(f".{EXCLUDED}.{os.getpid()}")  # every rank writes the same list, atomically
+        temporary.write_text("\n".join(sorted(set(excluded))) + "\n")
+        os.replace(temporary, kept)
     rank, _ = init_distributed()  # data-parallel under torchrun (docs/performance.md)
     chosen = objectives.config_from_args(args)
     built = chosen.build()
@@ -34,7 +48,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
         val_fraction=args.val_fraction, checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
         max_steps=args.max_steps, threads=args.threads, warmup_steps=args.warmup_steps,
         encoder=EncoderConfig(n_node_features=n_node_features, width=args.width, n_layers=args.layers),
-        objectives=chosen,
+        objectives=chosen, excluded_ids_sha256=ids_digest(excluded) if excluded is not None else None,
     )
     trainer = Pretrainer(store, args.out, cfg, views=views)
     if rank == 0:
@@ -204,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-every", type=int, default=400)
     p.add_argument("--max-steps", type=int, default=None)
     p.add_argument("--limit", type=int, default=None, help="use only the first N structures")
+    p.add_argument("--exclude-ids", default=None, metavar="FILE",
+                   help="leave out the corpus ids listed in FILE (one per line), e.g. every benchmark structure "
+                        "(benchmarks/overlap.py) for an inductive control; the list is kept in --out")
     p.add_argument("--jobs", type=int, default=1, help="processes for building the graph cache")
     p.add_argument("--threads", type=int, default=None, help="torch threads")
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")

@@ -257,3 +257,29 @@ def test_cli_denoising_builds_a_vector_cache(corpus, tmp_path, capsys):
     metrics = json.loads(capsys.readouterr().out)
     assert "val_denoise_acc" in metrics and "val_group_acc" in metrics
     assert json.loads((tmp_path / "cache" / "manifest.json").read_text())["vectors"] is True
+
+
+def test_excluded_ids_are_left_out_recorded_and_checked(corpus, store, tmp_path, capsys):
+    run, model_dir, listing = tmp_path / "run", tmp_path / "model", tmp_path / "benchmark_ids.txt"
+    left_out = list(store.ids[:5])
+    listing.write_text("# benchmark structures\n" + "\n".join(left_out + ["not-in-corpus"]) + "\n")
+    args = ["pretrain", "--data", str(corpus), "--cache-dir", str(tmp_path / "cache"), "--out", str(run),
+            "--epochs", "1", "--batch-size", "8", "--width", "16", "--layers", "1", "--val-fraction", "0.2",
+            "--warmup-steps", "2", "--exclude-ids", str(listing)]
+    assert main(args) == 0
+    assert main(["export", "--run", str(run), "--cache-dir", str(tmp_path / "cache"), "--out", str(model_dir),
+                 "--name", "tiny", "--version", "0.2"]) == 0
+    card = json.loads((model_dir / "card.json").read_text())
+    train, val = split_indices(store.ids, 0.2)
+    assert card["training"]["n_excluded"] == 5
+    assert card["training"]["n_train"] + card["training"]["n_validation"] == len(train) + len(val) - 5
+    assert (model_dir / "excluded_ids.txt").read_text().split() == sorted(left_out + ["not-in-corpus"])
+    assert "Left out of training and held-out data: 5 corpus structures" in (model_dir / "README.md").read_text()
+    trainer = Pretrainer(store, run, TrainConfig.from_dict(json.loads(load_checkpoint(run / "checkpoint.pt")["config"])))
+    assert not set(store.ids[np.concatenate([trainer.train_idx, trainer.val_idx])]) & set(left_out)
+    listing.write_text("\n".join(left_out[:2]) + "\n")  # another list for the same run directory: refused
+    with pytest.raises(SystemExit, match="lists other ids than --exclude-ids"):
+        main(args + ["--resume"])
+    (run / "excluded_ids.txt").write_text("x-0\n")  # a tampered list no longer matches the config's digest
+    with pytest.raises(ValueError, match="does not hold the ids the config was written for"):
+        Pretrainer(store, run, trainer.cfg)

@@ -20,6 +20,9 @@ def render_card(card: dict[str, Any]) -> str:
     rows = "\n".join(row for o in objectives for row in o.card_rows(m))
     recipe = "\n".join(f"- {o.describe()}" for o in objectives)
     corpus = f"`{t['corpus']}`" + (f" — {t['corpus_description'].rstrip('.')}" if t.get("corpus_description") else "")
+    excluded = (f"\n- Left out of training and held-out data: {t['n_excluded']:,} corpus structures listed in "
+                f"`excluded_ids.txt` (sha256 `{t['optimisation']['excluded_ids_sha256'][:12]}…`)."
+                if "n_excluded" in t else "")
     return f"""# Model card: {card['name']} {card['version']}
 
 {card['description']}
@@ -29,7 +32,7 @@ def render_card(card: dict[str, Any]) -> str:
 
 ## Data
 - Corpus: {corpus}. Graph-building failures: {t['corpus_errors']}.
-- Training structures: {t['n_train']:,}; held out: {t['n_validation']:,} (split: {t['validation_split']}).
+- Training structures: {t['n_train']:,}; held out: {t['n_validation']:,} (split: {t['validation_split']}).{excluded}
 
 ## Graph and architecture
 - Neighbours within {g['cutoff']} Å, {g['max_neighbors']} nearest plus the whole shell tied with the

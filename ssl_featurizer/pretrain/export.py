@@ -16,7 +16,7 @@ from ssl_featurizer.graph.elements import load_element_table
 from ssl_featurizer.models.registry import save_model
 from ssl_featurizer.pretrain.cache import MANIFEST, GraphStore, views_cache_dir
 from ssl_featurizer.pretrain.card import render_card
-from ssl_featurizer.pretrain.trainer import CHECKPOINT, HISTORY, Pretrainer, TrainConfig, load_checkpoint
+from ssl_featurizer.pretrain.trainer import CHECKPOINT, EXCLUDED, HISTORY, Pretrainer, TrainConfig, load_checkpoint
 
 
 def export_run(run_dir: str | Path, cache_dir: str | Path, out_dir: str | Path, name: str, version: str,
@@ -61,6 +61,7 @@ def export_run(run_dir: str | Path, cache_dir: str | Path, out_dir: str | Path, 
             "corpus_errors": len(manifest["errors"]),
             "n_train": len(trainer.train_idx),
             "n_validation": len(trainer.val_idx),
+            **({"n_excluded": trainer.n_excluded} if cfg.excluded_ids_sha256 else {}),
             "validation_split": f"sha1(id) bucket < {cfg.val_fraction:.0%}",
             "objectives": cfg.objectives.to_dict(),
             "optimisation": {k: v for k, v in cfg.to_dict().items() if k not in ("encoder", "objectives")},
@@ -77,4 +78,6 @@ def export_run(run_dir: str | Path, cache_dir: str | Path, out_dir: str | Path, 
     card = save_model(out_dir, tensors, card)
     (Path(out_dir) / "README.md").write_text(render_card(card))
     shutil.copyfile(run_dir / HISTORY, Path(out_dir) / HISTORY)
+    if cfg.excluded_ids_sha256:  # the list travels with the model: users can check what it never saw
+        shutil.copyfile(run_dir / EXCLUDED, Path(out_dir) / EXCLUDED)
     return card

@@ -34,6 +34,7 @@ from ssl_featurizer.pretrain.objectives import Objective, ObjectivesConfig, Reso
 
 CHECKPOINT = "checkpoint.pt"
 HISTORY = "history.csv"
+EXCLUDED = "excluded_ids.txt"  # corpus ids a run leaves out (one per line), kept in the run directory
 _VAL_EPOCH = 10**6  # rng stream for validation masks, distinct from every training epoch
 
 
@@ -59,6 +60,9 @@ class TrainConfig:
     element_table: str = "v1"  # node input table (ssl_featurizer.graph.elements); its width is the encoder's input
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     objectives: ObjectivesConfig = field(default_factory=ObjectivesConfig)
+    # sha256 of the corpus ids left out of training and validation (see ids_digest); the ids themselves live in
+    # the run directory's excluded_ids.txt, e.g. every structure of the benchmark tasks for an inductive control
+    excluded_ids_sha256: str | None = None
 
     def to_dict(self) -> dict:
         """Plain-dict form for JSON."""
@@ -72,6 +76,17 @@ class TrainConfig:
         d["encoder"] = EncoderConfig(**d["encoder"])
         d["objectives"] = ObjectivesConfig.from_dict(d.pop("objectives") if "objectives" in d else d.pop("tasks"))
         return cls(**d)
+
+
+def ids_digest(ids) -> str:
+    """sha256 of a set of ids (sorted, one per line): what :attr:`TrainConfig.excluded_ids_sha256` records."""
+    return hashlib.sha256("\n".join(sorted(set(map(str, ids)))).encode()).hexdigest()
+
+
+def read_ids(path: str | Path) -> list[str]:
+    """Ids listed one per line (blank lines and ``#`` comments ignored)."""
+    lines = Path(path).read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
 def split_indices(ids: np.ndarray, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
@@ -186,6 +201,11 @@ class Pretrainer:
         params = list(self.encoder.parameters()) + list(self.heads.parameters())
         self.optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
         self.train_idx, self.val_idx = split_indices(store.ids, config.val_fraction)
+        self.n_excluded = 0
+        if config.excluded_ids_sha256 is not None:
+            keep = ~np.isin(np.asarray(store.ids, dtype=str), self._excluded_ids())
+            self.n_excluded = int((~keep).sum())
+            self.train_idx, self.val_idx = self.train_idx[keep[self.train_idx]], self.val_idx[keep[self.val_idx]]
         self.view_of = None
         if self.views is not None:
             position = {i: k for k, i in enumerate(self.views.ids)}
@@ -197,6 +217,17 @@ class Pretrainer:
         self.total_steps = self.steps_per_epoch * config.epochs
         self.global_step = 0
         self.train_seconds = 0.0
+
+    def _excluded_ids(self) -> np.ndarray:
+        """The run's excluded ids, checked against the digest in the config (ValueError if absent or other)."""
+        path = self.out_dir / EXCLUDED
+        if not path.exists():
+            raise ValueError(f"the config leaves out corpus ids (sha256 {self.cfg.excluded_ids_sha256[:12]}…) but "
+                             f"{path} is missing")
+        ids = read_ids(path)
+        if ids_digest(ids) != self.cfg.excluded_ids_sha256:
+            raise ValueError(f"{path} does not hold the ids the config was written for (sha256 differs)")
+        return np.asarray(ids, dtype=str)
 
     # -- one batch ---------------------------------------------------------------------------
     def _forward(self, indices: np.ndarray, rng: np.random.Generator, shard: bool = False) -> dict:
