@@ -1,9 +1,10 @@
-"""Which self-supervised recipe to ship? Short pretraining runs compared on a task none of them sees (issue #3).
+"""Which self-supervised recipe to ship? Short pretraining runs compared on a task none of them sees.
 
 Every recipe is pretrained for the same number of steps on the same first ``--limit`` corpus structures, then
 judged on a *development* task that is not one of the visible benchmark tasks: MP-2018 (MEGNet) formation energy
 and PBE band gap of ``--n-dev`` structures drawn from the JARVIS-Leaderboard *train* split of
-``../shared/data/tasks/mp2018_megnet_labels.csv.gz`` (joined to the corpus by id), kernel ridge on ``ssl:012``
+``../shared/data/tasks/mp2018_megnet_labels.csv.gz`` (joined to the corpus by id; no row matches a benchmark
+structure by id or by structure, see ``benchmarks/overlap.py``), kernel ridge on ``ssl:012``
 with the benchmark protocol (3 random 80/20 splits). Held-out masked-atom accuracies are reported too.
 
 Resumable: runs, exports and scores are skipped when present. Writes ``docs/figures/recipe_study.csv``.
@@ -47,7 +48,11 @@ RECIPES = {
 
 
 def dev_task(n: int, seed: int = 0):
-    """``{target: Task}`` for MP-2018 formation energy and PBE gap on ``n`` train-split structures."""
+    """``{target: Task}`` for MP-2018 formation energy and PBE gap on ``n`` train-split structures.
+
+    Rows are drawn only from corpus entries that match no benchmark structure, by id or by structure
+    (``benchmarks/results/overlap/excluded_ids.txt``, written by ``benchmarks/overlap.py``).
+    """
     import gzip
 
     from pymatgen.core import Structure
@@ -55,7 +60,15 @@ def dev_task(n: int, seed: int = 0):
     from ssl_featurizer.bench.tasks import Task
 
     labels = pd.read_csv(DATA / "tasks" / "mp2018_megnet_labels.csv.gz")
-    labels = labels[labels.split == "train"].sample(n, random_state=seed).set_index("id")
+    overlap = ROOT / "benchmarks" / "results" / "overlap" / "excluded_ids.txt"
+    if not overlap.exists():
+        raise SystemExit(f"{overlap.relative_to(ROOT)} is absent: run benchmarks/overlap.py first (development rows "
+                         "must not match any benchmark structure)")
+    benchmark_twins = set(overlap.read_text().split())
+    with gzip.open(DATA / "mp2025" / "structures.jsonl.gz", "rt") as fh:
+        in_corpus = {json.loads(line)["id"] for line in fh}
+    labels = labels[(labels.split == "train") & labels.id.isin(in_corpus) & ~labels.id.isin(benchmark_twins)]
+    labels = labels.sample(n, random_state=seed).set_index("id")
     structures = {}
     with gzip.open(DATA / "mp2025" / "structures.jsonl.gz", "rt") as fh:
         for line in fh:  # parse only the sampled rows into Structures

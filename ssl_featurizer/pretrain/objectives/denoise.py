@@ -88,7 +88,7 @@ class Denoise(Objective):
         if "val_denoise_acc" not in metrics:
             return []
         return [f"| denoising: edges moved closer to their clean length | {metrics['val_denoise_acc']:.3f} | — |",
-                f"| denoising: mean squared error / sigma² (noisy input: 2) | {metrics['val_denoise_mse']:.3f} | 2 |"]
+                f"| denoising: mean squared error / sigma² (noisy input: 2) | {metrics['val_denoise_loss']:.3f} | 2 |"]
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
