@@ -16,7 +16,7 @@ The analysis of Kong et al. (section on magnetic materials) made reproducible an
 
 Usage (needs ``../shared/data``)::
 
-    from ssl_featurizer.magnetism import run_analysis
+    from ssl_featurizer.bench.magnetism import run_analysis
     result = run_analysis("magnetism_out", subset="kong2023")
     result["scores"].head()
 """
