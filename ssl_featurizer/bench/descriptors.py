@@ -173,6 +173,7 @@ def _ssl(spec: str, inputs: list, level: str, model: str) -> np.ndarray:
     from ssl_featurizer.featurizers._base import FeaturizationWarning
     from ssl_featurizer.featurizers.site import SSLSiteFeaturizer
     from ssl_featurizer.featurizers.structure import SSLStructureFeaturizer
+    from ssl_featurizer.pooling import parse_pooling
 
     parts = spec.split(":")
     layers = parts[1] if len(parts) > 1 else "01"
@@ -184,7 +185,7 @@ def _ssl(spec: str, inputs: list, level: str, model: str) -> np.ndarray:
             return SSLSiteFeaturizer(model=model, layers=layers, ignore_errors=True).transform(inputs)
         if parts[0] == "ssl_site":
             raise ValueError(f"{spec!r} is site level but the task is structure level")
-        pooling = tuple(parts[2].split("-")) if len(parts) > 2 else ("mean",)
+        pooling = parse_pooling(parts[2]) if len(parts) > 2 else ("mean",)
         return SSLStructureFeaturizer(model=model, layers=layers, pooling=pooling,
                                       ignore_errors=True).transform(inputs)
 
