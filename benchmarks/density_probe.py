@@ -85,11 +85,11 @@ def main() -> None:
     parser.add_argument("--tasks", default="kong2023_log_kvrh,kong2023_log_gvrh")
     parser.add_argument("--cache-dir", default=str(ROOT / "benchmarks" / "cache"))
     args = parser.parse_args()
-    from ssl_featurizer.bench import _model_id
+    from ssl_featurizer.bench import model_id
 
     rows = [r for t in args.tasks.split(",") for r in probe(t, Path(args.cache_dir))]
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    frame = pd.DataFrame(rows).assign(weights=_model_id("default"))
+    frame = pd.DataFrame(rows).assign(weights=model_id("default"))
     frame.to_csv(OUT, index=False)
     write_block(PAGE, "density", f"SSL rows: `{frame.weights[0]}`.\n\n{table(frame)}")
 

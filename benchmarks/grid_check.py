@@ -49,12 +49,12 @@ def _inside(kernel_gamma_alpha: tuple[str, float, float]) -> bool:
 def check(task_name: str, descriptors: list[str], regressor: str, seeds: int, cache_dir: Path, n_jobs: int) -> None:
     from joblib import Parallel, delayed
 
-    from ssl_featurizer.bench import _model_id
+    from ssl_featurizer.bench import model_id
 
     task = load_task(task_name)
     stored = pd.read_csv(ROOT / "benchmarks" / "results" / task_name / "results.csv")
     stored["weights"] = stored["weights"].fillna("")
-    weights = _model_id("default")
+    weights = model_id("default")
     rows = pd.read_csv(OUT).to_dict("records") if OUT.exists() else []
     done = {(r["task"], r["descriptor"], r["regressor"], r["split"]) for r in rows}
     for spec in descriptors:

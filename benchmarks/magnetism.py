@@ -60,7 +60,7 @@ def bench(names: list[str] | None = None) -> None:
 
 def analysis() -> None:
     """Separation scores and figures on all sites of ordered structures."""
-    from ssl_featurizer.magnetism import run_analysis
+    from ssl_featurizer.bench.magnetism import run_analysis
 
     run_analysis(ANALYSIS, subset="ordered", cache_dir=CACHE)
 

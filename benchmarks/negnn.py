@@ -147,9 +147,9 @@ def markdown(summary: pd.DataFrame) -> str:
 def figures(summary: pd.DataFrame, out: Path, main_size: int) -> None:
     """``mae.png`` (main comparison, MAE relative to the training-mean predictor) and ``learning_curve.png``
     (every task run at three or more training-set sizes); error bars: std over splits where there are several."""
-    from ssl_featurizer.plotting import _finish, _pyplot
+    from ssl_featurizer.plotting import save_figure, pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     main = summary[summary["n_train"] == main_size]
     if not main.empty:
         tasks = list(dict.fromkeys(main["task"]))
@@ -164,7 +164,7 @@ def figures(summary: pd.DataFrame, out: Path, main_size: int) -> None:
         ax.set_xticks(np.arange(len(tasks)) + 0.4 - width / 2, [t.replace("kong2023_", "") for t in tasks])
         ax.set_ylabel("test MAE / MAE of the training mean")
         ax.legend(fontsize=8)
-        _finish(fig, out / "mae.png", f"{main_size} training structures, same splits (lower is better)", dpi=120)
+        save_figure(fig, out / "mae.png", f"{main_size} training structures, same splits (lower is better)", dpi=120)
     sizes = summary.groupby("task")["n_train"].nunique()
     curve = summary[summary["task"].isin(sizes[sizes >= 3].index)]
     if not curve.empty:
@@ -182,7 +182,7 @@ def figures(summary: pd.DataFrame, out: Path, main_size: int) -> None:
             ax.set_ylabel("test MAE")
             ax.set_title(task)
             ax.legend(fontsize=8)
-        _finish(fig, out / "learning_curve.png", "learning curves (nested training subsets, fixed test set)", dpi=120)
+        save_figure(fig, out / "learning_curve.png", "learning curves (nested training subsets, fixed test set)", dpi=120)
 
 
 def main(argv: list[str] | None = None) -> None:

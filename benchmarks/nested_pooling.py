@@ -22,13 +22,13 @@ from docs_blocks import picks, write_block
 
 from ssl_featurizer.bench import load_task
 from ssl_featurizer.bench.protocol import splits
-from ssl_featurizer.bench.selection import LAYER_SETS, POOLINGS, candidate_features, select_and_score
+from ssl_featurizer.bench.selection import LAYER_SETS, POOLING_MENU, candidate_features, select_and_score
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "figures" / "nested_pooling.csv"
 GATE = ROOT / "benchmarks" / "results" / "quality_gate"
 PAGE = ROOT / "docs" / "benchmarks.md"
-WITH_DENSITY = (*POOLINGS, ("mean", "density"))
+WITH_DENSITY = (*POOLING_MENU, ("mean", "density"))
 
 
 def run(task_name: str, model: str, seeds: int, cache_dir: Path, n_jobs: int) -> None:

@@ -102,15 +102,15 @@ def _method(name: str) -> Any:
     if kind == "sitestats":
         from matminer.featurizers.structure import SiteStatsFingerprint
 
-        from ssl_featurizer.bench.descriptors import _matminer_rows
+        from ssl_featurizer.bench.descriptors import matminer_rows
 
         f = SiteStatsFingerprint.from_preset("CrystalNNFingerprint_ops")
         f.set_n_jobs(1)  # one process, like every other method here
-        return lambda structures: _matminer_rows(f, structures)
+        return lambda structures: matminer_rows(f, structures)
     if kind == "soap":
-        from ssl_featurizer.bench.descriptors import _soap
+        from ssl_featurizer.bench.descriptors import HANDBUILT
 
-        return _soap
+        return HANDBUILT["soap"]
     if kind == "chgnet":
         from chgnet.model import CHGNet
 

@@ -121,7 +121,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_magnetism(args: argparse.Namespace) -> int:
-    from ssl_featurizer.magnetism import run_analysis
+    from ssl_featurizer.bench.magnetism import run_analysis
 
     result = run_analysis(args.out, subset=args.subset, max_sites=args.max_sites, model=args.model,
                           cache_dir=args.cache_dir, data_dir=args.data_dir, min_class_size=args.min_class_size,

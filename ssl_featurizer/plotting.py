@@ -1,4 +1,5 @@
-"""Figures (matplotlib, headless): descriptor maps and similarity matrices."""
+"""Figures (matplotlib, headless): descriptor maps and similarity matrices, and the two helpers every figure of
+the package and its benchmarks is drawn with (:func:`pyplot`, :func:`save_figure`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 
-def _pyplot():
+def pyplot():
+    """``matplotlib.pyplot`` on the headless Agg backend (imported on first use)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -17,14 +19,14 @@ def _pyplot():
     return plt
 
 
-def _finish(fig, path: str | Path, title: str, dpi: int) -> Path:
-    """Title, layout, save as PNG, close."""
+def save_figure(fig, path: str | Path, title: str, dpi: int) -> Path:
+    """Give ``fig`` its title and a tight layout, save it as a PNG at ``path``, close it; returns the path."""
     if title:
         fig.suptitle(title)
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=dpi)
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return path
 
 
@@ -38,7 +40,7 @@ def plot_descriptor_overview(features: np.ndarray, names: Sequence[str], path: s
         path: output file (PNG).
         title: figure title.
     """
-    plt = _pyplot()
+    plt = pyplot()
     x = (features - features.mean(0)) / (features.std(0) + 1e-12)
     _, _, vt = np.linalg.svd(x, full_matrices=False)
     xy = x @ vt[:2].T
@@ -56,14 +58,14 @@ def plot_descriptor_overview(features: np.ndarray, names: Sequence[str], path: s
     ax2.set_yticks(range(len(names)), names, fontsize=6)
     ax2.set_title("cosine similarity of standardised descriptors")
     fig.colorbar(im, ax=ax2, fraction=0.046)
-    return _finish(fig, path, title, dpi=130)
+    return save_figure(fig, path, title, dpi=130)
 
 
 def plot_training_history(history_csv: str | Path, path: str | Path, title: str = "") -> Path:
     """Save the pretraining curves of a run's ``history.csv``: losses and held-out masked accuracies."""
     import pandas as pd
 
-    plt = _pyplot()
+    plt = pyplot()
     h = pd.read_csv(history_csv)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     ax1.plot(h["epoch"], h["train_loss"], "o-", label="train (mean since last point)")
@@ -77,4 +79,4 @@ def plot_training_history(history_csv: str | Path, path: str | Path, title: str 
     ax2.set_ylabel("held-out masked accuracy")
     ax2.set_ylim(0, 1)
     ax2.legend()
-    return _finish(fig, path, title, dpi=120)
+    return save_figure(fig, path, title, dpi=120)

@@ -20,9 +20,16 @@ POOLINGS = {
 }
 
 
+#: joins pooling names in one string, as in ``"mean-std"`` (the spelling of descriptor specs and the command line)
+JOINER = "-"
+
+
 def parse_pooling(pooling: str | Sequence[str]) -> tuple[str, ...]:
-    """Normalise ``"mean"`` or ``("mean", "std")``; raise ValueError for unknown or repeated names."""
-    names = (pooling,) if isinstance(pooling, str) else tuple(pooling)
+    """Normalise ``"mean"``, ``"mean-std"`` or ``("mean", "std")``; raise ValueError for unknown or repeated names.
+
+    ``"mean+std"``, the command line's former spelling, is read as ``"mean-std"``.
+    """
+    names = tuple(pooling.replace("+", JOINER).split(JOINER)) if isinstance(pooling, str) else tuple(pooling)
     unknown = [p for p in names if p not in POOLINGS]
     if not names or unknown or len(set(names)) != len(names):
         raise ValueError(f"pooling={pooling!r}: choose one or more distinct of {sorted(POOLINGS)}")

@@ -52,7 +52,7 @@ def test_structure_task_end_to_end(kvrh, tmp_path):
 
 def test_rerun_reuses_stored_scores_and_accumulates(kvrh, tmp_path, monkeypatch):
     first = run_benchmark(kvrh, ["ssl:01", "magpie"], ("krr",), seeds=2, out=tmp_path, progress=False)
-    from ssl_featurizer import bench
+    import ssl_featurizer.bench.run as bench
 
     fitted = []
     real = bench.evaluate_split
@@ -69,7 +69,7 @@ def test_rerun_reuses_stored_scores_and_accumulates(kvrh, tmp_path, monkeypatch)
     assert set(pd.read_csv(tmp_path / "summary.csv").descriptor) == {"ssl:01", "magpie", "ssl:0"}
     # other weights: ssl scores are recomputed, hand-built ones reused
     fitted.clear()
-    monkeypatch.setattr(bench, "_model_id", lambda model: "another-model@0000")
+    monkeypatch.setattr(bench, "model_id", lambda model: "another-model@0000")
     run_benchmark(kvrh, ["ssl:01", "magpie"], ("krr",), seeds=2, out=tmp_path, progress=False)
     assert fitted == ["krr", "krr"]
     # other splits: nothing is reused
@@ -79,7 +79,7 @@ def test_rerun_reuses_stored_scores_and_accumulates(kvrh, tmp_path, monkeypatch)
 
 
 def test_concurrent_runs_into_one_folder_keep_each_others_scores(kvrh, tmp_path, monkeypatch):
-    from ssl_featurizer import bench
+    import ssl_featurizer.bench.run as bench
 
     real = bench.compute
     started = []

@@ -49,7 +49,7 @@ def test_chunked_featurization_resumes_after_an_interruption(crystals, tmp_path,
     whole, _ = compute("magpie", task)
     monkeypatch.setattr(descriptors, "CHUNK", 3)
     calls = []
-    real = descriptors._HANDBUILT["magpie"]
+    real = descriptors.HANDBUILT["magpie"]
 
     def flaky(structures):
         calls.append(len(structures))
@@ -57,12 +57,12 @@ def test_chunked_featurization_resumes_after_an_interruption(crystals, tmp_path,
             raise KeyboardInterrupt
         return real(structures)
 
-    monkeypatch.setitem(descriptors._HANDBUILT, "magpie", flaky)
+    monkeypatch.setitem(descriptors.HANDBUILT, "magpie", flaky)
     with pytest.raises(KeyboardInterrupt):
         compute("magpie", task, tmp_path)
     assert len(list(tmp_path.glob("*.chunk*.npz"))) == 1
     calls.clear()
-    monkeypatch.setitem(descriptors._HANDBUILT, "magpie", lambda s: (calls.append(len(s)), real(s))[1])
+    monkeypatch.setitem(descriptors.HANDBUILT, "magpie", lambda s: (calls.append(len(s)), real(s))[1])
     x, _ = compute("magpie", task, tmp_path)
     assert calls == [1, 3, 1]  # warm-up, then only the chunks not on disk
     np.testing.assert_allclose(x, whole)

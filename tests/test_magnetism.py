@@ -12,7 +12,7 @@ import pytest
 
 from ssl_featurizer.bench.tasks import load_task
 from ssl_featurizer.cli import main
-from ssl_featurizer.magnetism import (
+from ssl_featurizer.bench.magnetism import (
     coordination_labels,
     input_element_classes,
     load_site_moments,

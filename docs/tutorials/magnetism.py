@@ -4,7 +4,7 @@ Run from a folder next to ``shared`` (or set SSL_FEATURIZER_SHARED): python docs
 """
 
 # --8<-- [start:load]
-from ssl_featurizer.magnetism import (coordination_labels, load_site_moments, separation_scores,
+from ssl_featurizer.bench.magnetism import (coordination_labels, load_site_moments, separation_scores,
                                       site_descriptors)
 
 sites = load_site_moments("kong2023", max_sites=150)  # whole materials, about 150 labelled sites

@@ -33,14 +33,14 @@ import numpy as np
 
 from ssl_featurizer.bench.tasks import Task
 
-STRUCTURE_LEVEL = ("magpie", "sine_coulomb", "ofm", "site_stats_crystalnn", "symmetry_density", "soap", "chgnet")
 SITE_LEVEL = ("crystalnn_site", "opsite", "element_site", "chgnet_site")
 #: descriptors computed in chunks of this many inputs, each chunk cached: a killed run resumes at its last chunk
 CHUNK = 256
 SET_DEPENDENT = ("sine_coulomb", "soap")  # features depend on the whole input set (sizes, species list)
 
 
-def _matminer_rows(featurizer: Any, entries: list) -> np.ndarray:
+def matminer_rows(featurizer: Any, entries: list) -> np.ndarray:
+    """A matminer featurizer's rows for ``entries`` as a float matrix; a failed entry is a NaN row."""
     rows = featurizer.featurize_many(entries, ignore_errors=True, pbar=False)
     return np.array([[np.nan if v is None else v for v in row] for row in rows], dtype=float)
 
@@ -48,7 +48,7 @@ def _matminer_rows(featurizer: Any, entries: list) -> np.ndarray:
 def _magpie(structures: list) -> np.ndarray:
     from matminer.featurizers.composition import ElementProperty
 
-    return _matminer_rows(ElementProperty.from_preset("magpie", impute_nan=True),
+    return matminer_rows(ElementProperty.from_preset("magpie", impute_nan=True),
                           [s.composition if hasattr(s, "composition") else None for s in structures])
 
 
@@ -57,19 +57,19 @@ def _sine_coulomb(structures: list) -> np.ndarray:
 
     f = SineCoulombMatrix(flatten=True)
     f.fit(structures)  # only sizes the output (largest cell); no labels involved
-    return _matminer_rows(f, structures)
+    return matminer_rows(f, structures)
 
 
 def _ofm(structures: list) -> np.ndarray:
     from matminer.featurizers.structure import OrbitalFieldMatrix
 
-    return _matminer_rows(OrbitalFieldMatrix(flatten=True), structures)
+    return matminer_rows(OrbitalFieldMatrix(flatten=True), structures)
 
 
 def _site_stats(structures: list) -> np.ndarray:
     from matminer.featurizers.structure import SiteStatsFingerprint
 
-    return _matminer_rows(SiteStatsFingerprint.from_preset("CrystalNNFingerprint_ops"), structures)
+    return matminer_rows(SiteStatsFingerprint.from_preset("CrystalNNFingerprint_ops"), structures)
 
 
 def _symmetry_density(structures: list) -> np.ndarray:
@@ -79,7 +79,7 @@ def _symmetry_density(structures: list) -> np.ndarray:
     f = MultipleFeaturizer([GlobalSymmetryFeatures(["spacegroup_num", "crystal_system_int", "is_centrosymmetric",
                                                     "n_symmetry_ops"]), DensityFeatures()])
     f.set_n_jobs(1)
-    return _matminer_rows(f, structures)
+    return matminer_rows(f, structures)
 
 
 def _soap(structures: list) -> np.ndarray:
@@ -102,7 +102,7 @@ def _soap(structures: list) -> np.ndarray:
 
 
 def _site_matminer(featurizer: Any, pairs: list) -> np.ndarray:
-    return _matminer_rows(featurizer, [(s, int(i)) for s, i in pairs])
+    return matminer_rows(featurizer, [(s, int(i)) for s, i in pairs])
 
 
 def _crystalnn_site(pairs: list) -> np.ndarray:
@@ -121,7 +121,7 @@ def _element_site(pairs: list) -> np.ndarray:
     from matminer.featurizers.composition import ElementProperty
 
     # a (possibly partially occupied) site's element fractions
-    return _matminer_rows(ElementProperty.from_preset("magpie", impute_nan=True),
+    return matminer_rows(ElementProperty.from_preset("magpie", impute_nan=True),
                           [s[int(i)].species.element_composition for s, i in pairs])
 
 
@@ -160,7 +160,9 @@ def _chgnet_site(pairs: list) -> np.ndarray:
     return np.array([np.full(width, np.nan) if feats[id(s)] is None else feats[id(s)][int(i)] for s, i in pairs])
 
 
-_HANDBUILT: dict[str, Callable[[list], np.ndarray]] = {
+#: the hand-built descriptors by name: each maps a list of inputs (structures, or (structure, site) pairs for the
+#: site-level ones) to a float matrix with a NaN row for each input it could not describe
+HANDBUILT: dict[str, Callable[[list], np.ndarray]] = {
     "magpie": _magpie, "sine_coulomb": _sine_coulomb, "ofm": _ofm, "site_stats_crystalnn": _site_stats,
     "symmetry_density": _symmetry_density, "soap": _soap, "chgnet": _chgnet,
     "crystalnn_site": _crystalnn_site, "opsite": _opsite, "element_site": _element_site, "chgnet_site": _chgnet_site,
@@ -171,6 +173,7 @@ def _ssl(spec: str, inputs: list, level: str, model: str) -> np.ndarray:
     from ssl_featurizer.featurizers._base import FeaturizationWarning
     from ssl_featurizer.featurizers.site import SSLSiteFeaturizer
     from ssl_featurizer.featurizers.structure import SSLStructureFeaturizer
+    from ssl_featurizer.pooling import parse_pooling
 
     parts = spec.split(":")
     layers = parts[1] if len(parts) > 1 else "01"
@@ -182,7 +185,7 @@ def _ssl(spec: str, inputs: list, level: str, model: str) -> np.ndarray:
             return SSLSiteFeaturizer(model=model, layers=layers, ignore_errors=True).transform(inputs)
         if parts[0] == "ssl_site":
             raise ValueError(f"{spec!r} is site level but the task is structure level")
-        pooling = tuple(parts[2].split("-")) if len(parts) > 2 else ("mean",)
+        pooling = parse_pooling(parts[2]) if len(parts) > 2 else ("mean",)
         return SSLStructureFeaturizer(model=model, layers=layers, pooling=pooling,
                                       ignore_errors=True).transform(inputs)
 
@@ -199,9 +202,9 @@ def check_spec(spec: str, level: str) -> None:
         if base in ("ssl", "ssl_site"):
             if (base == "ssl_site") != (level == "site"):
                 raise ValueError(f"descriptor {part!r} does not fit a {level}-level task")
-        elif base not in _HANDBUILT:
+        elif base not in HANDBUILT:
             raise ValueError(f"unknown descriptor {part!r}; known: ssl:<layers>[:<pooling>], ssl_site:<layers>, "
-                             f"{', '.join(_HANDBUILT)}")
+                             f"{', '.join(HANDBUILT)}")
         elif (base in SITE_LEVEL) != (level == "site"):
             raise ValueError(f"descriptor {part!r} does not fit a {level}-level task")
 
@@ -272,7 +275,7 @@ def _compute_one(part: str, task: Task, cache_dir: str | Path | None, model: str
     def featurize(inputs: list) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # e.g. CrystalNN's radius notices
-            return _ssl(part, inputs, task.level, model) if part.startswith("ssl") else _HANDBUILT[part](inputs)
+            return _ssl(part, inputs, task.level, model) if part.startswith("ssl") else HANDBUILT[part](inputs)
 
     featurize(task.inputs[:1])  # warm-up (imports, lazy tables): timings are steady-state per input
     if path is not None and part.split(":")[0] not in SET_DEPENDENT and len(task) > CHUNK:

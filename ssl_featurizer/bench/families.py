@@ -4,7 +4,7 @@ A family is a set of descriptor variants a user could pick from; its configurati
 per outer split on training rows only (:mod:`ssl_featurizer.bench.selection`). The menus below are fixed in code
 before any run and listed in docs/benchmarks.md (a test checks that the page and this module agree):
 
-- ``ssl``: the registry's default model, layer sets :data:`LAYER_SETS` × poolings :data:`POOLINGS`, alone and
+- ``ssl``: the registry's default model, layer sets :data:`LAYER_SETS` × poolings :data:`POOLING_MENU`, alone and
   ``+magpie`` (site tasks: ``ssl_site`` layer sets, alone and ``+element_site``);
 - ``authors``: Kong et al.'s two released checkpoints (``pred/``, ``contra/``) through the ``kong2023`` preset, the
   same layer sets × poolings, alone and ``+magpie``;
@@ -34,7 +34,8 @@ from ssl_featurizer.bench.tasks import Task
 
 FAMILIES = ("ssl", "authors", "handbuilt", "peer")
 LAYER_SETS = ("01", "012", "0123")
-POOLINGS = (("mean",), ("mean", "std"), ("mean", "density"))
+#: the pooling combinations the ssl family chooses among (the poolings themselves: ``ssl_featurizer.pooling.POOLINGS``)
+POOLING_MENU = (("mean",), ("mean", "std"), ("mean", "density"))
 HANDBUILT = ("magpie", "sine_coulomb", "ofm", "site_stats_crystalnn", "symmetry_density", "soap")
 HANDBUILT_SITE = ("crystalnn_site", "opsite", "element_site")
 #: the released checkpoints (files under ``$SSL_FEATURIZER_SHARED/anchors/kong2023``, default ``../shared``)
@@ -61,7 +62,7 @@ def declared_menu(family: str, level: str = "structure") -> list[str]:
     mag = "element_site" if level == "site" else "magpie"
     if family in ("ssl", "authors"):
         base = ([f"ssl_site:{ls}" for ls in LAYER_SETS] if level == "site"
-                else [_pooled(ls, p) for ls in LAYER_SETS for p in POOLINGS])
+                else [_pooled(ls, p) for ls in LAYER_SETS for p in POOLING_MENU])
         one = [*base, *(f"{b}+{mag}" for b in base)]
         return one if family == "ssl" else [f"{c}/{v}" for c in CHECKPOINTS for v in one]
     if family == "handbuilt":
@@ -132,7 +133,7 @@ def build_menu(family: str, task: Task, cache_dir: str | Path | None = None,
             if family == "authors" and not Path(model.split(":", 1)[1]).is_file():
                 problems[prefix.rstrip("/")] = f"checkpoint {model.split(':', 1)[1]} not found"
                 continue
-            sub = candidate_features(task, model, LAYER_SETS, () if site else POOLINGS, cache, prefix)
+            sub = candidate_features(task, model, LAYER_SETS, () if site else POOLING_MENU, cache, prefix)
             blocks.update(sub.blocks)
             variants.update(sub.variants)
             if component(mag):

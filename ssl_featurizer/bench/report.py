@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ssl_featurizer.bench.descriptors import uses_ssl
-from ssl_featurizer.plotting import _finish, _pyplot
+from ssl_featurizer.plotting import save_figure, pyplot
 
 
 def summarise(results: pd.DataFrame) -> pd.DataFrame:
@@ -95,7 +95,7 @@ def headline_markdown(table: pd.DataFrame) -> str:
 
 def bar_chart(summary: pd.DataFrame, path: str | Path) -> Path:
     """MAE (mean ± std over splits) per descriptor, one group of bars per regressor, one panel per task."""
-    plt = _pyplot()
+    plt = pyplot()
     tasks = list(dict.fromkeys(summary["task"]))
     fig, axes = plt.subplots(len(tasks), 1, figsize=(10, 3.2 * len(tasks)), squeeze=False)
     for ax, task in zip(axes[:, 0], tasks):
@@ -109,7 +109,7 @@ def bar_chart(summary: pd.DataFrame, path: str | Path) -> Path:
         ax.set_ylabel("test MAE")
         ax.set_title(task)
         ax.legend(fontsize=8)
-    return _finish(fig, path, "", dpi=120)
+    return save_figure(fig, path, "", dpi=120)
 
 
 def range_curve(summary: pd.DataFrame, path: str | Path) -> Path | None:
@@ -118,7 +118,7 @@ def range_curve(summary: pd.DataFrame, path: str | Path) -> Path | None:
     ssl = ssl[ssl["descriptor"].str.split(":").str[1].apply(lambda s: s == "012345"[: len(s)])]
     if ssl.empty:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for (task, reg), rows in ssl.groupby(["task", "regressor"], sort=False):
         rows = rows.assign(depth=rows["descriptor"].str.split(":").str[1].str.len()).sort_values("depth")
@@ -129,4 +129,4 @@ def range_curve(summary: pd.DataFrame, path: str | Path) -> Path | None:
     ax.set_xlabel("layers concatenated (hops of neighbourhood seen)")
     ax.set_ylabel("test MAE")
     ax.legend(fontsize=7)
-    return _finish(fig, path, "range curve: error versus descriptor range", dpi=120)
+    return save_figure(fig, path, "range curve: error versus descriptor range", dpi=120)

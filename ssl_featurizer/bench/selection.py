@@ -36,7 +36,8 @@ from ssl_featurizer.bench.protocol import KNOWN_REGRESSORS, evaluate_split, make
 from ssl_featurizer.bench.tasks import Task
 
 LAYER_SETS = ("0", "01", "012", "0123")
-POOLINGS = (("mean",), ("mean", "std"))
+#: the pooling combinations a selection chooses among (the poolings themselves are ``ssl_featurizer.pooling.POOLINGS``)
+POOLING_MENU = (("mean",), ("mean", "std"))
 SCREEN_GRID = {"kernels": ("rbf", "laplacian"), "gamma_scales": (0.3,), "alphas": (1e-2, 1e-1)}
 INNER_FOLDS = 3
 
@@ -74,7 +75,7 @@ class Menu:
 
 
 def candidate_features(task: Task, model: str, layer_sets: Sequence[str] = LAYER_SETS,
-                       poolings: Sequence[tuple[str, ...]] = POOLINGS,
+                       poolings: Sequence[tuple[str, ...]] = POOLING_MENU,
                        cache_dir: str | None = None, prefix: str = "") -> Menu:
     """The :class:`Menu` of every layer set × pooling of ``model`` (site tasks: layer sets only).
 

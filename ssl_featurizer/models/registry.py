@@ -11,8 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from dataclasses import dataclass
-from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -20,8 +18,10 @@ from typing import Any
 import torch
 
 from ssl_featurizer.encoder.model import CrystalEncoder, EncoderConfig
-from ssl_featurizer.graph.crystal_graph import GraphConfig
 from ssl_featurizer.graph.elements import load_element_table
+from ssl_featurizer.models.kong2023 import PREFIX as KONG2023_PREFIX
+from ssl_featurizer.models.kong2023 import load_kong2023
+from ssl_featurizer.models.pretrained import ModelError, PretrainedModel, for_inference
 
 WEIGHTS = "model.safetensors"
 CARD = "card.json"
@@ -30,47 +30,6 @@ CARD = "card.json"
 #: means its newest version)
 DEFAULT_MODEL = "cgcnn-ssl-mp2025@1.2"
 _ENCODER_PREFIX = "encoder."
-
-
-class ModelError(ValueError):
-    """Unknown model name, unreadable card, or weights that fail verification."""
-
-
-@dataclass(frozen=True)
-class PretrainedModel:
-    """A loaded, frozen encoder with its card.
-
-    Attributes:
-        name: registry name (``<name>@<version>``) or the directory it came from.
-        card: the parsed ``card.json``.
-        encoder: :class:`CrystalEncoder` in eval mode, gradients off, float64.
-        node_table: ``(MAX_Z + 1, n_node_features)`` element feature matrix, float64.
-    """
-
-    name: str
-    card: dict[str, Any]
-    encoder: CrystalEncoder
-    node_table: torch.Tensor
-
-    @property
-    def sha256(self) -> str:
-        """sha256 of the weights file."""
-        return self.card["weights"]["sha256"]
-
-    @cached_property
-    def graph_config(self) -> GraphConfig:
-        """How this model's graphs are built."""
-        return GraphConfig(**self.card["graph"])
-
-    @property
-    def n_layers(self) -> int:
-        """Number of convolutions L (embeddings h0..hL)."""
-        return self.encoder.config.n_layers
-
-    @property
-    def width(self) -> int:
-        """Width of each layer embedding."""
-        return self.encoder.config.width
 
 
 #: the shipped models in a source checkout (the folder an install maps to ``ssl_featurizer.pretrained``)
@@ -140,9 +99,7 @@ def load_model(model: str = "default", expected_sha256: str | None = None) -> Pr
     """
     with _LOCK:
         loaded = _CACHE.get(model)
-        if loaded is None and model.startswith("kong2023:"):
-            from ssl_featurizer.models.kong2023 import load_kong2023
-
+        if loaded is None and model.startswith(KONG2023_PREFIX):
             loaded = _CACHE[model] = load_kong2023(model)
         if loaded is None:
             name, directory = resolve_model(model)
@@ -182,12 +139,6 @@ def _load_verified(name: str, directory: Any) -> PretrainedModel:
     state = {k[len(_ENCODER_PREFIX):]: v for k, v in tensors.items() if k.startswith(_ENCODER_PREFIX)}
     encoder.load_state_dict(state)
     return PretrainedModel(name, card, *for_inference(encoder, torch.from_numpy(table.features)))
-
-
-def for_inference(encoder: CrystalEncoder, node_table: torch.Tensor) -> tuple[CrystalEncoder, torch.Tensor]:
-    """Frozen, eval-mode, float64 copies: descriptors are computed in double precision so that equivalent
-    inputs (permuted, rotated, supercell) agree to ~1e-12 rather than to float32 round-off."""
-    return encoder.eval().requires_grad_(False).double(), node_table.double()
 
 
 def save_model(directory: str | Path, tensors: dict[str, torch.Tensor], card: dict[str, Any]) -> dict[str, Any]:

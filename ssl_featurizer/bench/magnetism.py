@@ -16,7 +16,7 @@ The analysis of Kong et al. (section on magnetic materials) made reproducible an
 
 Usage (needs ``../shared/data``)::
 
-    from ssl_featurizer.magnetism import run_analysis
+    from ssl_featurizer.bench.magnetism import run_analysis
     result = run_analysis("magnetism_out", subset="kong2023")
     result["scores"].head()
 """
@@ -360,9 +360,9 @@ def separation_scores(embeddings: np.ndarray, labels: Mapping[str, Sequence[Any]
 # ---- figures -------------------------------------------------------------------------------------
 def plot_separation(scores: pd.DataFrame, path: str | Path, title: str = "") -> Path:
     """k-NN accuracy (with chance level) and silhouette against layer depth, single layers and cumulative sets."""
-    from ssl_featurizer.plotting import _finish, _pyplot
+    from ssl_featurizer.plotting import save_figure, pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     colours = dict(zip(dict.fromkeys(scores["label"]), plt.rcParams["axes.prop_cycle"].by_key()["color"] * 3))
     for (label, mode), block in scores.groupby(["label", "mode"], sort=False):
@@ -380,7 +380,7 @@ def plot_separation(scores: pd.DataFrame, path: str | Path, title: str = "") -> 
         ax.set_ylabel(ylabel)
     axes[0].legend(fontsize=7)
     axes[0].set_title("dotted: majority-class accuracy", fontsize=8)
-    return _finish(fig, path, title, dpi=120)
+    return save_figure(fig, path, title, dpi=120)
 
 
 def _top_classes(values: Sequence[Any], n: int) -> np.ndarray:
@@ -427,9 +427,9 @@ def plot_site_maps(embeddings: np.ndarray, colourings: Mapping[str, Sequence[Any
         seed: sample and map seed.
         title: figure title.
     """
-    from ssl_featurizer.plotting import _finish, _pyplot
+    from ssl_featurizer.plotting import save_figure, pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     ok = np.flatnonzero(~np.isnan(embeddings).any(axis=1))
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(ok, min(max_points, len(ok)), replace=False))
@@ -454,7 +454,7 @@ def plot_site_maps(embeddings: np.ndarray, colourings: Mapping[str, Sequence[Any
             ax.set_title(f"layers {layers}, coloured by {name}", fontsize=9)
             if r == 0:
                 ax.legend(fontsize=6, markerscale=3, loc="best", ncol=2)
-    return _finish(fig, path, title or f"{method.upper()} of {len(pick)} magnetic sites", dpi=110)
+    return save_figure(fig, path, title or f"{method.upper()} of {len(pick)} magnetic sites", dpi=110)
 
 
 def cosine_pairs(embeddings: np.ndarray, table: pd.DataFrame, layers: str = "012", width: int = 64,
@@ -501,9 +501,9 @@ def plot_cosine_similarity(embeddings: np.ndarray, table: pd.DataFrame, path: st
         ``(path, summary)``: summary has one row per pair kind with count, mean, median cosine, the share
         of pairs above 0.99 and the share with equal moment sizes (``|Δ|m|| ≤ 0.1`` μB).
     """
-    from ssl_featurizer.plotting import _finish, _pyplot
+    from ssl_featurizer.plotting import save_figure, pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     pairs = cosine_pairs(embeddings, table, layers, width, seed=seed)
     kind = np.where(pairs["same_material"], "same material", "different materials") + ", " + np.where(
         pairs["same_element"], "same element", "different element")
@@ -552,7 +552,7 @@ def plot_cosine_similarity(embeddings: np.ndarray, table: pd.DataFrame, path: st
         axes[2].set_yticks(range(len(idx)), names, fontsize=5)
         axes[2].set_title(f"MAGNDATA {choice}: site (index) |m| in μB", fontsize=9)
         fig.colorbar(im, ax=axes[2], fraction=0.046)
-    return _finish(fig, path, title, dpi=120), summary.reset_index()
+    return save_figure(fig, path, title, dpi=120), summary.reset_index()
 
 
 def run_analysis(out: str | Path, subset: str = "ordered", max_sites: int | None = None, model: str = "default",

@@ -1,0 +1,135 @@
+"""The package's import graph follows docs/architecture.md: layers import only downwards (or within their layer),
+modules import each other without cycles, and no module imports another module's ``_private`` name.
+
+The graph is read from the source (``ast``), imports inside functions included, so a deferred import counts as
+much as a top-level one.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "ssl_featurizer"
+
+#: lowest first; a module may import modules of its own layer or of a lower one (the same list is drawn in
+#: docs/architecture.md). Keys are module names or package prefixes; the longest matching prefix wins.
+LAYERS: list[tuple[str, ...]] = [
+    ("ssl_featurizer.graph", "ssl_featurizer.pooling", "ssl_featurizer.readers", "ssl_featurizer.plotting",
+     "ssl_featurizer.examples"),
+    ("ssl_featurizer.encoder",),
+    ("ssl_featurizer.models",),
+    ("ssl_featurizer.embed",),
+    ("ssl_featurizer.featurizers",),
+    ("ssl_featurizer.stream", "ssl_featurizer.dask", "ssl_featurizer.negnn", "ssl_featurizer.pretrain"),
+    ("ssl_featurizer.bench",),
+    ("ssl_featurizer.cli", "ssl_featurizer.demo", "ssl_featurizer"),
+]
+
+
+def module_name(path: Path, root: Path = ROOT) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules(directory: Path) -> dict[str, Path]:
+    return {module_name(p): p for p in sorted(directory.rglob("*.py"))}
+
+
+def imports(path: Path, known: dict[str, Path]) -> list[tuple[str, str, int]]:
+    """``(imported module, imported name or "", line)`` for every import of ``path``, relative ones resolved;
+    ``from package import submodule`` is an import of the submodule."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, "", node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(parent + ([node.module] if node.module else []))
+            for alias in node.names:
+                sub = f"{base}.{alias.name}"
+                found.append((sub, "", node.lineno) if sub in known else (base, alias.name, node.lineno))
+    return found
+
+
+def layer_of(module: str) -> int:
+    best, level = -1, None
+    for index, prefixes in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best:
+                best, level = len(prefix), index
+    if level is None:
+        raise AssertionError(f"{module} is in no layer: add it to LAYERS here and to docs/architecture.md")
+    return level
+
+
+KNOWN = modules(PACKAGE)
+
+
+def graph() -> dict[str, set[str]]:
+    return {mod: {target for target, _, _ in imports(path, KNOWN) if target in KNOWN and target != mod}
+            for mod, path in KNOWN.items()}
+
+
+def test_every_module_has_a_layer():
+    for mod in KNOWN:
+        layer_of(mod)
+
+
+def test_no_import_from_a_lower_layer_to_a_higher_one():
+    upward = [f"{mod} (layer {layer_of(mod)}) imports {target} (layer {layer_of(target)})"
+              for mod, targets in graph().items() for target in sorted(targets) if layer_of(target) > layer_of(mod)]
+    assert not upward, "\n".join(upward)
+
+
+def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of ``edges`` as a list of modules (first repeated at the end), or None (iterative DFS)."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for start in sorted(edges):
+        if state.get(start):
+            continue
+        path, stack = [start], [iter(sorted(edges[start]))]
+        state[start] = 1
+        while stack:
+            target = next(stack[-1], None)
+            if target is None:
+                state[path.pop()] = 2
+                stack.pop()
+            elif state.get(target) == 1:
+                return path[path.index(target):] + [target]
+            elif not state.get(target):
+                state[target] = 1
+                path.append(target)
+                stack.append(iter(sorted(edges.get(target, ()))))
+    return None
+
+
+def test_cycle_finder_finds_cycles():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_no_import_cycles():
+    # a package's __init__ is loaded before any of its modules, so it is left out: it may re-export them
+    edges = {mod: {t for t in targets if not (KNOWN[t].name == "__init__.py" and mod.startswith(t + "."))}
+             for mod, targets in graph().items()}
+    cycle = find_cycle(edges)
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+@pytest.mark.parametrize("directory", ["ssl_featurizer", "benchmarks", "tests"])
+def test_no_module_imports_another_modules_private_names(directory):
+    known = {**KNOWN, **modules(ROOT / directory)}
+    offences = []
+    for mod, path in modules(ROOT / directory).items():
+        for target, name, line in imports(path, known):
+            if name.startswith("_") and not name.startswith("__") and target != mod:
+                offences.append(f"{path.relative_to(ROOT)}:{line} imports {name} from {target}")
+    assert not offences, "\n".join(offences)
