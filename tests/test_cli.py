@@ -13,15 +13,6 @@ from ssl_featurizer.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_demo_writes_parquet_and_figure(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path), "--layers", "01", "--pooling", "mean+std"]) == 0
-    out = capsys.readouterr().out
-    assert "SrTiO3 (perovskite)" in out and "most similar" in out
-    df = pd.read_parquet(tmp_path / "features.parquet")
-    assert df.shape == (27, 256) and df.index[0] == "Si (diamond)" and df.notna().all().all()
-    assert (tmp_path / "overview.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
 def test_models_command(capsys):
     assert main(["models"]) == 0
     from ssl_featurizer.models.registry import DEFAULT_MODEL
@@ -198,3 +189,20 @@ def test_console_user_error_as_a_user_meets_it(tmp_path):
     assert run.returncode == 2 and run.stdout == ""
     assert run.stderr.strip().splitlines() == [f"ssl-featurizer featurize: error: {tmp_path / 'nope.cif'}: no such "
                                                "file or folder (--debug for the traceback)"]
+
+
+def test_demo_writes_parquet_and_figure_as_quickstart_says(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "SrTiO3 (perovskite)" in out and "most similar" in out
+    df = pd.read_parquet(tmp_path / "features.parquet")
+    assert df.shape == (27, 128) and df.index[0] == "Si (diamond)" and df.notna().all().all()
+    assert (tmp_path / "overview.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the quickstart's example pairs and shape are what the demo prints and writes
+    text = " ".join((ROOT / "docs" / "quickstart.md").read_text().split())
+    pairs = re.findall(r"(\w+) ↔ (\w+)", text)
+    nearest = dict(re.findall(r"^(\S+) \(.*?\)\s+\d+\s+(\S+) \(", out, flags=re.MULTILINE))
+    assert len(pairs) >= 2 and len(nearest) == 27
+    for a, b in pairs:
+        assert nearest[a] == b or nearest[b] == a, (a, b, nearest[a], nearest[b])
+    assert f"`ssl_demo/features.parquet` ({df.shape[0]} × {df.shape[1]})" in text
