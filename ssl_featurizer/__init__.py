@@ -26,6 +26,7 @@ _EXPORTS = {
     "GraphConfig": "ssl_featurizer.graph.crystal_graph",
     "StructureError": "ssl_featurizer.graph.crystal_graph",
     "build_graph": "ssl_featurizer.graph.crystal_graph",
+    "as_structure": "ssl_featurizer.graph.crystal_graph",
     "embed_structures": "ssl_featurizer.embed",
     "NEGNNRegressor": "ssl_featurizer.negnn",
 }
@@ -40,6 +41,7 @@ __all__ = [
     "SSLStructureFeaturizer",
     "StructureError",
     "__version__",
+    "as_structure",
     "build_graph",
     "embed_structures",
     "list_models",
@@ -51,7 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ssl_featurizer.featurizers._base import FeaturizationError, FeaturizationWarning
     from ssl_featurizer.featurizers.site import SSLSiteFeaturizer
     from ssl_featurizer.featurizers.structure import SSLStructureFeaturizer
-    from ssl_featurizer.graph.crystal_graph import GraphConfig, StructureError, build_graph
+    from ssl_featurizer.graph.crystal_graph import GraphConfig, StructureError, as_structure, build_graph
     from ssl_featurizer.models.registry import ModelError, list_models, load_model
     from ssl_featurizer.negnn import NEGNNRegressor
 

@@ -1,4 +1,17 @@
-"""Command-line interface: ``ssl-featurizer {demo,featurize,pretrain,export,models}``."""
+"""Pretrained self-supervised crystal-GNN descriptors from the shell.
+
+commands:
+  demo       featurize built-in crystals offline; print a summary, write parquet + figure
+  featurize  featurize a folder or file of structures into a parquet dataset (chunked, resumable)
+  models     list the shipped pretrained models
+  bench      compare descriptors under the benchmark protocol
+  magnetism  MAGNDATA site embeddings: element/motif separation by layer, maps, cosine similarity
+  pretrain   self-supervised pretraining on a JSON-lines structure corpus
+  export     export a pretraining run as a model directory (weights + card)
+
+Run "ssl-featurizer COMMAND --help" for a command's options. Errors print one line;
+--debug (before or after COMMAND) prints the full traceback instead.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +20,8 @@ import json
 import os
 import sys
 from pathlib import Path
+
+_SHOWN_REASONS = 3  # failure reasons printed after `featurize`; the errors file lists them all
 
 
 def _cmd_pretrain(args: argparse.Namespace) -> int:
@@ -17,6 +32,8 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     from ssl_featurizer.pretrain import objectives
     from ssl_featurizer.pretrain.trainer import EXCLUDED, Pretrainer, TrainConfig, ids_digest, read_ids
 
+    if not Path(args.data).is_file():
+        raise FileNotFoundError(f"--data {args.data}: no such file")
     excluded = None
     if args.exclude_ids:
         if not Path(args.exclude_ids).is_file():
@@ -62,7 +79,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
 
 
 def _cmd_featurize(args: argparse.Namespace) -> int:
-    from ssl_featurizer.stream import StreamLockedError, featurize_to_parquet
+    from ssl_featurizer.stream import ERRORS, StreamLockedError, featurize_to_parquet, read_errors
 
     try:
         summary = featurize_to_parquet(args.input, args.out, model=args.model, layers=args.layers,
@@ -73,8 +90,15 @@ def _cmd_featurize(args: argparse.Namespace) -> int:
         print(f"ssl-featurizer featurize: {exc}", file=sys.stderr)
         return 3
     resumed = f" (resumed after {summary.resumed_from})" if summary.resumed_from else ""
-    print(f"{summary.n_ok} structures featurized, {summary.n_failed} failed (see {summary.out}/_errors.csv), "
-          f"{summary.n_parts} part files in {summary.out}{resumed}; {summary.seconds:.1f} s", file=sys.stderr)
+    n_bad = summary.n_failed - summary.n_skipped
+    print(f"{summary.n_ok} structures featurized, {n_bad} failed, {summary.n_skipped} non-structure files "
+          f"skipped; {summary.n_parts} part files in {summary.out}{resumed}; {summary.seconds:.1f} s", file=sys.stderr)
+    if summary.n_failed:
+        records = read_errors(summary.out)
+        for record in records[:_SHOWN_REASONS]:
+            print(f"  {record['id']}: {record['reason']}", file=sys.stderr)
+        more = f"{len(records) - _SHOWN_REASONS} more; " if len(records) > _SHOWN_REASONS else ""
+        print(f"  ({more}all listed with their reasons in {summary.out / ERRORS})", file=sys.stderr)
     return 0
 
 
@@ -133,20 +157,46 @@ def _cmd_magnetism(args: argparse.Namespace) -> int:
     return 0
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Plain-text description; every option's help ends with its default unless the help states it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _add_debug(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument("--debug", action="store_true", default=default,
+                        help="on an error, print the full traceback instead of one line")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
+    from ssl_featurizer import __version__
+    from ssl_featurizer.featurizers import DEFAULT_LAYERS
     from ssl_featurizer.pretrain import objectives
-    parser = argparse.ArgumentParser(prog="ssl-featurizer", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("demo", help="featurize built-in crystals offline; print a summary, write parquet + figure")
-    p.add_argument("--out", default="ssl_demo", help="output folder (default: ./ssl_demo)")
-    p.add_argument("--model", default="default")
-    p.add_argument("--layers", default="012")
-    p.add_argument("--pooling", default="mean", help="e.g. mean or mean+std")
+    parser = argparse.ArgumentParser(prog="ssl-featurizer", description=__doc__, formatter_class=_HelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _add_debug(parser, default=False)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help="one of the commands above")
+
+    def add(name: str, description: str) -> argparse.ArgumentParser:
+        # no help=: the module docstring (the description above) lists the commands once
+        p = sub.add_parser(name, description=description, formatter_class=_HelpFormatter)
+        _add_debug(p, default=argparse.SUPPRESS)  # also accepted after COMMAND
+        return p
+
+    model_help = "pretrained model: a name from `ssl-featurizer models`, name@version, or a model directory"
+    p = add("demo", "featurize built-in crystals offline; print a summary, write parquet + figure")
+    p.add_argument("--out", default="ssl_demo", help="output folder")
+    p.add_argument("--model", default="default", help=model_help)
+    p.add_argument("--layers", default=DEFAULT_LAYERS, help="encoder layers, the paper's string: 0, 01, 012, ...")
+    p.add_argument("--pooling", default="mean", help="pooling(s) joined by +, e.g. mean or mean+std")
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("bench", help="compare descriptors under the benchmark protocol (KRR/RF/GBR, repeated splits)")
+    p = add("bench", "compare descriptors under the benchmark protocol (KRR/RF/GBR, repeated splits)")
     p.add_argument("--task", required=True, help="a task name (e.g. kong2023_log_kvrh, magndata_site_moments, "
                    "matbench_dielectric) or a matminer JSON dataframe file")
     p.add_argument("--descriptors", default="ssl:0,ssl:01,ssl:012,magpie",
@@ -156,23 +206,23 @@ def build_parser() -> argparse.ArgumentParser:
                         "(absolute-error boosting), ensemble_log (their geometric mean)")
     p.add_argument("--seeds", default="3", help="number of random 80/20 splits, or a comma-separated seed list")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--cache-dir", default=None, help="feature cache (default OUT/features)")
-    p.add_argument("--model", default="default")
-    p.add_argument("--limit", type=int, default=None, help="random subset of N rows")
+    p.add_argument("--cache-dir", default=None, help="feature cache (default: OUT/features)")
+    p.add_argument("--model", default="default", help=model_help)
+    p.add_argument("--limit", type=int, default=None, help="random subset of N rows (default: all rows)")
     p.add_argument("--n-jobs", type=int, default=1, help="parallel splits")
     p.set_defaults(func=_cmd_bench)
 
-    p = sub.add_parser("featurize", help="featurize a folder/file of structures into a parquet dataset "
-                       "(chunked, resumable, errors file)")
+    p = add("featurize", "featurize a folder or file of structures into a parquet dataset (chunked, resumable, "
+            "errors file)")
     p.add_argument("input", help="folder of CIF/POSCAR/JSON/extxyz files, or one .cif/.json/.jsonl(.gz)/.extxyz file")
     p.add_argument("-o", "--out", required=True, help="output folder, e.g. features.parquet (read it with "
                    "pandas.read_parquet); rerunning the same command resumes it")
-    p.add_argument("--model", default="default")
-    p.add_argument("--layers", default="01", help="layer string, e.g. 01 or 012")
-    p.add_argument("--pooling", default="mean", help="e.g. mean or mean+std")
+    p.add_argument("--model", default="default", help=model_help)
+    p.add_argument("--layers", default=DEFAULT_LAYERS, help="encoder layers, the paper's string: 0, 01, 012, ...")
+    p.add_argument("--pooling", default="mean", help="pooling(s) joined by +, e.g. mean or mean+std")
     p.add_argument("--chunk-size", type=int, default=1000, help="structures per part file / resume step")
     p.add_argument("--batch-size", type=int, default=64, help="structures per forward pass")
-    p.add_argument("--limit", type=int, default=None, help="stop after N structures")
+    p.add_argument("--limit", type=int, default=None, help="stop after N structures (default: all)")
     p.add_argument("--format", default=None, choices=["cif", "poscar", "jsonl", "json", "extxyz"],
                    help="format of a single input file (default: from its name)")
     p.add_argument("--n-jobs", type=int, default=1, help="processes building graphs")
@@ -180,71 +230,112 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_featurize)
 
-    p = sub.add_parser("magnetism", help="MAGNDATA site embeddings: element/motif separation by layer, maps, "
-                       "cosine similarity (PNG + CSV)")
+    p = add("magnetism", "MAGNDATA site embeddings: element/motif separation by layer, maps, cosine similarity "
+            "(PNG + CSV)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--subset", default="ordered", choices=["all", "ordered", "kong2023"],
-                   help="all sites, sites of ordered structures (default), or Kong et al.'s labelled sites")
-    p.add_argument("--max-sites", type=int, default=None, help="random whole materials totalling about N sites")
-    p.add_argument("--cache-dir", default=None, help="descriptor cache shared with bench (e.g. benchmarks/cache)")
-    p.add_argument("--data-dir", default=None, help="shared data folder (default ../shared/data)")
-    p.add_argument("--model", default="default")
+                   help="all sites, sites of ordered structures, or Kong et al.'s labelled sites")
+    p.add_argument("--max-sites", type=int, default=None,
+                   help="random whole materials totalling about N sites (default: all)")
+    p.add_argument("--cache-dir", default=None,
+                   help="descriptor cache shared with bench, e.g. benchmarks/cache (default: none)")
+    p.add_argument("--data-dir", default=None, help="shared data folder (default: ../shared/data)")
+    p.add_argument("--model", default="default", help=model_help)
     p.add_argument("--min-class-size", type=int, default=20, help="smallest class scored")
     p.add_argument("--min-class-materials", type=int, default=5, help="fewest materials of a scored class")
     p.add_argument("--no-umap", action="store_true", help="skip UMAP maps even if umap-learn is installed")
     p.set_defaults(func=_cmd_magnetism)
 
-    p = sub.add_parser("models", help="list the shipped pretrained models")
+    p = add("models", "list the shipped pretrained models")
     p.set_defaults(func=_cmd_models)
 
-    p = sub.add_parser("pretrain", help="self-supervised pretraining on a JSON-lines structure corpus")
+    p = add("pretrain", "self-supervised pretraining on a JSON-lines structure corpus")
     p.add_argument("--data", required=True, help="corpus, e.g. ../shared/data/mp2025/structures.jsonl.gz")
     p.add_argument("--cache-dir", required=True, help="where the graph cache is built (reused if present)")
     p.add_argument("--out", required=True, help="run directory (checkpoint.pt, history.csv)")
-    p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--warmup-steps", type=int, default=200)
-    p.add_argument("--width", type=int, default=64)
-    p.add_argument("--layers", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=1, help="passes over the training structures")
+    p.add_argument("--batch-size", type=int, default=128, help="structures per step")
+    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
+    p.add_argument("--warmup-steps", type=int, default=200, help="steps of linear learning-rate warm-up")
+    p.add_argument("--width", type=int, default=64, help="encoder width (features per atom and layer)")
+    p.add_argument("--layers", type=int, default=5, help="number of graph-convolution layers")
     p.add_argument("--element-table", default="v1", choices=["v1", "v2"],
                    help="node input table (v2 adds valence-shell occupations; docs/graph.md)")
     objectives.add_arguments(p)  # each pretraining objective's flags (ssl_featurizer.pretrain.objectives)
     p.add_argument("--views-cache-dir", default=None,
                    help="supercell graph cache for --contrastive (default: <cache-dir>-supercell)")
     p.add_argument("--val-fraction", type=float, default=0.025, help="held-out share (by id hash)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--checkpoint-every", type=int, default=200)
-    p.add_argument("--eval-every", type=int, default=400)
-    p.add_argument("--max-steps", type=int, default=None)
-    p.add_argument("--limit", type=int, default=None, help="use only the first N structures")
+    p.add_argument("--seed", type=int, default=0, help="random seed (initialisation, masking, batches)")
+    p.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
+    p.add_argument("--eval-every", type=int, default=400, help="steps between held-out evaluations")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after N steps (default: after --epochs)")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N structures (default: all)")
     p.add_argument("--exclude-ids", default=None, metavar="FILE",
                    help="leave out the corpus ids listed in FILE (one per line), e.g. every benchmark structure "
-                        "(benchmarks/overlap.py) for an inductive control; the list is kept in --out")
+                        "(benchmarks/overlap.py) for an inductive control; the list is kept in --out "
+                        "(default: none)")
     p.add_argument("--jobs", type=int, default=1, help="processes for building the graph cache")
-    p.add_argument("--threads", type=int, default=None, help="torch threads")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
     p.set_defaults(func=_cmd_pretrain)
 
-    p = sub.add_parser("export", help="export a pretraining run as a model directory (weights + card)")
-    p.add_argument("--run", required=True)
-    p.add_argument("--cache-dir", required=True)
-    p.add_argument("--out", required=True, help="e.g. pretrained/<name>/<version>")
-    p.add_argument("--name", required=True)
-    p.add_argument("--version", required=True)
-    p.add_argument("--description", default="")
+    p = add("export", "export a pretraining run as a model directory (weights + card)")
+    p.add_argument("--run", required=True, help="run directory of `ssl-featurizer pretrain` (its --out)")
+    p.add_argument("--cache-dir", required=True, help="the run's graph cache (its --cache-dir)")
+    p.add_argument("--out", required=True, help="model directory to write, e.g. pretrained/<name>/<version>")
+    p.add_argument("--name", required=True, help="model name")
+    p.add_argument("--version", required=True, help="model version, e.g. 1.0")
+    p.add_argument("--description", default="", help="one line for the model card (default: empty)")
     p.add_argument("--corpus-description", default=None,
-                   help="what the corpus is (source, licence, overlap with benchmark tasks), for the model card")
+                   help="what the corpus is (source, licence, overlap with benchmark tasks), for the model card "
+                        "(default: none)")
     p.add_argument("--views-cache-dir", default=None,
                    help="supercell view cache of a --contrastive run (default: <cache-dir>-supercell)")
     p.set_defaults(func=_cmd_export)
     return parser
 
 
+#: What to tell a user who pressed Ctrl-C, by command.
+_RESUME_HINTS = {
+    "featurize": "finished chunks are kept; rerun the same command to resume",
+    "pretrain": "rerun the same command with --resume to continue from the last checkpoint",
+    "bench": "computed descriptors are kept in the feature cache; rerun the same command to reuse them",
+}
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that report a problem with the user's input or settings, not a bug."""
+    from ssl_featurizer.stream import StreamError
+
+    errors: list[type[BaseException]] = [OSError, ValueError, StreamError]
+    if "ssl_featurizer.pretrain.trainer" in sys.modules:  # loaded only by the commands that can raise it
+        errors.append(sys.modules["ssl_featurizer.pretrain.trainer"].CheckpointError)
+    return tuple(errors)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``ssl-featurizer`` console script."""
+    """Entry point of the ``ssl-featurizer`` console script.
+
+    A user error (missing input, invalid option value, an output or checkpoint written with other
+    settings) prints one line on stderr and returns 2; Ctrl-C says how to resume and returns 130.
+    ``--debug`` lets the exception and its traceback through instead.
+    """
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    prefix = f"ssl-featurizer {args.command}"
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        hint = _RESUME_HINTS.get(args.command, "nothing to resume; rerun the command")
+        print(f"{prefix}: interrupted; {hint}", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug or not isinstance(exc, _user_errors()):
+            raise
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"{prefix}: error: {message} (--debug for the traceback)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

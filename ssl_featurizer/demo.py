@@ -7,8 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ssl_featurizer.featurizers import DEFAULT_LAYERS
 
-def run_demo(out_dir: str | Path = "ssl_demo", model: str = "default", layers: str = "012",
+
+def run_demo(out_dir: str | Path = "ssl_demo", model: str = "default", layers: str = DEFAULT_LAYERS,
              pooling: tuple[str, ...] = ("mean",)) -> dict[str, Path]:
     """Featurize :func:`~ssl_featurizer.examples.example_structures`, print a summary, write outputs.
 

@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ssl_featurizer.featurizers import DEFAULT_LAYERS
+
 MANIFEST = "_manifest.json"
 ERRORS = "_errors.csv"
 LOCK = "_lock"
@@ -237,7 +239,7 @@ def read_errors(out: str | Path) -> list[dict[str, Any]]:
     return [{**r, "position": int(r["position"])} for r in csv.DictReader(io.StringIO(text, newline=""))]
 
 
-def featurize_to_parquet(source: str | Path, out: str | Path, model: str = "default", layers: str = "01",
+def featurize_to_parquet(source: str | Path, out: str | Path, model: str = "default", layers: str = DEFAULT_LAYERS,
                          pooling: str | Sequence[str] = ("mean",), chunk_size: int = 1000, batch_size: int = 64,
                          limit: int | None = None, fmt: str | None = None, n_jobs: int = 1,
                          overwrite: bool = False, progress: bool = True) -> StreamSummary:

@@ -191,3 +191,67 @@ def test_density_pooling_needs_a_volume():
     for bad in (None, 0.0, float("nan")):
         with pytest.raises(ValueError, match="needs the cell volume"):
             pool(atoms, ("density",), volume=bad)
+
+
+# ---- Structure.as_dict() dicts (DataFrames read from JSON) are accepted wherever a Structure is ----------------
+
+
+def _json_dicts(structures):
+    import json
+
+    return [json.loads(json.dumps(s.as_dict())) for s in structures]  # as read back from a JSON file
+
+
+def test_structure_dicts_give_the_same_rows_as_structures(frame):
+    structures = list(frame["structure"])[:6]
+    dicts = _json_dicts(structures)
+    f = SSLStructureFeaturizer(layers="01", pooling=("mean", "density")).fit()
+    expected = f.transform(structures)
+    np.testing.assert_array_equal(f.transform(dicts), expected)
+    np.testing.assert_array_equal(f.transform(pd.Series(dicts, index=frame.index[:6])), expected)
+    np.testing.assert_array_equal(np.array(f.featurize(dicts[2])), expected[2])
+    df = f.featurize_dataframe(pd.DataFrame({"structure": dicts}), "structure", pbar=False)
+    np.testing.assert_array_equal(df[f.feature_labels()].to_numpy(), expected)
+    from ssl_featurizer import build_graph
+
+    a, b = build_graph(structures[0]), build_graph(dicts[0])
+    np.testing.assert_array_equal(a.distances, b.distances)
+
+
+def test_site_featurizer_and_site_stats_on_structure_dicts(crystals):
+    from ssl_featurizer import as_structure
+
+    structures = [crystals["SrTiO3 (perovskite)"], crystals["GaN (wurtzite)"]]
+    dicts = _json_dicts(structures)
+    f = SSLSiteFeaturizer(layers="01")
+    pairs = [(s, i) for s in structures for i in range(len(s))]
+    dict_pairs = [(d, i) for d in dicts for i in range(len(d["sites"]))]
+    np.testing.assert_array_equal(f.fit_transform(dict_pairs), f.transform(pairs))
+    np.testing.assert_array_equal(f.featurize(dicts[1], 3), f.featurize(structures[1], 3))
+    # matminer's own featurizers need Structures: convert the column once with as_structure
+    df = pd.DataFrame({"structure": dicts})
+    df["structure"] = df["structure"].map(as_structure)
+    ssf = SiteStatsFingerprint(SSLSiteFeaturizer(layers="0"), stats=("mean",))
+    out = ssf.featurize_dataframe(df, "structure", pbar=False)
+    site_rows = SSLSiteFeaturizer(layers="0").transform([(d, i) for d in dicts for i in range(len(d["sites"]))])
+    np.testing.assert_allclose(out.iloc[0, 1:].to_numpy(float), site_rows[:5].mean(0), atol=1e-6)
+
+
+def test_non_structures_and_damaged_dicts_are_refused_with_a_hint(crystals):
+    from pymatgen.core import Molecule
+
+    s = crystals["NaCl (rock salt)"]
+    damaged = s.as_dict()
+    damaged["lattice"] = {"matrix": "not a matrix"}
+    water = Molecule(["O", "H", "H"], [[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]])
+    f = SSLStructureFeaturizer(layers="0", ignore_errors=True)
+    with pytest.warns(UserWarning, match="3 of 4 inputs failed"):
+        X = f.fit_transform([s.as_dict(), water.as_dict(), {"formula": "NaCl"}, damaged])
+    assert np.isfinite(X[0]).all() and np.isnan(X[1:]).all()
+    reasons = SSLStructureFeaturizer(layers="0").fit().featurize_with_errors(
+        [water.as_dict(), {"formula": "NaCl"}, damaged])[1]
+    assert "got a Molecule dict" in reasons[0] and "Structure.as_dict()" in reasons[0]
+    assert "got a dict with keys ['formula']" in reasons[1]
+    assert reasons[2].startswith("could not read the Structure dict")
+    with pytest.raises(FeaturizationError, match=r"entry 0: expected a pymatgen Structure or the dict"):
+        SSLSiteFeaturizer(layers="0").featurize({"formula": "NaCl"}, 0)

@@ -286,3 +286,25 @@ def test_excluded_ids_are_left_out_recorded_and_checked(corpus, store, tmp_path,
     (run / "excluded_ids.txt").write_text("x-0\n")  # a tampered list no longer matches the config's digest
     with pytest.raises(ValueError, match="does not hold the ids the config was written for"):
         Pretrainer(store, run, trainer.cfg)
+
+
+def test_cli_resume_with_other_settings_or_missing_corpus_prints_one_line(corpus, tmp_path, capsys):
+    run, cache = tmp_path / "run", tmp_path / "cache"
+    args = ["pretrain", "--data", str(corpus), "--cache-dir", str(cache), "--out", str(run), "--batch-size", "8",
+            "--width", "16", "--layers", "2", "--val-fraction", "0.2", "--warmup-steps", "2", "--max-steps", "2",
+            "--checkpoint-every", "2"]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main([*args, "--lr", "0.5", "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1].startswith("ssl-featurizer pretrain: error: checkpoint was written with a "
+                                                   "different training config") and "Traceback" not in err
+    with pytest.raises(CheckpointError):
+        main(["--debug", *args, "--lr", "0.5", "--resume"])
+    capsys.readouterr()
+    missing = ["pretrain", "--data", str(tmp_path / "none.jsonl.gz"), "--cache-dir", str(tmp_path / "c2"),
+               "--out", str(tmp_path / "r2")]
+    assert main(missing) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [f"ssl-featurizer pretrain: error: --data {tmp_path / 'none.jsonl.gz'}: no such "
+                                        "file (--debug for the traceback)"]

@@ -186,7 +186,9 @@ def test_cli_featurize(folder, tmp_path, capsys):
     out = tmp_path / "cli.parquet"
     assert main(["featurize", str(root), "-o", str(out), "--layers", "0", "--chunk-size", "6", "--limit", "10",
                  "--quiet"]) == 0
-    assert "9 structures featurized, 1 failed" in capsys.readouterr().err  # 1: notes.txt, reported as skipped
+    err = capsys.readouterr().err
+    assert "9 structures featurized, 0 failed, 1 non-structure files skipped" in err  # notes.txt
+    assert "notes.txt: skipped" in err and f"listed with their reasons in {out / ERRORS}" in err
     table = pd.read_parquet(out)
     assert table.shape == (9, 2 + 64)
 

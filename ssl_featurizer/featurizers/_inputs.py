@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from ssl_featurizer.graph.crystal_graph import StructureError, as_structure
+
 
 def _is_pandas(x: Any, kind: str) -> bool:
     return type(x).__name__ == kind and type(x).__module__.startswith("pandas")
@@ -53,3 +55,19 @@ def as_site_list(X: Any) -> tuple[list[tuple[Any, int]], list[Any] | None]:
             raise TypeError(f"entry {bad[0]} is not a (structure, site_index) pair")
         return pairs, None
     raise TypeError(f"expected (structure, site_index) pairs, got {type(X).__name__}")
+
+
+def structures_from_dicts(items: list[Any]) -> list[Any]:
+    """Turn ``Structure.as_dict()`` dicts into Structures; leave everything else (and bad dicts) as it is.
+
+    What cannot be converted is left for graph building, which gives the per-entry reason.
+    """
+    out = []
+    for x in items:
+        if isinstance(x, dict):
+            try:
+                x = as_structure(x)
+            except StructureError:
+                pass
+        out.append(x)
+    return out

@@ -11,7 +11,7 @@ import numpy as np
 
 from ssl_featurizer.embed import embed_structures
 from ssl_featurizer.featurizers._base import SSLFeaturizerBase
-from ssl_featurizer.featurizers._inputs import as_site_list
+from ssl_featurizer.featurizers._inputs import as_site_list, structures_from_dicts
 
 
 def _structure_key(structure: Any) -> bytes | None:
@@ -100,7 +100,7 @@ class SSLSiteFeaturizer(SSLFeaturizerBase):
         model = self.pretrained_model()
         layers = self.layer_indices(model)
         cols = np.concatenate([np.arange(lay * model.width, (lay + 1) * model.width) for lay in layers])
-        atoms, errors = self._all_layer_embeddings([p[0] for p in pairs])
+        atoms, errors = self._all_layer_embeddings(structures_from_dicts([p[0] for p in pairs]))
         rows = np.full((len(pairs), len(cols)), np.nan)
         for i, ((_, idx), emb) in enumerate(zip(pairs, atoms)):
             if emb is None:

@@ -97,6 +97,33 @@ class CrystalGraph:
         return int(self.distances.shape[0])
 
 
+def as_structure(obj: Any) -> Structure:
+    """``obj`` as a pymatgen ``Structure``: a Structure itself, or the dict of ``Structure.as_dict()``.
+
+    DataFrames read from JSON (e.g. matminer's datasets) hold structures as such dicts.
+
+    Raises:
+        StructureError: for anything else (a Molecule, a Composition, another dict, ...), saying what it is.
+    """
+    from pymatgen.core import Structure
+
+    if isinstance(obj, Structure):
+        return obj
+    if isinstance(obj, dict):
+        kind = obj.get("@class", "Structure")
+        if kind == "Structure" and "lattice" in obj and "sites" in obj:
+            try:
+                return Structure.from_dict(obj)
+            except Exception as exc:  # pymatgen raises many kinds for a damaged dict
+                raise StructureError(f"could not read the Structure dict: {type(exc).__name__}: {exc}") from None
+        what = f"a {kind} dict" if "@class" in obj else f"a dict with keys {sorted(map(str, obj))[:6]}"
+        raise StructureError(f"expected a pymatgen Structure or the dict of Structure.as_dict() (with 'lattice' "
+                             f"and 'sites'), got {what}")
+    kind = type(obj).__name__
+    hint = " (a Molecule has no lattice; put it in a box first)" if kind == "Molecule" else ""
+    raise StructureError(f"expected a pymatgen Structure, got {kind}{hint}")
+
+
 def validate_structure(structure: Any, config: GraphConfig) -> np.ndarray:
     """Check that ``structure`` can be featurized and return its atomic numbers.
 
@@ -112,12 +139,7 @@ def _validated(structure: Any, config: GraphConfig) -> tuple[np.ndarray, np.ndar
 
     See :func:`validate_structure`.
     """
-    from pymatgen.core import Structure
-
-    if not isinstance(structure, Structure):
-        kind = type(structure).__name__
-        hint = " (a Molecule has no lattice; put it in a box first)" if kind == "Molecule" else ""
-        raise StructureError(f"expected a pymatgen Structure, got {kind}{hint}")
+    structure = as_structure(structure)
     n = len(structure)
     if n == 0:
         raise StructureError("structure has no sites")
@@ -192,7 +214,7 @@ def build_graph(structure: Structure, config: GraphConfig | None = None, vectors
     """Build the crystal graph of one structure.
 
     Args:
-        structure: an ordered pymatgen ``Structure``.
+        structure: an ordered pymatgen ``Structure`` (or its ``as_dict()``, see :func:`as_structure`).
         config: graph settings; defaults to ``GraphConfig()``.
         vectors: also return each edge's Cartesian centre → neighbour vector (``"shell"`` mode only).
 
@@ -203,6 +225,7 @@ def build_graph(structure: Structure, config: GraphConfig | None = None, vectors
         StructureError: if the structure is invalid (see :func:`validate_structure`) or two atoms overlap.
     """
     config = config or GraphConfig()
+    structure = as_structure(structure)
     numbers, coords, volume, frac = _validated(structure, config)
     n, k = len(numbers), config.max_neighbors
     if config.neighbor_mode == "kong2023":
