@@ -19,7 +19,7 @@ CHOICE = ROOT / "docs" / "figures" / "default_choice.csv"
 EVALUATION = {
     "title": "Quality gate: against the authors' released checkpoints",
     "text": ("Kernel ridge test MAE (mean ± std over 3 random 80/20 splits; matbench_dielectric: its 5 official "
-             "folds), each model with the layer set (0, 01, 012, 0123) and pooling (mean, mean+std) chosen per "
+             "folds), each model with the layer set (0, 01, 012, 0123) and pooling (mean, mean-std) chosen per "
              "split by the kernel ridge inner 3-fold CV on the training rows only; the picks are listed under "
              "each value (spec × splits). Site task: Kong et al.'s 1,806 MAGNDATA sites, splits grouped by "
              "material. kong2023-pred / -contra: the authors' predictive and contrastive checkpoints loaded "

@@ -64,7 +64,7 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
         element_table=args.element_table, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
         val_fraction=args.val_fraction, checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
         max_steps=args.max_steps, threads=args.threads, warmup_steps=args.warmup_steps,
-        encoder=EncoderConfig(n_node_features=n_node_features, width=args.width, n_layers=args.layers),
+        encoder=EncoderConfig(n_node_features=n_node_features, width=args.width, n_layers=args.depth),
         objectives=chosen, excluded_ids_sha256=ids_digest(excluded) if excluded is not None else None,
     )
     trainer = Pretrainer(store, args.out, cfg, views=views)
@@ -79,11 +79,12 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
 
 
 def _cmd_featurize(args: argparse.Namespace) -> int:
+    from ssl_featurizer.pooling import parse_pooling
     from ssl_featurizer.stream import ERRORS, StreamLockedError, featurize_to_parquet, read_errors
 
     try:
         summary = featurize_to_parquet(args.input, args.out, model=args.model, layers=args.layers,
-                                       pooling=tuple(args.pooling.split("+")), chunk_size=args.chunk_size,
+                                       pooling=parse_pooling(args.pooling), chunk_size=args.chunk_size,
                                        batch_size=args.batch_size, limit=args.limit, fmt=args.format,
                                        n_jobs=args.n_jobs, overwrite=args.overwrite, progress=not args.quiet)
     except StreamLockedError as exc:
@@ -113,8 +114,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from ssl_featurizer.demo import run_demo
+    from ssl_featurizer.pooling import parse_pooling
 
-    run_demo(args.out, model=args.model, layers=args.layers, pooling=tuple(args.pooling.split("+")))
+    run_demo(args.out, model=args.model, layers=args.layers, pooling=parse_pooling(args.pooling))
     return 0
 
 
@@ -193,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="ssl_demo", help="output folder")
     p.add_argument("--model", default="default", help=model_help)
     p.add_argument("--layers", default=DEFAULT_LAYERS, help="encoder layers, the paper's string: 0, 01, 012, ...")
-    p.add_argument("--pooling", default="mean", help="pooling(s) joined by +, e.g. mean or mean+std")
+    p.add_argument("--pooling", default="mean", help="pooling(s) joined by -, e.g. mean or mean-std")
     p.set_defaults(func=_cmd_demo)
 
     p = add("bench", "compare descriptors under the benchmark protocol (KRR/RF/GBR, repeated splits)")
@@ -219,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "pandas.read_parquet); rerunning the same command resumes it")
     p.add_argument("--model", default="default", help=model_help)
     p.add_argument("--layers", default=DEFAULT_LAYERS, help="encoder layers, the paper's string: 0, 01, 012, ...")
-    p.add_argument("--pooling", default="mean", help="pooling(s) joined by +, e.g. mean or mean+std")
+    p.add_argument("--pooling", default="mean", help="pooling(s) joined by -, e.g. mean or mean-std")
     p.add_argument("--chunk-size", type=int, default=1000, help="structures per part file / resume step")
     p.add_argument("--batch-size", type=int, default=64, help="structures per forward pass")
     p.add_argument("--limit", type=int, default=None, help="stop after N structures (default: all)")
@@ -258,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
     p.add_argument("--warmup-steps", type=int, default=200, help="steps of linear learning-rate warm-up")
     p.add_argument("--width", type=int, default=64, help="encoder width (features per atom and layer)")
-    p.add_argument("--layers", type=int, default=5, help="number of graph-convolution layers")
+    p.add_argument("--depth", type=int, default=5, help="number of graph-convolution layers")
     p.add_argument("--element-table", default="v1", choices=["v1", "v2"],
                    help="node input table (v2 adds valence-shell occupations; docs/graph.md)")
     objectives.add_arguments(p)  # each pretraining objective's flags (ssl_featurizer.pretrain.objectives)

@@ -48,7 +48,7 @@ def test_torchrun_two_ranks_equal_one_process(corpus, tmp_path):
     batch_size = next(b for b in range(7, n_train) if n_train % b == 1)
     args = ["pretrain", "--data", str(path), "--cache-dir", str(tmp_path / "cache"), "--epochs", "2",
             "--batch-size", str(batch_size), "--val-fraction", "0.2", "--warmup-steps", "3", "--checkpoint-every",
-            "3", "--eval-every", "4", "--width", "16", "--layers", "2", "--threads", "1"]
+            "3", "--eval-every", "4", "--width", "16", "--depth", "2", "--threads", "1"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
            "--master_port", str(free_port()), "-m", "ssl_featurizer.cli", *args, "--out", str(tmp_path / "ddp")]

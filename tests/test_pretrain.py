@@ -96,7 +96,7 @@ def test_corrupted_checkpoint_is_refused(store, tmp_path):
 def test_cli_pretrain_export_and_load(corpus, tmp_path, capsys):
     run, cache, model_dir = tmp_path / "run", tmp_path / "cache", tmp_path / "model"
     args = ["pretrain", "--data", str(corpus), "--cache-dir", str(cache), "--out", str(run), "--epochs", "1",
-            "--batch-size", "8", "--width", "16", "--layers", "2", "--val-fraction", "0.2", "--warmup-steps", "2"]
+            "--batch-size", "8", "--width", "16", "--depth", "2", "--val-fraction", "0.2", "--warmup-steps", "2"]
     assert main(args) == 0
     assert main(args + ["--resume"]) == 0  # already finished: resumes at the end, trains nothing more
     assert main(["export", "--run", str(run), "--cache-dir", str(cache), "--out", str(model_dir),
@@ -113,7 +113,7 @@ def test_cli_pretrain_export_and_load(corpus, tmp_path, capsys):
 def test_cli_pretrain_with_element_table_v2_exports_a_loadable_model(corpus, tmp_path, capsys):
     run, cache, model_dir = tmp_path / "run", tmp_path / "cache", tmp_path / "model"
     assert main(["pretrain", "--data", str(corpus), "--cache-dir", str(cache), "--out", str(run), "--epochs", "1",
-                 "--batch-size", "8", "--width", "16", "--layers", "1", "--val-fraction", "0.2",
+                 "--batch-size", "8", "--width", "16", "--depth", "1", "--val-fraction", "0.2",
                  "--warmup-steps", "2", "--element-table", "v2"]) == 0
     assert main(["export", "--run", str(run), "--cache-dir", str(cache), "--out", str(model_dir),
                  "--name", "tiny", "--version", "0.1"]) == 0
@@ -199,7 +199,7 @@ def test_contrastive_training_learns_and_resumes_exactly(store, views, tmp_path)
 
 def test_cli_contrastive_only(corpus, tmp_path, capsys):
     args = ["pretrain", "--data", str(corpus), "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "run"),
-            "--epochs", "1", "--batch-size", "8", "--width", "16", "--layers", "2", "--val-fraction", "0.2",
+            "--epochs", "1", "--batch-size", "8", "--width", "16", "--depth", "2", "--val-fraction", "0.2",
             "--contrastive", "--no-masked", "--no-edge"]
     assert main(args) == 0
     metrics = json.loads(capsys.readouterr().out)
@@ -254,7 +254,7 @@ def test_denoising_learns_and_resumes_exactly(vec_store, tmp_path):
 
 def test_cli_denoising_builds_a_vector_cache(corpus, tmp_path, capsys):
     args = ["pretrain", "--data", str(corpus), "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "run"),
-            "--epochs", "1", "--batch-size", "8", "--width", "16", "--layers", "2", "--val-fraction", "0.2",
+            "--epochs", "1", "--batch-size", "8", "--width", "16", "--depth", "2", "--val-fraction", "0.2",
             "--denoise-sigma", "0.1"]
     assert main(args) == 0
     metrics = json.loads(capsys.readouterr().out)
@@ -267,7 +267,7 @@ def test_excluded_ids_are_left_out_recorded_and_checked(corpus, store, tmp_path,
     left_out = list(store.ids[:5])
     listing.write_text("# benchmark structures\n" + "\n".join(left_out + ["not-in-corpus"]) + "\n")
     args = ["pretrain", "--data", str(corpus), "--cache-dir", str(tmp_path / "cache"), "--out", str(run),
-            "--epochs", "1", "--batch-size", "8", "--width", "16", "--layers", "1", "--val-fraction", "0.2",
+            "--epochs", "1", "--batch-size", "8", "--width", "16", "--depth", "1", "--val-fraction", "0.2",
             "--warmup-steps", "2", "--exclude-ids", str(listing)]
     assert main(args) == 0
     assert main(["export", "--run", str(run), "--cache-dir", str(tmp_path / "cache"), "--out", str(model_dir),
@@ -291,7 +291,7 @@ def test_excluded_ids_are_left_out_recorded_and_checked(corpus, store, tmp_path,
 def test_cli_resume_with_other_settings_or_missing_corpus_prints_one_line(corpus, tmp_path, capsys):
     run, cache = tmp_path / "run", tmp_path / "cache"
     args = ["pretrain", "--data", str(corpus), "--cache-dir", str(cache), "--out", str(run), "--batch-size", "8",
-            "--width", "16", "--layers", "2", "--val-fraction", "0.2", "--warmup-steps", "2", "--max-steps", "2",
+            "--width", "16", "--depth", "2", "--val-fraction", "0.2", "--warmup-steps", "2", "--max-steps", "2",
             "--checkpoint-every", "2"]
     assert main(args) == 0
     capsys.readouterr()

@@ -125,7 +125,7 @@ def test_pretraining_killed_and_resumed_matches_uninterrupted(tmp_path, crystals
                                  "species": [e.symbol for e in s.species], "frac": s.frac_coords.tolist()}) + "\n")
     # enough steps (~330) that the kill lands mid-run however the machine schedules the two processes
     common = ["pretrain", "--data", str(corpus), "--cache-dir", str(tmp_path / "cache"), "--epochs", "30",
-              "--batch-size", "4", "--width", "8", "--layers", "2", "--val-fraction", "0.2",
+              "--batch-size", "4", "--width", "8", "--depth", "2", "--val-fraction", "0.2",
               "--checkpoint-every", "2", "--warmup-steps", "2", "--threads", "1"]
     from ssl_featurizer.cli import main
 
