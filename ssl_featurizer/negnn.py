@@ -36,8 +36,8 @@ from torch.nn import functional as F
 
 from ssl_featurizer.embed import build_graphs, embed_graphs, parse_layers
 from ssl_featurizer.encoder.layers import CGConv, GaussianExpansion
-from ssl_featurizer.featurizers._base import FeaturizationError, FeaturizationWarning
-from ssl_featurizer.featurizers._inputs import as_structure_list
+from ssl_featurizer.featurizers.base import FeaturizationError, FeaturizationWarning
+from ssl_featurizer.featurizers.inputs import as_structure_list
 from ssl_featurizer.graph.batch import collate_graphs
 from ssl_featurizer.graph.crystal_graph import CrystalGraph, GraphConfig
 from ssl_featurizer.graph.elements import load_element_table
