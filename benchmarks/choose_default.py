@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-from common import ResultRows
+from common import UNUSED_N_JOBS, ResultRows
 from docs_blocks import picks, write_block
 
 from ssl_featurizer.bench.protocol import splits
@@ -83,8 +83,7 @@ def main() -> None:
     parser.add_argument("--candidates", required=True,
                         help="comma-separated model names or label=model_dir (the first is the baseline)")
     parser.add_argument("--n-dev", type=int, default=2000)
-    parser.add_argument("--n-jobs", type=int, default=1, help="unused (the selection runs in one process); kept "
-                        "for older command lines")
+    parser.add_argument("--n-jobs", type=int, default=1, help=UNUSED_N_JOBS)
     parser.add_argument("--cache-dir", default=str(ROOT / "benchmarks" / "cache"))
     args = parser.parse_args()
     if not DATA.is_dir():

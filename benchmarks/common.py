@@ -12,6 +12,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
+#: help of the ``--n-jobs`` option of the selection scripts: the nested selection shares its distance matrices in
+#: one process, so the option does nothing; it stays so that older command lines still run
+UNUSED_N_JOBS = "unused (the selection runs in one process); kept for older command lines"
+
 
 class ResultRows:
     """The rows of a results CSV that a script extends step by step and resumes from.

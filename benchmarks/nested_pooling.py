@@ -18,7 +18,7 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
-from common import ResultRows
+from common import UNUSED_N_JOBS, ResultRows
 from docs_blocks import picks, write_block
 
 from ssl_featurizer.bench import load_task
@@ -64,8 +64,7 @@ def main() -> None:
     parser.add_argument("--tasks", default="kong2023_log_kvrh,kong2023_log_gvrh")
     parser.add_argument("--model", default="default")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--n-jobs", type=int, default=1, help="unused (the selection runs in one process); kept "
-                        "for older command lines")
+    parser.add_argument("--n-jobs", type=int, default=1, help=UNUSED_N_JOBS)
     parser.add_argument("--cache-dir", default=str(ROOT / "benchmarks" / "cache"))
     args = parser.parse_args()
     model = resolve_model(args.model)[0] if args.model == "default" else args.model

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from common import UNUSED_N_JOBS
 from docs_blocks import picks, write_block
 
 from ssl_featurizer.bench.protocol import splits
@@ -108,8 +109,7 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(f"{k}={v}" for k, v in MODELS.items()),
                         help="comma-separated label=model pairs")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--n-jobs", type=int, default=2, help="unused (the selection runs in one process); kept "
-                        "for older command lines")
+    parser.add_argument("--n-jobs", type=int, default=2, help=UNUSED_N_JOBS)
     parser.add_argument("--cache-dir", default=str(ROOT / "benchmarks" / "cache"))
     args = parser.parse_args()
     if not (ROOT.parent / "shared" / "data").is_dir():
