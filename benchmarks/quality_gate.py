@@ -1,4 +1,4 @@
-"""Quality gate of the default model against the authors' released checkpoints (issue #3).
+"""Quality gate of the default model against the authors' released checkpoints.
 
 For each task and model, the layer set and pooling are chosen per outer split by the kernel ridge inner CV on
 the training rows (:mod:`ssl_featurizer.bench.selection`); the selected candidate's test MAE is reported.
