@@ -23,10 +23,11 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-from docs_blocks import picks
+from common import UNUSED_N_JOBS, ResultRows
+from docs_blocks import picks, write_block
 
 from ssl_featurizer.bench.protocol import splits
-from ssl_featurizer.bench.selection import candidate_features, select_and_score
+from ssl_featurizer.bench.selection import candidate_features, select_on_splits, selected
 
 ROOT = Path(__file__).resolve().parents[1]
 ANCHORS = ROOT.parent / "shared" / "anchors" / "kong2023"
@@ -35,26 +36,22 @@ sys.path.insert(0, str(Path(__file__).parent))
 from recipe_study import DATA, dev_task
 
 
-def score(models: dict[str, str], n_dev: int, cache_dir: Path, n_jobs: int) -> pd.DataFrame:
+def score(models: dict[str, str], n_dev: int, cache_dir: Path) -> pd.DataFrame:
     """Selected-candidate test MAE per (target, model, split); resumable through ``OUT``."""
-    rows = pd.read_csv(OUT).to_dict("records") if OUT.exists() else []
-    done = {(r["target"], r["model"]) for r in rows}
+    results = ResultRows(OUT)
+    done = results.done("target", "model")
     todo = [(t, m) for t in ("e_form", "gap_pbe") for m in models if (t, m) not in done]
     if not todo:
-        return pd.DataFrame(rows)
+        return results.frame()
     tasks = dev_task(n_dev)
     for target, label in todo:
         task = tasks[target]
         candidates = candidate_features(task, models[label], cache_dir=str(cache_dir))
-        for name, tr, te in splits(task, 3):
-            seed = int(name.removeprefix("seed"))
-            picked = next(r for r in select_and_score(candidates, task.y, tr, te, seed, n_jobs=n_jobs) if r["selected"])
-            rows.append({"target": target, "model": label, "split": name, "spec": picked["spec"],
-                         "test_mae": picked["test_mae"]})
-        OUT.parent.mkdir(parents=True, exist_ok=True)
-        pd.DataFrame(rows).to_csv(OUT, index=False)
+        picked = [(name, selected(rows)) for name, _, _, rows in select_on_splits(candidates, task, splits(task, 3))]
+        results.add({"target": target, "model": label, "split": name, "spec": p["spec"], "test_mae": p["test_mae"]}
+                    for name, p in picked)
         print(f"{target} {label} done", flush=True)
-    return pd.DataFrame(rows)
+    return results.frame()
 
 
 def decide(results: pd.DataFrame, candidates: list[str]) -> tuple[str, pd.DataFrame]:
@@ -78,8 +75,7 @@ def write_docs(table: pd.DataFrame, results: pd.DataFrame, chosen: str, n_dev: i
                      f"{picked.loc[model]} |")
     lines.append(f"\n{n_dev:,} development structures, 3 random 80/20 splits (kong2023-*: the authors' checkpoints, "
                  f"scored as references, never candidates); chosen default: **{chosen}**.")
-    head, rest = page.read_text().split("<!-- choice:start -->\n")
-    page.write_text(head + "<!-- choice:start -->\n" + "\n".join(lines) + "\n" + rest[rest.index("<!-- choice:end -->"):])
+    write_block(page, "choice", "\n".join(lines))
 
 
 def main() -> None:
@@ -87,7 +83,7 @@ def main() -> None:
     parser.add_argument("--candidates", required=True,
                         help="comma-separated model names or label=model_dir (the first is the baseline)")
     parser.add_argument("--n-dev", type=int, default=2000)
-    parser.add_argument("--n-jobs", type=int, default=1)
+    parser.add_argument("--n-jobs", type=int, default=1, help=UNUSED_N_JOBS)
     parser.add_argument("--cache-dir", default=str(ROOT / "benchmarks" / "cache"))
     args = parser.parse_args()
     if not DATA.is_dir():
@@ -97,7 +93,7 @@ def main() -> None:
     for label, file in (("kong2023-pred", "cgcnn_60k_pred.pth"), ("kong2023-contra", "cgcnn_60k_contra.pth")):
         if (ANCHORS / file).is_file():  # references only: never candidates
             models[label] = f"kong2023:{ANCHORS / file}"
-    results = score(models, args.n_dev, Path(args.cache_dir), args.n_jobs)
+    results = score(models, args.n_dev, Path(args.cache_dir))
     chosen, table = decide(results, candidates)
     print(table.round(4).to_string())
     print(f"default: {chosen}")

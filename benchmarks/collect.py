@@ -9,12 +9,11 @@ import json
 from pathlib import Path
 
 import pandas as pd
+from docs_blocks import write_block
 
 from ssl_featurizer.bench.report import bar_chart, headline, headline_markdown, markdown_table, range_curve, summarise
 
 ROOT = Path(__file__).resolve().parents[1]
-START, END = "<!-- results:start -->", "<!-- results:end -->"
-HEAD_START, HEAD_END = "<!-- headline:start -->", "<!-- headline:end -->"
 
 
 def _failed_rows(results: pd.DataFrame) -> pd.DataFrame:
@@ -22,12 +21,6 @@ def _failed_rows(results: pd.DataFrame) -> pd.DataFrame:
     per = results.groupby("descriptor")["n_failed_inputs"].max()
     combined = results["descriptor"].map(lambda d: max(per.get(p, 0) for p in d.split("+")))
     return results.assign(n_failed_inputs=results["n_failed_inputs"].combine(combined, max))
-
-
-def _between(text: str, start: str, end: str, body: str) -> str:
-    head, _, rest = text.partition(start)
-    _, _, tail = rest.partition(end)
-    return f"{head}{start}\n" + body + f"\n{end}{tail}"
 
 
 def main() -> None:
@@ -54,9 +47,8 @@ def main() -> None:
             + f"\n![MAE by descriptor](../{folder}/mae.png)\n"
             + (f"![range curve](../{folder}/range.png)\n" if (run.parent / "range.png").exists() else ""))
     page = ROOT / "docs" / "benchmarks.md"
-    text = _between(page.read_text(), START, END, "\n" + "\n".join(blocks))
-    text = _between(text, HEAD_START, HEAD_END, headline_markdown(pd.concat(heads, ignore_index=True)))
-    page.write_text(text)
+    write_block(page, "results", "\n" + "\n".join(blocks))
+    write_block(page, "headline", headline_markdown(pd.concat(heads, ignore_index=True)))
     print(f"updated {page} with {len(blocks)} task(s)")
 
 

@@ -89,7 +89,6 @@ def run_dask(n: int) -> dict | None:
     if not CORPUS.exists():
         print(f"{CORPUS} not found: dask run skipped")
         return None
-    import gzip
     import itertools
     import signal
     import warnings
@@ -101,10 +100,11 @@ def run_dask(n: int) -> dict | None:
     from ssl_featurizer import SSLStructureFeaturizer
     from ssl_featurizer.dask import EVENT_TOPIC, featurize_bag, register_model, retried_partitions
 
-    with gzip.open(CORPUS, "rt") as fh:
+    from ssl_featurizer.readers import open_text, structure_from_object
+
+    with open_text(CORPUS) as fh:
         lines = list(itertools.islice(fh, n))
     featurizer = SSLStructureFeaturizer(layers="01", ignore_errors=True).fit()
-    from ssl_featurizer.readers import structure_from_object
 
     structures = [structure_from_object(line)[0] for line in lines]
     t0 = time.perf_counter()

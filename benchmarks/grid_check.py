@@ -15,15 +15,16 @@ Writes the table between the ``grid`` markers of docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 
 import pandas as pd
+from common import ResultRows
 from docs_blocks import write_block
 
 from ssl_featurizer.bench import load_task
 from ssl_featurizer.bench.descriptors import compute, uses_ssl
-from ssl_featurizer.bench.protocol import KRR_ALPHAS, KRR_GAMMA_SCALES, WIDE_KRR_GRID, evaluate_split, splits
+from ssl_featurizer.bench.protocol import (KRR_ALPHAS, KRR_GAMMA_SCALES, WIDE_KRR_GRID, evaluate_split, split_seed,
+                                           splits)
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "figures" / "grid_check.csv"
@@ -55,8 +56,8 @@ def check(task_name: str, descriptors: list[str], regressor: str, seeds: int, ca
     stored = pd.read_csv(ROOT / "benchmarks" / "results" / task_name / "results.csv")
     stored["weights"] = stored["weights"].fillna("")
     weights = model_id("default")
-    rows = pd.read_csv(OUT).to_dict("records") if OUT.exists() else []
-    done = {(r["task"], r["descriptor"], r["regressor"], r["split"]) for r in rows}
+    results = ResultRows(OUT)
+    done = results.done("task", "descriptor", "regressor", "split")
     for spec in descriptors:
         mine = stored[(stored.descriptor == spec) & (stored.regressor == regressor)
                       & (stored.weights == (weights if uses_ssl(spec) else ""))].set_index("split")
@@ -66,15 +67,13 @@ def check(task_name: str, descriptors: list[str], regressor: str, seeds: int, ca
             continue
         X, _ = compute(spec, task, cache_dir)
         wide = Parallel(n_jobs=n_jobs)(
-            delayed(evaluate_split)(X, task.y, tr, te, regressor, int(re.sub(r"\D", "", name) or 0), task.groups,
+            delayed(evaluate_split)(X, task.y, tr, te, regressor, split_seed(name), task.groups,
                                     krr_grid=WIDE_KRR_GRID) for name, tr, te in todo)
-        for (name, _, _), score in zip(todo, wide):
-            rows.append({"task": task_name, "descriptor": spec, "regressor": regressor, "split": name,
-                         "weights": weights if uses_ssl(spec) else "",
-                         "n_features": X.shape[1], "protocol_mae": mine.loc[name, "mae"],
-                         "protocol_params": mine.loc[name, "best_params"], "wide_mae": score["mae"],
-                         "wide_params": score["best_params"]})
-        pd.DataFrame(rows).to_csv(OUT, index=False)
+        results.add({"task": task_name, "descriptor": spec, "regressor": regressor, "split": name,
+                     "weights": weights if uses_ssl(spec) else "", "n_features": X.shape[1],
+                     "protocol_mae": mine.loc[name, "mae"], "protocol_params": mine.loc[name, "best_params"],
+                     "wide_mae": score["mae"], "wide_params": score["best_params"]}
+                    for (name, _, _), score in zip(todo, wide))
         print(f"{task_name} {spec} {regressor}: done", flush=True)
 
 

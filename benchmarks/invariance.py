@@ -9,7 +9,6 @@ random rotation, a random translation, and (mean pooling, cells ≤ 40 atoms) a 
 from __future__ import annotations
 
 import argparse
-import gzip
 import itertools
 import json
 import time
@@ -18,6 +17,8 @@ from pathlib import Path
 import numpy as np
 from pymatgen.core import Lattice, Structure
 from scipy.spatial.transform import Rotation
+from common import corpus_rows, corpus_structure
+from docs_blocks import write_block
 
 from ssl_featurizer import SSLStructureFeaturizer
 
@@ -29,9 +30,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=300)
     parser.add_argument("--data", default=str(ROOT.parent / "shared/data/mp2025/structures.jsonl.gz"))
     args = parser.parse_args()
-    with gzip.open(args.data, "rt") as fh:
-        rows = [json.loads(line) for line in itertools.islice(fh, 0, None, 500)][: args.n]
-    structures = [Structure(r["lattice"], r["species"], r["frac"]) for r in rows]
+    structures = [corpus_structure(r) for r in itertools.islice(corpus_rows(args.data, every=500), args.n)]
     rng = np.random.default_rng(0)
     f = SSLStructureFeaturizer(layers="012345", pooling=("mean", "std", "min", "max"))
     t0 = time.perf_counter()
@@ -66,9 +65,7 @@ def main() -> None:
                 f"{result['max_abs_feature']:.1f}; {1000 * result['seconds_per_structure']:.1f} ms per structure end to "
                 "end (graph building included) on this 2-core machine.")
     page = ROOT / "docs" / "graph.md"
-    head, _, rest = page.read_text().partition("<!-- invariance:start -->")
-    _, _, tail = rest.partition("<!-- invariance:end -->")
-    page.write_text(head + "<!-- invariance:start -->\n" + "\n".join(rows) + "\n<!-- invariance:end -->" + tail)
+    write_block(page, "invariance", "\n".join(rows))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ from ssl_featurizer.plotting import plot_training_history
 
 ROOT = Path(__file__).resolve().parents[1]
 GATE = ROOT / "benchmarks" / "results" / "quality_gate" / "summary.md"
-CHOICE = ROOT / "docs" / "figures" / "default_choice.csv"
 EVALUATION = {
     "title": "Quality gate: against the authors' released checkpoints",
     "text": ("Kernel ridge test MAE (mean ± std over 3 random 80/20 splits; matbench_dielectric: its 5 official "

@@ -18,11 +18,12 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
+from common import UNUSED_N_JOBS, ResultRows
 from docs_blocks import picks, write_block
 
 from ssl_featurizer.bench import load_task
 from ssl_featurizer.bench.protocol import splits
-from ssl_featurizer.bench.selection import LAYER_SETS, POOLING_MENU, candidate_features, select_and_score
+from ssl_featurizer.bench.selection import LAYER_SETS, POOLING_MENU, candidate_features, select_on_splits, selected
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "figures" / "nested_pooling.csv"
@@ -31,20 +32,19 @@ PAGE = ROOT / "docs" / "benchmarks.md"
 WITH_DENSITY = (*POOLING_MENU, ("mean", "density"))
 
 
-def run(task_name: str, model: str, seeds: int, cache_dir: Path, n_jobs: int) -> None:
-    rows = pd.read_csv(OUT).to_dict("records") if OUT.exists() else []
-    if any(r["task"] == task_name and r["model"] == model for r in rows):
+def run(task_name: str, model: str, seeds: int, cache_dir: Path) -> None:
+    results = ResultRows(OUT)
+    if (task_name, model) in results.done("task", "model"):
         return
     task = load_task(task_name)
     candidates = candidate_features(task, model, LAYER_SETS, WITH_DENSITY, cache_dir=str(cache_dir))
-    for name, tr, te in splits(task, seeds):
-        seed = int(name.removeprefix("seed"))
-        for row in select_and_score(candidates, task.y, tr, te, seed, task.groups, n_jobs=n_jobs):
-            if row["selected"]:
-                rows.append({"task": task_name, "model": model, "split": name, "spec": row["spec"],
-                             "test_mae": row["test_mae"]})
+    rows = []
+    for name, _, _, scored in select_on_splits(candidates, task, splits(task, seeds)):
+        picked = selected(scored)
+        rows.append({"task": task_name, "model": model, "split": name, "spec": picked["spec"],
+                     "test_mae": picked["test_mae"]})
         print(task_name, name, rows[-1]["spec"], f"{rows[-1]['test_mae']:.4g}", flush=True)
-    pd.DataFrame(rows).to_csv(OUT, index=False)
+    results.add(rows)
 
 
 def table(rows: pd.DataFrame) -> str:
@@ -64,12 +64,12 @@ def main() -> None:
     parser.add_argument("--tasks", default="kong2023_log_kvrh,kong2023_log_gvrh")
     parser.add_argument("--model", default="default")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--n-jobs", type=int, default=1)
+    parser.add_argument("--n-jobs", type=int, default=1, help=UNUSED_N_JOBS)
     parser.add_argument("--cache-dir", default=str(ROOT / "benchmarks" / "cache"))
     args = parser.parse_args()
     model = resolve_model(args.model)[0] if args.model == "default" else args.model
     for task in args.tasks.split(","):
-        run(task, model, args.seeds, Path(args.cache_dir), args.n_jobs)
+        run(task, model, args.seeds, Path(args.cache_dir))
     write_block(PAGE, "nested", table(pd.read_csv(OUT)))
 
 

@@ -21,14 +21,13 @@ Writes ``benchmarks/results/overlap/{matches.csv, excluded_ids.txt, summary.md}`
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
+from common import corpus_rows, corpus_structure
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -72,17 +71,15 @@ def benchmark_structures() -> tuple[list[tuple[str, str, object]], Counter]:
 
 def corpus_candidates(formulas: set[str]) -> tuple[dict[str, list[tuple[str, object]]], set[str]]:
     """Corpus structures whose reduced formula is in ``formulas`` (by formula), and every corpus id."""
-    from pymatgen.core import Composition, Structure
+    from pymatgen.core import Composition
 
     by_formula: dict[str, list[tuple[str, object]]] = defaultdict(list)
     ids = set()
-    with gzip.open(DATA / "mp2025" / "structures.jsonl.gz", "rt") as fh:
-        for line in fh:
-            row = json.loads(line)
-            ids.add(row["id"])
-            formula = Composition(Counter(row["species"])).reduced_formula
-            if formula in formulas:
-                by_formula[formula].append((row["id"], Structure(row["lattice"], row["species"], row["frac"])))
+    for row in corpus_rows(DATA / "mp2025" / "structures.jsonl.gz"):
+        ids.add(row["id"])
+        formula = Composition(Counter(row["species"])).reduced_formula
+        if formula in formulas:
+            by_formula[formula].append((row["id"], corpus_structure(row)))
     return by_formula, ids
 
 

@@ -1,4 +1,4 @@
-"""Quality gate of the default model against the authors' released checkpoints (issue #3).
+"""Quality gate of the default model against the authors' released checkpoints.
 
 For each task and model, the layer set and pooling are chosen per outer split by the kernel ridge inner CV on
 the training rows (:mod:`ssl_featurizer.bench.selection`); the selected candidate's test MAE is reported.
@@ -19,10 +19,11 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from docs_blocks import picks
+from common import UNUSED_N_JOBS
+from docs_blocks import picks, write_block
 
 from ssl_featurizer.bench.protocol import splits
-from ssl_featurizer.bench.selection import candidate_features, select_and_score
+from ssl_featurizer.bench.selection import candidate_features, select_on_splits
 from ssl_featurizer.bench.tasks import load_task
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +37,7 @@ MODELS = {"default": "default",
           "kong2023-contra": f"kong2023:{ANCHORS / 'cgcnn_60k_contra.pth'}"}
 
 
-def run(task_name: str, label: str, model: str, seeds: int, n_jobs: int, cache_dir: Path) -> pd.DataFrame:
+def run(task_name: str, label: str, model: str, seeds: int, cache_dir: Path) -> pd.DataFrame:
     path = OUT / f"{task_name}__{label}.csv"
     if path.exists():
         return pd.read_csv(path)
@@ -44,10 +45,8 @@ def run(task_name: str, label: str, model: str, seeds: int, n_jobs: int, cache_d
     t0 = time.perf_counter()
     candidates = candidate_features(task, model, cache_dir=str(cache_dir))
     rows = []
-    for name, tr, te in splits(task, seeds):
-        seed = int("".join(c for c in name if c.isdigit()) or 0)
-        for row in select_and_score(candidates, task.y, tr, te, seed, task.groups, n_jobs=n_jobs):
-            rows.append({"task": task_name, "model": label, "split": name, **row})
+    for name, _, _, scored in select_on_splits(candidates, task, splits(task, seeds)):
+        rows += [{"task": task_name, "model": label, "split": name, **row} for row in scored]
         print(f"{task_name} {label} {name} done ({time.perf_counter() - t0:.0f} s)", flush=True)
     df = pd.DataFrame(rows)
     OUT.mkdir(parents=True, exist_ok=True)
@@ -110,7 +109,7 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(f"{k}={v}" for k, v in MODELS.items()),
                         help="comma-separated label=model pairs")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument("--n-jobs", type=int, default=2, help=UNUSED_N_JOBS)
     parser.add_argument("--cache-dir", default=str(ROOT / "benchmarks" / "cache"))
     args = parser.parse_args()
     if not (ROOT.parent / "shared" / "data").is_dir():
@@ -121,14 +120,12 @@ def main() -> None:
               for label, model in models.items()}
     for task in args.tasks.split(","):
         for label, model in models.items():
-            run(task, label, model, args.seeds, args.n_jobs, Path(args.cache_dir))
+            run(task, label, model, args.seeds, Path(args.cache_dir))
     # every finished (task, model) on disk joins the table, also those not asked for in this invocation
     results = pd.concat([pd.read_csv(p) for p in sorted(OUT.glob("*__*.csv"))], ignore_index=True)
     md = table(results, default_label())
     (OUT / "summary.md").write_text(md + "\n")
-    page = ROOT / "docs" / "kong2023.md"
-    head, rest = page.read_text().split("<!-- gate:start -->\n")
-    page.write_text(head + "<!-- gate:start -->\n" + md + "\n" + rest[rest.index("<!-- gate:end -->"):])
+    write_block(ROOT / "docs" / "kong2023.md", "gate", md)
     print(md)
 
 

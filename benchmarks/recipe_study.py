@@ -19,6 +19,8 @@ import json
 from pathlib import Path
 
 import pandas as pd
+from common import ResultRows, corpus_rows, corpus_structure
+from docs_blocks import write_block
 
 from ssl_featurizer.encoder.model import EncoderConfig
 from ssl_featurizer.graph.crystal_graph import GraphConfig
@@ -53,10 +55,6 @@ def dev_task(n: int, seed: int = 0):
     Rows are drawn only from corpus entries that match no benchmark structure, by id or by structure
     (``benchmarks/results/overlap/excluded_ids.txt``, written by ``benchmarks/overlap.py``).
     """
-    import gzip
-
-    from pymatgen.core import Structure
-
     from ssl_featurizer.bench.tasks import Task
 
     labels = pd.read_csv(DATA / "tasks" / "mp2018_megnet_labels.csv.gz")
@@ -65,16 +63,12 @@ def dev_task(n: int, seed: int = 0):
         raise SystemExit(f"{overlap.relative_to(ROOT)} is absent: run benchmarks/overlap.py first (development rows "
                          "must not match any benchmark structure)")
     benchmark_twins = set(overlap.read_text().split())
-    with gzip.open(DATA / "mp2025" / "structures.jsonl.gz", "rt") as fh:
-        in_corpus = {json.loads(line)["id"] for line in fh}
+    corpus = DATA / "mp2025" / "structures.jsonl.gz"
+    in_corpus = {row["id"] for row in corpus_rows(corpus)}
     labels = labels[(labels.split == "train") & labels.id.isin(in_corpus) & ~labels.id.isin(benchmark_twins)]
     labels = labels.sample(n, random_state=seed).set_index("id")
-    structures = {}
-    with gzip.open(DATA / "mp2025" / "structures.jsonl.gz", "rt") as fh:
-        for line in fh:  # parse only the sampled rows into Structures
-            row = json.loads(line)
-            if row["id"] in labels.index:
-                structures[row["id"]] = Structure(row["lattice"], row["species"], row["frac"])
+    # only the sampled rows become Structures
+    structures = {row["id"]: corpus_structure(row) for row in corpus_rows(corpus) if row["id"] in labels.index}
     df = labels.loc[list(structures)].assign(structure=list(structures.values()))
     return {t: Task.from_dataframe(df, "structure", t, name=f"mp2018_{t}_dev{n}") for t in ("e_form", "gap_pbe")}
 
@@ -98,10 +92,10 @@ def main() -> None:
     views = None
     tasks = dev_task(args.n_dev)
     out_csv = ROOT / "docs" / "figures" / "recipe_study.csv"
-    rows = pd.read_csv(out_csv).to_dict("records") if out_csv.exists() else []
-    done = {r["recipe"] for r in rows}
+    results = ResultRows(out_csv)
+    done = results.done("recipe")
     for name in args.recipes.split(","):
-        if name in done:
+        if (name,) in done:
             continue
         tcfg = RECIPES[name]
         if "contrastive" in tcfg.enabled and views is None:
@@ -121,10 +115,9 @@ def main() -> None:
                                 progress=False, n_jobs=1)
             row[f"{target}_mae"] = round(float(res.mae.mean()), 4)
             row[f"{target}_mae_std"] = round(float(res.mae.std()), 4)
-        rows.append(row)
-        pd.DataFrame(rows).to_csv(out_csv, index=False)
+        results.add([row])
         print(json.dumps(row), flush=True)
-    table = pd.DataFrame(rows)
+    table = results.frame()
     print(table.to_string(index=False))
     write_docs(table)
 
@@ -141,9 +134,7 @@ def write_docs(table: pd.DataFrame) -> None:
         lines.append(f"| {r['recipe']} | {r['train_seconds']:.0f} | {accs} | {contra} | "
                      f"{r['e_form_mae']:.4f} ± {r['e_form_mae_std']:.4f} | {r['gap_pbe_mae']:.4f} ± "
                      f"{r['gap_pbe_mae_std']:.4f} |")
-    page = ROOT / "docs" / "pretraining.md"
-    head, rest = page.read_text().split("<!-- study:start -->\n")
-    page.write_text(head + "<!-- study:start -->\n" + "\n".join(lines) + "\n" + rest[rest.index("<!-- study:end -->"):])
+    write_block(ROOT / "docs" / "pretraining.md", "study", "\n".join(lines))
 
 
 if __name__ == "__main__":

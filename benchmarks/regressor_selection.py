@@ -36,7 +36,7 @@ from docs_blocks import picks, write_block
 
 from ssl_featurizer.bench import load_task
 from ssl_featurizer.bench.descriptors import compute
-from ssl_featurizer.bench.protocol import GBR_L1, make_model, splits
+from ssl_featurizer.bench.protocol import GBR_L1, make_model, split_seed, splits
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "docs" / "benchmarks.md"
@@ -129,7 +129,7 @@ def main() -> None:
     jobs = []
     for descriptor in descriptors:
         X, _ = compute(descriptor, task, args.cache_dir)
-        jobs += [(descriptor, X, task.y, name, tr, te, int("".join(filter(str.isdigit, name)) or 0))
+        jobs += [(descriptor, X, task.y, name, tr, te, split_seed(name))
                  for name, tr, te in splits(task, args.seeds)]
     rows = [row for split_rows in Parallel(n_jobs=args.n_jobs)(delayed(one_split)(*job) for job in jobs)
             for row in split_rows]

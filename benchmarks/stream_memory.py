@@ -118,7 +118,9 @@ def _largest(corpus: Path, n: int, chunk_size: int, work: Path) -> tuple[str, di
 
     import numpy as np
 
-    with gzip.open(corpus, "rt") as fh:
+    from ssl_featurizer.readers import open_text
+
+    with open_text(corpus) as fh:
         lines = fh.readlines()
     sizes = np.array([line.count('"', line.index('"species"'), line.index('"frac"')) // 2 - 1 for line in lines])
     order = np.argsort(-sizes, kind="stable")[:n]

@@ -30,7 +30,7 @@ Results: ``benchmarks/results/throughput/{throughput,scaling}.json``, ``table.md
 from __future__ import annotations
 
 import argparse
-import gzip
+import itertools
 import json
 import os
 import platform
@@ -156,11 +156,10 @@ def _timed(fn: Any, structures: list, repeats: int) -> dict[str, Any]:
 
 def _worker(args: argparse.Namespace) -> None:
     """One method, one phase, in this fresh process: throughput on the sample, or the supercell scaling."""
-    from pymatgen.core import Structure
+    from common import corpus_rows, corpus_structure
 
     warnings.simplefilter("ignore")
-    rows = [json.loads(line) for line in Path(args.sample).read_text().splitlines()][: args.limit]
-    structures = [Structure(r["lattice"], r["species"], r["frac"]) for r in rows]
+    structures = [corpus_structure(r) for r in itertools.islice(corpus_rows(args.sample), args.limit)]
     fn = _method(args.worker)
     fn(structures[:5])  # warm-up: imports, lazy tables, first-call allocations
     if args.phase == "throughput":
@@ -199,7 +198,9 @@ def _supercells(max_atoms: int) -> list[tuple[Any, int]]:
 
 # ---- driver ------------------------------------------------------------------------------------
 def _sample(path: Path, n: int, seed: int) -> list[str]:
-    with gzip.open(path, "rt") as fh:
+    from ssl_featurizer.readers import open_text
+
+    with open_text(path) as fh:
         lines = fh.readlines()
     chosen = np.sort(np.random.default_rng(seed).choice(len(lines), size=n, replace=False))
     return [lines[i].rstrip("\n") for i in chosen]

@@ -49,7 +49,7 @@ def run_family(task, family: str, split_list: list, cache_dir: Path, skip: tuple
                featurize_only: bool) -> None:
     """Score one family on every outer split of ``task`` not yet on disk (one CSV row per split)."""
     from ssl_featurizer.bench.families import build_menu, declared_menu, family_model, regressor_menu
-    from ssl_featurizer.bench.selection import select_and_score
+    from ssl_featurizer.bench.selection import select_on_splits, selected
 
     t0 = time.perf_counter()
     menu, missing = build_menu(family, task, cache_dir, skip)
@@ -67,13 +67,10 @@ def run_family(task, family: str, split_list: list, cache_dir: Path, skip: tuple
     rows = rows[rows.menu_id == mid]
     inner = pd.read_csv(inner_path) if inner_path.exists() else pd.DataFrame(columns=["menu_id", "split"])
     inner = inner[inner.menu_id == mid]
-    for name, tr, te in split_list:
-        if name in set(rows.split):
-            continue
-        t1 = time.perf_counter()
-        seed = int("".join(c for c in name if c.isdigit()) or 0)
-        scored = select_and_score(menu, task.y, tr, te, seed, task.groups, regressors=regressors)
-        chosen = next(r for r in scored if r["selected"])
+    todo = [split for split in split_list if split[0] not in set(rows.split)]
+    t1 = time.perf_counter()
+    for name, tr, te, scored in select_on_splits(menu, task, todo, regressors):
+        chosen = selected(scored)
         new = {"task": task.name, "family": family, "model": model, "menu_id": mid, "split": name,
                "spec": chosen["spec"], "regressor": chosen["regressor"], "inner_mae": chosen["inner_mae"],
                "test_mae": chosen["test_mae"], "rmse": chosen["rmse"], "r2": chosen["r2"],
@@ -89,6 +86,7 @@ def run_family(task, family: str, split_list: list, cache_dir: Path, skip: tuple
         inner.to_csv(inner_path, index=False)
         print(f"  {task.name} {family} {name}: {new['spec']} / {new['regressor']} test MAE {new['test_mae']:.4g} "
               f"({new['seconds']:.0f} s)", flush=True)
+        t1 = time.perf_counter()  # the next split's selection starts now
 
 
 def load_results(out: Path) -> pd.DataFrame:

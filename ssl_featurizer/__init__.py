@@ -18,8 +18,8 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "SSLStructureFeaturizer": "ssl_featurizer.featurizers.structure",
     "SSLSiteFeaturizer": "ssl_featurizer.featurizers.site",
-    "FeaturizationError": "ssl_featurizer.featurizers._base",
-    "FeaturizationWarning": "ssl_featurizer.featurizers._base",
+    "FeaturizationError": "ssl_featurizer.featurizers.base",
+    "FeaturizationWarning": "ssl_featurizer.featurizers.base",
     "list_models": "ssl_featurizer.models.registry",
     "load_model": "ssl_featurizer.models.registry",
     "ModelError": "ssl_featurizer.models.registry",
@@ -50,7 +50,7 @@ __all__ = [
 
 if TYPE_CHECKING:  # pragma: no cover
     from ssl_featurizer.embed import embed_structures
-    from ssl_featurizer.featurizers._base import FeaturizationError, FeaturizationWarning
+    from ssl_featurizer.featurizers.base import FeaturizationError, FeaturizationWarning
     from ssl_featurizer.featurizers.site import SSLSiteFeaturizer
     from ssl_featurizer.featurizers.structure import SSLStructureFeaturizer
     from ssl_featurizer.graph.crystal_graph import GraphConfig, StructureError, as_structure, build_graph

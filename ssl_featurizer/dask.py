@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from ssl_featurizer.featurizers._base import FeaturizationError
+from ssl_featurizer.featurizers.base import FeaturizationError
 from ssl_featurizer.featurizers.structure import SSLStructureFeaturizer
 from ssl_featurizer.readers import structure_from_object
 

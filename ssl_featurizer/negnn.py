@@ -23,7 +23,6 @@ sha256 checked against the one seen in ``fit``.
 from __future__ import annotations
 
 import copy
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,8 +35,8 @@ from torch.nn import functional as F
 
 from ssl_featurizer.embed import build_graphs, embed_graphs, parse_layers
 from ssl_featurizer.encoder.layers import CGConv, GaussianExpansion
-from ssl_featurizer.featurizers._base import FeaturizationError, FeaturizationWarning
-from ssl_featurizer.featurizers._inputs import as_structure_list
+from ssl_featurizer.featurizers.base import check_errors
+from ssl_featurizer.featurizers.inputs import as_structure_list
 from ssl_featurizer.graph.batch import collate_graphs
 from ssl_featurizer.graph.crystal_graph import CrystalGraph, GraphConfig
 from ssl_featurizer.graph.elements import load_element_table
@@ -228,21 +227,6 @@ class NEGNNRegressor(RegressorMixin, BaseEstimator):
             features = [np.hstack([f, e.astype(np.float32)]) for f, e in zip(features, embedded)]
         return _Inputs(index, ok, features, errors), labels
 
-    def _check_errors(self, errors: list[str | None], labels: list | None, stage: str) -> list[tuple[int, str]]:
-        failed = [(i, e) for i, e in enumerate(errors) if e is not None]
-        if failed and not self.ignore_errors:
-            i, reason = failed[0]
-            name = f"entry {i}" if labels is None else f"entry {labels[i]!r} (position {i})"
-            hint = "skip it in fit" if stage == "fit" else "get a NaN prediction instead"
-            raise FeaturizationError(f"{name}: {reason}. To {hint}, use ignore_errors=True.", position=i,
-                                     reason=reason)
-        if failed:
-            shown = "; ".join(f"{i if labels is None else labels[i]!r}: {e}" for i, e in failed[:5])
-            what = "were skipped in fit" if stage == "fit" else "got NaN predictions"
-            warnings.warn(f"{len(failed)} of {len(errors)} inputs {what}: {shown}", FeaturizationWarning,
-                          stacklevel=3)
-        return failed
-
     def _standardise(self, data: _Inputs) -> None:
         """Apply the fitted embedding standardisation in place (element columns are left as they are)."""
         n_el = load_element_table().n_features
@@ -284,7 +268,8 @@ class NEGNNRegressor(RegressorMixin, BaseEstimator):
         data, labels = self._inputs(X, pretrained, graph_config, layers)
         if len(data.errors) != len(y):
             raise ValueError(f"X has {len(data.errors)} structures but y has {len(y)} values")
-        self.fit_errors_ = self._check_errors(data.errors, labels, "fit")
+        self.fit_errors_ = check_errors(data.errors, self.ignore_errors, labels, remedy="skip it in fit",
+                                        outcome="were skipped in fit")
         y = y[data.index]
         n = len(y)
         n_val = round(self.validation_fraction * n) if self.validation_fraction > 0 else 0
@@ -415,7 +400,8 @@ class NEGNNRegressor(RegressorMixin, BaseEstimator):
         check_is_fitted(self, "state_dict_")
         pretrained = self._pretrained(fitted=True)
         data, labels = self._inputs(X, pretrained, self.graph_config_, self.layers_)
-        self._check_errors(data.errors, labels, "predict")
+        check_errors(data.errors, self.ignore_errors, labels, remedy="get a NaN prediction instead",
+                     outcome="got NaN predictions")
         self._standardise(data)
         out = np.full(len(data.errors), np.nan)
         if len(data.index):

@@ -124,12 +124,70 @@ def test_no_import_cycles():
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
 
 
+def private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def owner_of_private_module(module: str) -> str | None:
+    """The package a ``_private`` module belongs to (``a.b._c.d`` → ``a.b``), or None for a public module."""
+    parts = module.split(".")
+    return next((".".join(parts[:i]) for i, part in enumerate(parts) if private(part)), None)
+
+
+def private_attributes(path: Path, known: dict[str, Path]) -> list[tuple[str, str, int]]:
+    """``(module, attribute, line)`` for every ``m._name`` where ``m`` names an imported module of ``known``."""
+    tree = ast.parse(path.read_text(), str(path))
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name in known:
+                    aliases[alias.asname or alias.name] = alias.name
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                if f"{node.module}.{alias.name}" in known:
+                    aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and private(node.attr):
+            dotted, value = [], node.value
+            while isinstance(value, ast.Attribute):
+                dotted.insert(0, value.attr)
+                value = value.value
+            if isinstance(value, ast.Name) and value.id in aliases:
+                found.append((".".join([aliases[value.id], *dotted]), node.attr, node.lineno))
+    return found
+
+
 @pytest.mark.parametrize("directory", ["ssl_featurizer", "benchmarks", "tests"])
 def test_no_module_imports_another_modules_private_names(directory):
+    """Neither ``from m import _name``, nor ``m._name``, nor a ``_private`` module from outside its package.
+
+    Tests may still patch a module's private attribute to inject a fault or count calls (``m._name = ...``,
+    ``monkeypatch.setitem(m._TABLE, ...)``): that instruments the module, it does not build on it.
+    """
     known = {**KNOWN, **modules(ROOT / directory)}
     offences = []
     for mod, path in modules(ROOT / directory).items():
+        where = path.relative_to(ROOT)
         for target, name, line in imports(path, known):
-            if name.startswith("_") and not name.startswith("__") and target != mod:
-                offences.append(f"{path.relative_to(ROOT)}:{line} imports {name} from {target}")
+            if private(name) and target != mod:
+                offences.append(f"{where}:{line} imports {name} from {target}")
+            owner = owner_of_private_module(target)
+            if owner is not None and not (mod == owner or mod.startswith(owner + ".")):
+                offences.append(f"{where}:{line} imports {target}, private to {owner}")
+        for target, name, line in private_attributes(path, known) if directory != "tests" else ():
+            if target != mod:
+                offences.append(f"{where}:{line} reads {name} of {target}")
     assert not offences, "\n".join(offences)
+
+
+def test_the_private_checks_find_offences(tmp_path):
+    """The checks above report what they are meant to (so a pass is not an empty check)."""
+    assert owner_of_private_module("ssl_featurizer.featurizers._base") == "ssl_featurizer.featurizers"
+    assert owner_of_private_module("ssl_featurizer.featurizers.base") is None
+    bad = tmp_path / "bad.py"
+    bad.write_text("import ssl_featurizer.readers as r\nfrom ssl_featurizer import embed\n"
+                   "r._time_limit(1)\nembed.__name__\nembed._x.y\n")
+    assert private_attributes(bad, KNOWN) == [("ssl_featurizer.readers", "_time_limit", 3),
+                                              ("ssl_featurizer.embed", "_x", 5)]

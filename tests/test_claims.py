@@ -37,7 +37,8 @@ def test_no_page_calls_another_model_the_default():
 
 def test_every_benchmark_script_answers_help():
     """One interpreter imports and runs ``--help`` of every script in benchmarks/ (a crash at import fails here)."""
-    scripts = sorted(p.name for p in (ROOT / "benchmarks").glob("*.py") if p.name != "docs_blocks.py")
+    helpers = ("docs_blocks.py", "common.py")  # modules the scripts import, no command lines of their own
+    scripts = sorted(p.name for p in (ROOT / "benchmarks").glob("*.py") if p.name not in helpers)
     code = f"""
 import contextlib, io, runpy, sys
 sys.path.insert(0, {str(ROOT / 'benchmarks')!r})
@@ -83,3 +84,48 @@ def test_choose_default_writes_its_table(tmp_path):
     write_docs(table, results, chosen, 2000, page=page)
     text = page.read_text()
     assert chosen == "b" and "| **b** |" in text and "ssl:012×6" in text and "old" not in text
+
+
+def _benchmarks_module(name: str):
+    """A helper module of benchmarks/ (the scripts import them by their bare name)."""
+    import importlib
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+
+
+def test_result_rows_resume_from_what_an_earlier_run_wrote(tmp_path):
+    common = _benchmarks_module("common")
+    path = tmp_path / "sub" / "rows.csv"
+    first = common.ResultRows(path)
+    assert first.rows == [] and first.done("task") == set()
+    first.add([{"task": "a", "split": "seed0", "mae": 0.5}])
+    first.add({"task": "b", "split": f"fold{k}", "mae": 0.25 * k} for k in range(2))  # any iterable of rows
+    again = common.ResultRows(path)  # a later run reads what the stopped one finished
+    assert again.done("task", "split") == {("a", "seed0"), ("b", "fold0"), ("b", "fold1")}
+    assert again.frame().equals(first.frame())
+
+
+def test_corpus_rows_become_structures_through_the_library_reader(tmp_path):
+    import gzip
+    import json
+
+    from ssl_featurizer.examples import example_structures
+
+    common = _benchmarks_module("common")
+    structures = list(example_structures().values())[:3]
+    rows = [{"id": f"x-{k}", "lattice": s.lattice.matrix.tolist(), "species": [str(e) for e in s.species],
+             "frac": s.frac_coords.tolist()} for k, s in enumerate(structures)]
+    corpus = tmp_path / "corpus.jsonl.gz"
+    with gzip.open(corpus, "wt") as fh:
+        fh.writelines(json.dumps(r) + "\n" for r in rows)
+    read = list(common.corpus_rows(corpus))
+    assert [r["id"] for r in read] == ["x-0", "x-1", "x-2"]
+    assert [r["id"] for r in common.corpus_rows(corpus, every=2)] == ["x-0", "x-2"]
+    for row, structure in zip(read, structures):
+        assert common.corpus_structure(row) == structure
+    with pytest.raises(ValueError, match="corpus row x-9: .*neither"):
+        common.corpus_structure({"id": "x-9", "lattice": rows[0]["lattice"]})

@@ -20,7 +20,7 @@ from distributed import Client, LocalCluster
 from pymatgen.core import Lattice, Structure
 
 from ssl_featurizer.dask import ERRORS_COLUMN, featurize_bag, featurize_dataframe, register_model
-from ssl_featurizer.featurizers._base import FeaturizationError
+from ssl_featurizer.featurizers.base import FeaturizationError
 from ssl_featurizer.featurizers.structure import SSLStructureFeaturizer
 
 # the workers cannot import this test module: ship its helper functions by value

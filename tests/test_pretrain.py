@@ -61,6 +61,20 @@ def test_cache_matches_direct_graphs(store, crystals):
     assert len(np.intersect1d(train, val)) == 0 and len(train) + len(val) == len(store)
 
 
+def test_unreadable_corpus_rows_are_left_out_with_their_reason(corpus, tmp_path):
+    """A row the reader cannot turn into a structure is recorded in the manifest, not a crash of the build."""
+    with gzip.open(corpus, "rt") as fh:
+        lines = fh.readlines()
+    first = json.loads(lines[0])
+    broken = {**first, "id": "broken-1", "frac": first["frac"] + [[0.5, 0.5, 0.5]]}  # one site more than species
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("".join(lines[:3]) + json.dumps(broken) + "\n")
+    cache = build_graph_cache(path, tmp_path / "cache", shard_size=20, progress=False)
+    errors = json.loads((cache / "manifest.json").read_text())["errors"]
+    assert [e[0] for e in errors] == ["broken-1"] and "could not build a structure" in errors[0][1]
+    assert list(GraphStore.load(cache).ids) == [json.loads(line)["id"] for line in lines[:3]]
+
+
 def test_resume_is_exact(store, tmp_path):
     full = Pretrainer(store, tmp_path / "full", small_config())
     metrics_full = full.train(progress=False)

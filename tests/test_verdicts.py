@@ -7,7 +7,7 @@ import pytest
 from pymatgen.core import Lattice, Structure
 
 from ssl_featurizer.bench.krr import KernelRidgeCV
-from ssl_featurizer.bench.selection import SCREEN_GRID, Menu, inner_scores, select_and_score
+from ssl_featurizer.bench.selection import SCREEN_GRID, Menu, inner_scores, select_and_score, select_on_splits, selected
 from ssl_featurizer.bench.stats import corrected_ttest, verdict
 
 
@@ -44,6 +44,30 @@ def test_nested_choice_prefers_the_informative_variant_and_scores_one_configurat
     assert len(chosen) == 1 and "signal" in chosen[0]["spec"]
     assert all(("test_mae" in r) == r["selected"] for r in rows)
     assert np.isfinite(chosen[0]["test_mae"]) and chosen[0]["inner_mae"] == min(r["inner_mae"] for r in rows)
+
+
+def test_split_seed_reads_every_split_name_the_protocol_gives():
+    """One parse of a split's name for every study: random splits, official folds and repeated k-fold."""
+    from ssl_featurizer.bench.protocol import split_seed
+
+    assert [split_seed(f"seed{k}") for k in (0, 3, 12)] == [0, 3, 12]
+    assert [split_seed(f"fold{k}") for k in range(5)] == list(range(5))  # the parse that once failed on "fold0"
+    assert split_seed("r1f3") == 13 and split_seed("r0f4") == 4 and split_seed("all") == 0
+
+
+def test_select_on_splits_is_select_and_score_per_split_seeded_by_name():
+    from ssl_featurizer.bench.protocol import split_seed, splits
+    from ssl_featurizer.bench.tasks import Task
+
+    menu, y = _menu(60, seed=2)
+    task = Task("synthetic", [None] * len(y), y, level="structure")
+    split_list = splits(task, [1, 4])
+    got = list(select_on_splits(menu, task, split_list))
+    assert [name for name, *_ in got] == ["seed1", "seed4"]
+    for (name, train, test, rows), (_, tr, te) in zip(got, split_list):
+        assert np.array_equal(train, tr) and np.array_equal(test, te)
+        assert rows == select_and_score(menu, y, tr, te, split_seed(name))
+        assert selected(rows) == next(r for r in rows if r["selected"]) and "test_mae" in selected(rows)
 
 
 def test_permuting_the_test_targets_moves_no_choice():

@@ -170,7 +170,7 @@ HANDBUILT: dict[str, Callable[[list], np.ndarray]] = {
 
 
 def _ssl(spec: str, inputs: list, level: str, model: str) -> np.ndarray:
-    from ssl_featurizer.featurizers._base import FeaturizationWarning
+    from ssl_featurizer.featurizers.base import FeaturizationWarning
     from ssl_featurizer.featurizers.site import SSLSiteFeaturizer
     from ssl_featurizer.featurizers.structure import SSLStructureFeaturizer
     from ssl_featurizer.pooling import parse_pooling

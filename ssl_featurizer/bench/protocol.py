@@ -58,6 +58,13 @@ def splits(task: Task, seeds: int | list[int], test_size: float = 0.2) -> list[t
     return out
 
 
+def split_seed(name: str) -> int:
+    """The seed of a split from its name: the number its digits spell (``"seed2"`` → 2, ``"fold0"`` → 0,
+    ``"r1f3"`` → 13), or 0 when it has none. Seeds inner folds and regressors wherever a split is scored."""
+    digits = "".join(c for c in name if c.isdigit())
+    return int(digits) if digits else 0
+
+
 def make_model(regressor: str, seed: int, inner_folds: int = 3, krr_grid: dict | None = None) -> Any:
     """The regressor's pipeline (``krr`` tunes kernel, gamma and alpha by inner CV on the training rows).
 

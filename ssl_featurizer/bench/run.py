@@ -6,7 +6,6 @@ folder keep each other's scores).
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from ssl_featurizer.bench.descriptors import check_spec, compute, uses_ssl
-from ssl_featurizer.bench.protocol import KNOWN_REGRESSORS, REGRESSORS, evaluate_split, splits
+from ssl_featurizer.bench.protocol import KNOWN_REGRESSORS, REGRESSORS, evaluate_split, split_seed, splits
 from ssl_featurizer.bench.report import bar_chart, markdown_table, range_curve, summarise
 from ssl_featurizer.bench.tasks import Task
 
@@ -77,7 +76,7 @@ def run_benchmark(task: Task, descriptors: list[str], regressors: tuple[str, ...
             continue
         X, seconds = compute(spec, task, cache_dir, model)
         scores = Parallel(n_jobs=n_jobs)(
-            delayed(evaluate_split)(X, task.y, tr, te, reg, int(re.sub(r"\D", "", name) or 0), task.groups)
+            delayed(evaluate_split)(X, task.y, tr, te, reg, split_seed(name), task.groups)
             for reg, name, tr, te in jobs)
         for (reg, name, _, _), score in zip(jobs, scores):
             rows.append({"task": task.name, "descriptor": spec, "regressor": reg, "split": name,

@@ -24,7 +24,7 @@ a ``KernelRidgeCV`` with :data:`SCREEN_GRID` in the protocol pipeline).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +32,7 @@ import numpy as np
 
 from ssl_featurizer.bench.descriptors import compute
 from ssl_featurizer.bench.krr import distances, fold_mae, fold_predictions
-from ssl_featurizer.bench.protocol import KNOWN_REGRESSORS, evaluate_split, make_model
+from ssl_featurizer.bench.protocol import KNOWN_REGRESSORS, evaluate_split, make_model, split_seed
 from ssl_featurizer.bench.tasks import Task
 
 LAYER_SETS = ("0", "01", "012", "0123")
@@ -220,3 +220,26 @@ def select_and_score(candidates: Menu | Mapping[str, np.ndarray], y: np.ndarray,
     rows[list(scores).index((spec, reg))].update(test_mae=score["mae"], rmse=score["rmse"], r2=score["r2"],
                                                  best_params=score["best_params"])
     return rows
+
+
+def select_on_splits(candidates: Menu | Mapping[str, np.ndarray], task: Task,
+                     split_list: Iterable[tuple[str, np.ndarray, np.ndarray]],
+                     regressors: Sequence[str] = ("krr",)) -> Iterator[tuple[str, np.ndarray, np.ndarray,
+                                                                             list[dict[str, Any]]]]:
+    """:func:`select_and_score` on each outer split in turn: the nested choice as every study runs it.
+
+    Each split is seeded by its name (:func:`~ssl_featurizer.bench.protocol.split_seed`); inner folds are grouped
+    by ``task.groups`` when the task has them. Lazy: a caller can store each split's rows before the next is
+    scored (and time it).
+
+    Yields:
+        ``(split name, train rows, test rows, select_and_score's rows)`` per split of ``split_list``.
+    """
+    for name, train, test in split_list:
+        yield name, train, test, select_and_score(candidates, task.y, train, test, split_seed(name), task.groups,
+                                                  regressors=regressors)
+
+
+def selected(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The selected row of :func:`select_and_score`'s rows (the one with a test score)."""
+    return next(row for row in rows if row["selected"])

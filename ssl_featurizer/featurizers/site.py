@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from ssl_featurizer.embed import embed_structures
-from ssl_featurizer.featurizers._base import SSLFeaturizerBase
-from ssl_featurizer.featurizers._inputs import as_site_list, structures_from_dicts
+from ssl_featurizer.featurizers.base import SSLFeaturizerBase
+from ssl_featurizer.featurizers.inputs import as_site_list, structures_from_dicts
 
 
 def _structure_key(structure: Any) -> bytes | None:

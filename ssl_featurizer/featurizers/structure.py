@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from ssl_featurizer.embed import embed_structures
-from ssl_featurizer.featurizers._base import SSLFeaturizerBase
-from ssl_featurizer.featurizers._inputs import as_structure_list, structures_from_dicts
+from ssl_featurizer.featurizers.base import SSLFeaturizerBase
+from ssl_featurizer.featurizers.inputs import as_structure_list, structures_from_dicts
 from ssl_featurizer.pooling import parse_pooling, pool
 
 

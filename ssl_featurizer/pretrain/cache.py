@@ -16,6 +16,7 @@ import torch
 
 from ssl_featurizer.graph.batch import collate_arrays
 from ssl_featurizer.graph.crystal_graph import GraphConfig, StructureError, build_graph
+from ssl_featurizer.readers import open_text, structure_from_object
 
 MANIFEST = "manifest.json"
 
@@ -35,13 +36,14 @@ def doubled_supercell(structure):
 
 def _build_shard(args: tuple[list[str], GraphConfig, str, bool, bool]) -> tuple[str, int, list[tuple[str, str]]]:
     lines, config, out_file, supercell, vectors = args
-    from pymatgen.core import Structure
-
     ids, z, src, dst, dist, vec, n_atoms, n_edges, errors = [], [], [], [], [], [], [], [], []
     for line in lines:
         row = json.loads(line)
+        structure, reason = structure_from_object(row)
+        if structure is None:
+            errors.append((row["id"], reason))
+            continue
         try:
-            structure = Structure(row["lattice"], row["species"], row["frac"])
             g = build_graph(doubled_supercell(structure) if supercell else structure, config, vectors=vectors)
         except StructureError as exc:
             errors.append((row["id"], str(exc)))
@@ -103,11 +105,8 @@ def _build_graph_cache(corpus: str | Path, cache_dir: str | Path, config: GraphC
                 and manifest.get("supercell", False) == supercell and (manifest.get("vectors", False) or not vectors)):
             return cache_dir
         raise ValueError(f"{cache_dir} holds a cache built with other settings; use another --cache-dir")
-    import gzip
-
-    opener = gzip.open if str(corpus).endswith(".gz") else open
     jobs = []
-    with opener(corpus, "rt") as fh:
+    with open_text(corpus) as fh:
         lines = itertools.islice(fh, limit)
         for k in itertools.count():
             chunk = list(itertools.islice(lines, shard_size))

@@ -53,6 +53,30 @@ class FeaturizationWarning(UserWarning):
     """Some inputs failed and were given NaN rows (``ignore_errors=True``)."""
 
 
+def check_errors(errors: Sequence[str | None], ignore_errors: bool, labels: Sequence[Any] | None = None,
+                 remedy: str = "get a NaN row and the reason instead", outcome: str = "failed and got NaN rows",
+                 warn: bool = True) -> list[tuple[int, str]]:
+    """The failed entries of a batch, reported the one way every estimator here reports them.
+
+    Strict (``ignore_errors=False``): a :class:`FeaturizationError` naming the first failed entry (its label
+    when ``labels`` are given, and its position), the reason and the ``remedy``. Otherwise a
+    :class:`FeaturizationWarning` (unless ``warn=False``) naming up to five of them with their reasons.
+
+    Returns:
+        ``[(position, reason)]`` of every failed entry.
+    """
+    failed = [(i, e) for i, e in enumerate(errors) if e is not None]
+    if failed and not ignore_errors:
+        i, reason = failed[0]
+        name = f"entry {i}" if labels is None else f"entry {labels[i]!r} (position {i})"
+        raise FeaturizationError(f"{name}: {reason}. To {remedy}, use ignore_errors=True.", position=i, reason=reason)
+    if failed and warn:
+        shown = "; ".join(f"{i if labels is None else labels[i]!r}: {e}" for i, e in failed[:5])
+        warnings.warn(f"{len(failed)} of {len(errors)} inputs {outcome}: {shown}", FeaturizationWarning,
+                      stacklevel=3)
+    return failed
+
+
 class SSLFeaturizerBase(BaseFeaturizer):
     """Common base of :class:`SSLStructureFeaturizer` and :class:`SSLSiteFeaturizer`."""
 
@@ -115,12 +139,7 @@ class SSLFeaturizerBase(BaseFeaturizer):
         self._check_params()
         entries, labels = self._coerce(X)
         rows, errors = self.featurize_with_errors(entries, progress=getattr(self, "progress", False))
-        self._raise_first(errors, self.ignore_errors, labels)
-        failed = [(i if labels is None else labels[i], e) for i, e in enumerate(errors) if e is not None]
-        if failed:
-            shown = "; ".join(f"{k!r}: {e}" for k, e in failed[:5])
-            warnings.warn(f"{len(failed)} of {len(rows)} inputs failed and got NaN rows: {shown}",
-                          FeaturizationWarning, stacklevel=2)
+        check_errors(errors, self.ignore_errors, labels)
         return rows
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
@@ -156,7 +175,7 @@ class SSLFeaturizerBase(BaseFeaturizer):
         if return_errors and not ignore_errors:
             raise ValueError("Please set ignore_errors to True to use return_errors.")
         rows, errors = self.featurize_with_errors(self._entries(entries), progress=bool(pbar))
-        self._raise_first(errors, ignore_errors)
+        check_errors(errors, ignore_errors, warn=False)
         out = []
         for row, err in zip(rows, errors):
             row = list(row)
@@ -209,20 +228,10 @@ class SSLFeaturizerBase(BaseFeaturizer):
 
     def _featurize_one(self, entry: Any) -> list[float]:
         rows, errors = self.featurize_with_errors([entry])
-        self._raise_first(errors, ignore_errors=False)
+        check_errors(errors, ignore_errors=False)
         return rows[0].tolist()
 
     def _featurize_batch(self, entries: list, progress: bool | Callable[[int], None] = False
                          ) -> tuple[np.ndarray, list[str | None]]:
         """Subclass hook behind :meth:`featurize_with_errors`."""
         raise NotImplementedError
-
-    @staticmethod
-    def _raise_first(errors: Sequence[str | None], ignore_errors: bool, labels: Sequence[Any] | None = None):
-        if ignore_errors:
-            return
-        for i, err in enumerate(errors):
-            if err is not None:
-                name = f"entry {i}" if labels is None else f"entry {labels[i]!r} (position {i})"
-                raise FeaturizationError(f"{name}: {err}. To get a NaN row and the reason instead, "
-                                         "use ignore_errors=True.", position=i, reason=err)
