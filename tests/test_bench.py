@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -186,14 +188,57 @@ def test_user_dataframe_and_spec_checks(crystals):
         check_spec("ssl_site:01", "structure")
 
 
-def test_matbench_official_folds(shared_file, tmp_path, monkeypatch):
-    pytest.importorskip("matbench")
-    shared_file("matminer/matbench_dielectric.json.gz")
-    monkeypatch.setenv("MATMINER_DATA", str(shared_file("matminer/matbench_dielectric.json.gz").parent))
-    task = load_task("matbench_dielectric", shared_file("README.md").parent)
-    assert len(task) == 4764 and len(task.folds) == 5
+def test_matbench_folds_are_matbench_own():
+    """The computed folds equal the splits shipped with matbench (every regression task), when it is installed."""
+    pytest.importorskip("matbench", reason="matbench not installed (pip install --no-deps matbench)")
+    from matbench.metadata import mbv01_metadata, mbv01_validation
+
+    from ssl_featurizer.bench.tasks import matbench_folds
+
+    regression = [name for name, meta in mbv01_metadata.items() if meta.task_type == "regression"]
+    assert "matbench_dielectric" in regression and len(regression) >= 5
+    for name in regression:
+        ours = matbench_folds(mbv01_metadata[name].n_samples)
+        theirs = list(mbv01_validation.splits[name].values())
+        assert len(ours) == len(theirs) == 5
+        for (train, test), split in zip(ours, theirs):  # matbench ids number the rows from 1 in dataset order
+            assert sorted(test.tolist()) == sorted(int(i.rsplit("-", 1)[1]) - 1 for i in split.test), name
+            assert sorted(train.tolist()) == sorted(int(i.rsplit("-", 1)[1]) - 1 for i in split.train), name
+
+
+def test_matbench_task_loads_without_the_matbench_package(shared_file, monkeypatch):
+    path = shared_file("matminer/matbench_dielectric.json.gz")
+    monkeypatch.setitem(sys.modules, "matbench", None)  # importing matbench would fail
+    monkeypatch.delenv("MATMINER_DATA", raising=False)
+    task = load_task("matbench_dielectric", path.parent.parent)
+    assert len(task) == 4764 and len(task.folds) == 5 and not task.failures
     tests = np.concatenate([te for _, te in task.folds])
     assert sorted(tests.tolist()) == list(range(len(task)))  # the 5 test folds partition the data
+    for train, test in task.folds:
+        assert not set(train) & set(test) and len(train) + len(test) == len(task)
+
+
+def test_matbench_task_row_that_does_not_decode_is_reported_and_others_keep_their_folds(crystals, tmp_path,
+                                                                                      monkeypatch):
+    import gzip
+    import json
+
+    from ssl_featurizer.bench.tasks import matbench_folds
+
+    structures = list(crystals.values())[:12]
+    rows = [[s.as_dict(), float(i)] for i, s in enumerate(structures)]
+    rows[3][0] = {"@module": "pymatgen.core.structure", "@class": "Structure", "sites": "broken"}
+    with gzip.open(tmp_path / "matbench_dielectric.json.gz", "wt") as fh:
+        json.dump({"index": list(range(len(rows))), "columns": ["structure", "n"], "data": rows}, fh)
+    monkeypatch.setenv("MATMINER_DATA", str(tmp_path))
+    task = load_task("matbench_dielectric", tmp_path)
+    assert len(task) == 11 and [f["id"] for f in task.failures] == ["3"]
+    assert "could not be read" in task.failures[0]["reason"] and "1 source rows left out" in " ".join(task.notes)
+    kept = [i for i in range(12) if i != 3]  # task row k is dataset row kept[k]
+    for (train, test), (full_train, full_test) in zip(task.folds, matbench_folds(12)):
+        assert sorted(kept[k] for k in test) == sorted(set(full_test.tolist()) - {3})
+        assert sorted(kept[k] for k in train) == sorted(set(full_train.tolist()) - {3})
+    assert list(task.y) == [float(i) for i in kept]
 
 
 def test_cli_bench(kvrh, tmp_path, capsys, shared_file, monkeypatch):

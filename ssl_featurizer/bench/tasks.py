@@ -1,7 +1,7 @@
 """Benchmark tasks: labeled structures (or sites) with optional official folds.
 
 Loaders cover the shared tasks (matminer's JSON dataframes under ``../shared/data/tasks``), the
-MAGNDATA site-moment table, matbench tasks through ``matbench`` with official folds, and any user
+MAGNDATA site-moment table, matbench tasks with their official folds (computed, no ``matbench`` needed), and any user
 DataFrame with a structure column and a target column.
 
 Source rows that cannot become an input (a structure that does not decode, a site row without its
@@ -30,6 +30,8 @@ SHARED_TASKS = {
 }
 SITE_TASKS = ("magndata_site_moments", "magndata_site_moments_ordered", "magndata_site_moments_kong2023")
 MATBENCH_TASKS = ("matbench_dielectric",)
+#: seed of matbench v0.1's folds (see :func:`matbench_folds`)
+MATBENCH_SEED = 18012019
 
 
 @dataclass
@@ -228,22 +230,41 @@ def _need(path: Path) -> None:
         raise FileNotFoundError(f"task data {path} not found (set SSL_FEATURIZER_SHARED to the shared folder)")
 
 
-def _load_matbench(name: str, data: Path) -> Task:
-    """A matbench task with its five official folds (offline: reads ``MATMINER_DATA``)."""
-    os.environ.setdefault("MATMINER_DATA", str((data / "matminer").resolve()))
-    _need(Path(os.environ["MATMINER_DATA"]) / f"{name}.json.gz")
-    from matbench.bench import MatbenchBenchmark
+def matbench_folds(n_rows: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The five official folds of a matbench regression task with ``n_rows`` rows, without the ``matbench`` package.
 
-    mb = MatbenchBenchmark(autoload=False, subset=[name])
-    task = mb.tasks_map[name]
-    task.load()
-    df = task.df
-    position = {key: i for i, key in enumerate(df.index)}
-    folds = []
-    for fold in task.folds:
-        train = np.array([position[k] for k in task.get_train_and_val_data(fold, as_type="df").index])
-        test = np.array([position[k] for k in task.get_test_data(fold, as_type="df", include_target=True).index])
-        folds.append((train, test))
-    target = next(c for c in df.columns if c != "structure")
+    Matbench v0.1 drew them as ``KFold(n_splits=5, shuffle=True, random_state=18012019)`` over the dataset's row
+    order (its ids ``mb-<task>-<i+1>`` number the rows in that order); ``tests/test_bench.py`` checks equality with
+    the splits that ship with ``matbench`` when it is installed. (Matbench's classification tasks use stratified
+    folds and are not covered.)
+
+    Returns:
+        ``(train_positions, test_positions)`` per fold, in matbench's fold order.
+    """
+    from sklearn.model_selection import KFold
+
+    kfold = KFold(n_splits=5, shuffle=True, random_state=MATBENCH_SEED)
+    return list(kfold.split(np.arange(n_rows)))
+
+
+def _load_matbench(name: str, data: Path) -> Task:
+    """A matbench task with its five official folds, read from ``MATMINER_DATA`` or ``<data>/matminer``.
+
+    Rows are decoded one by one (:func:`read_structure_table`); a row that does not decode is listed in
+    :attr:`Task.failures` and left out of every fold, the other rows keep their official folds.
+    """
+    folder = Path(os.environ.get("MATMINER_DATA") or data / "matminer")
+    path = folder / f"{name}.json.gz"
+    _need(path)
+    df, failures = read_structure_table(path)
+    n_rows = len(df) + len(failures)
+    kept = np.flatnonzero(np.isin(np.arange(n_rows), df.index.to_numpy()))  # dataset positions of decoded rows
+    if len(kept) != len(df):
+        raise ValueError(f"{path}: expected rows labelled 0..{n_rows - 1} in dataset order")
+    new_position = np.full(n_rows, -1)
+    new_position[kept] = np.arange(len(kept))
+    folds = [(new_position[tr][new_position[tr] >= 0], new_position[te][new_position[te] >= 0])
+             for tr, te in matbench_folds(n_rows)]
+    target = next(c for c in df.columns if c not in ("structure", "id"))
     return Task(name, list(df["structure"]), df[target].to_numpy(float), folds=folds, unit=target,
-                notes=["official matbench folds"])
+                failures=failures, notes=["official matbench folds", *_failure_notes(failures)])
