@@ -37,7 +37,10 @@ TASKS = ("kong2023_formation_energy", "kong2023_hse_gap", "kong2023_log_kvrh", "
          "magndata_site_moments_kong2023", "magndata_transition_temperature", "matbench_dielectric")
 #: tasks that are further targets of another task's material set (counted once)
 SAME_SET = {"kong2023_log_gvrh": "kong2023_log_kvrh"}
-COMPARISONS = (("ssl", "handbuilt"), ("ssl", "authors"), ("ssl", "peer"))
+COMPARISONS = (("ssl", "handbuilt"), ("ssl", "authors"), ("ssl", "peer"), ("ssl_inductive", "authors"),
+               ("ssl_inductive", "peer"))
+#: how the tables name the families on the left of a comparison
+LABELS = {"ssl": "ours", "ssl_inductive": "ours (inductive control)"}
 
 
 def menu_id(variants: list[str], regressors: tuple[str, ...], model: str) -> str:
@@ -90,12 +93,17 @@ def run_family(task, family: str, split_list: list, cache_dir: Path, skip: tuple
 
 
 def load_results(out: Path) -> pd.DataFrame:
-    """Every per-split row on disk (the current menu of each family and task only: the last menu_id written)."""
+    """Every per-split row on disk (the current menu of each family and task only: the last menu_id written, and
+    only for the family's current model, so that a new default never shows its predecessor's rows)."""
+    from ssl_featurizer.bench.families import family_model
+
     frames = []
     for path in sorted(out.glob("*/*.csv")):
         if path.stem.endswith("__inner"):
             continue
         df = pd.read_csv(path)
+        if len(df) and family_model(path.stem):
+            df = df[df.model == family_model(path.stem)]
         if len(df):
             frames.append(df[df.menu_id == df.menu_id.iloc[-1]])
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -125,11 +133,11 @@ def _missing_components(missing: str) -> str:
 
 def tables(results: pd.DataFrame, n_splits: dict[str, int]) -> tuple[str, str, str]:
     """Markdown: (per-task detail for docs/benchmarks.md, authors-only table for docs/kong2023.md, README lines)."""
-    from ssl_featurizer.bench.families import FAMILIES
+    from ssl_featurizer.bench.families import FAMILIES, family_model
     from ssl_featurizer.models.registry import DEFAULT_MODEL
 
     lines, gate, counts = [], [], {c: [] for c in COMPARISONS}
-    head = ["| task | " + " | ".join(f"ours vs {b}" for _, b in COMPARISONS) + " |", "|---" * (len(COMPARISONS) + 1)
+    head = ["| task | " + " | ".join(f"{LABELS[a]} vs {b}" for a, b in COMPARISONS) + " |", "|---" * (len(COMPARISONS) + 1)
             + "|"]
     for task in dict.fromkeys(results.task):
         block = results[results.task == task]
@@ -152,32 +160,37 @@ def tables(results: pd.DataFrame, n_splits: dict[str, int]) -> tuple[str, str, s
         lines += ["", "| comparison (A − B) | paired difference (mean ± std) | corrected p | verdict |",
                   "|---|---|---|---|"]
         cells: dict[tuple[str, str], str] = {}
-        for i, a in enumerate(FAMILIES):
-            for b in FAMILIES[i + 1:]:
-                c = compare(results, task, a, b, n)
-                if c is None:
-                    if (a, b) in COMPARISONS:
-                        done = [int((block.family == f).sum()) for f in (a, b)]
-                        cells[a, b] = f"pending ({a} {done[0]}/{n}, {b} {done[1]}/{n} splits)"
-                    continue
-                lines.append(f"| {a} − {b} | {c['diff']:+.4g} ± {c['diff_std']:.2g} | {c['p']:.3g} | {c['verdict']} |")
+        pairs = [*COMPARISONS, *((a, b) for i, a in enumerate(FAMILIES) for b in FAMILIES[i + 1:]
+                                 if (a, b) not in COMPARISONS and (b, a) not in COMPARISONS)]
+        for a, b in pairs:
+            c = compare(results, task, a, b, n)
+            if c is None:
                 if (a, b) in COMPARISONS:
-                    cells[a, b] = f"{c['verdict']} (p = {c['p']:.2g})"
-                    counts[a, b].append((task, c["verdict"]))
+                    done = [int((block.family == f).sum()) for f in (a, b)]
+                    cells[a, b] = f"pending ({a} {done[0]}/{n}, {b} {done[1]}/{n} splits)"
+                continue
+            lines.append(f"| {a} − {b} | {c['diff']:+.4g} ± {c['diff_std']:.2g} | {c['p']:.3g} | {c['verdict']} |")
+            if (a, b) in COMPARISONS:
+                cells[a, b] = f"{c['verdict']} (p = {c['p']:.2g})"
+                counts[a, b].append((task, c["verdict"]))
         head.append(f"| {task} | " + " | ".join(cells[c] for c in COMPARISONS) + " |")
         lines.append("")
-        auth = compare(results, task, "ssl", "authors", n)
-        if auth is not None:
-            gate.append(f"| {task} | {auth['mean_a']:.4g} | {auth['mean_b']:.4g} | {auth['diff']:+.4g} ± "
-                        f"{auth['diff_std']:.2g} | {auth['p']:.3g} | {auth['verdict']} |")
-        else:
-            done = {f: block[block.family == f] for f in ("ssl", "authors")}
-            gate.append(f"| {task} | " + " | ".join(
-                f"{d.test_mae.mean():.4g} ({len(d)}/{n} splits)" if len(d) else f"0/{n} splits" for d in done.values())
-                + " | — | — | pending |")
+        for a in ("ssl", "ssl_inductive"):
+            auth = compare(results, task, a, "authors", n)
+            label = f"{LABELS[a]}: `{family_model(a)}`"
+            if auth is not None:
+                gate.append(f"| {task} | {label} | {auth['mean_a']:.4g} | {auth['mean_b']:.4g} | {auth['diff']:+.4g} ± "
+                            f"{auth['diff_std']:.2g} | {auth['p']:.3g} | {auth['verdict']} |")
+            else:
+                done = {f: block[block.family == f] for f in (a, "authors")}
+                gate.append(f"| {task} | {label} | " + " | ".join(
+                    f"{d.test_mae.mean():.4g} ({len(d)}/{n} splits)" if len(d) else f"0/{n} splits"
+                    for d in done.values()) + " | — | — | pending |")
     sets = {SAME_SET.get(t, t) for t in results.task.unique()}
     summary = [f"Default model `{DEFAULT_MODEL}`. **Its pretraining corpus contains the structures of these tasks (no "
-               "labels)**, so ours is transductive here; the hand-built descriptors are not, the authors' "
+               "labels)**, so ours is transductive here; its inductive control (`ssl_inductive`, the same recipe "
+               "pretrained without any structure of these tasks) shows what that is worth. The hand-built descriptors "
+               "are not transductive, the authors' "
                "checkpoints were pretrained on other structures, and CHGNet was trained on Materials Project "
                "relaxation trajectories (energies, forces, stresses, magnetic moments), which likely include many "
                f"of these materials with their DFT energies. {results.task.nunique()} task(s) on {len(sets)} material set(s) so far "
@@ -193,12 +206,12 @@ def tables(results: pd.DataFrame, n_splits: dict[str, int]) -> tuple[str, str, s
             wins = sum(v == f"{a} wins" for _, v in found)
             losses = sum(v == f"{b} wins" for _, v in found)
             open_ = sum(v.startswith("no verdict") for _, v in found)
-            readme.append(f"- ours vs {b}: {wins} win(s), {losses} loss(es), "
+            readme.append(f"- {LABELS[a]} vs {b}: {wins} win(s), {losses} loss(es), "
                           f"{len(found) - wins - losses - open_} tie(s)"
                           + (f", {open_} without verdict (incomplete menu)" if open_ else "")
                           + f" on {len(found)} task(s): " + ", ".join(f"{t} {v}" for t, v in found))
-    gate_md = [("| task | ours (default) MAE | authors' checkpoints (nested) MAE | ours − authors | corrected p | "
-               "verdict |"), "|---|---|---|---|---|---|", *gate]
+    gate_md = [("| task | model | its MAE | authors' checkpoints (nested) MAE | model − authors | corrected p | "
+               "verdict |"), "|---|---|---|---|---|---|---|", *gate]
     return "\n".join(summary + lines), "\n".join(gate_md), "\n".join(readme or ["- no comparison finished yet"])
 
 
@@ -224,7 +237,7 @@ def menus_markdown() -> str:
                              + " × " + ", ".join(f"`{v}`" for v in menu))
             else:
                 cells.append(f"{len(menu)}: " + ", ".join(f"`{v}`" for v in menu))
-        label = f"{family} (`{family_model(family)}`)" if family == "ssl" else family
+        label = f"{family} (`{family_model(family)}`)" if family in LABELS else family
         lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
     lines += ["", (f"Regressors, the same for every family: {', '.join(f'`{r}`' for r in BASE_REGRESSORS)}; for a "
               f"strictly positive target also {', '.join(f'`{r}`' for r in POSITIVE_REGRESSORS)}. Gradient "

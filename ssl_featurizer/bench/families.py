@@ -11,7 +11,10 @@ before any run and listed in docs/benchmarks.md (a test checks that the page and
 - ``handbuilt``: matminer's :data:`HANDBUILT` descriptors and their ``+magpie`` forms (site tasks:
   :data:`HANDBUILT_SITE` and their ``+element_site`` forms);
 - ``peer``: the frozen features of the universal potential CHGNet, ``chgnet`` (``crystal_fea``), alone and
-  ``+magpie`` (site tasks: ``chgnet_site``, ``atom_fea``, alone and ``+element_site``).
+  ``+magpie`` (site tasks: ``chgnet_site``, ``atom_fea``, alone and ``+element_site``);
+- ``ssl_inductive``: the ``ssl`` menu on the default's inductive control (:func:`inductive_model`: the same recipe
+  pretrained on a corpus without any structure of the benchmark tasks), which shows how much of ``ssl``'s result
+  comes from having seen the test structures without labels.
 
 Regressors (:func:`regressor_menu`): kernel ridge (``krr``) for every task, plus ``krr_log`` when the target is
 strictly positive. Gradient boosting (``gbr``) and the log ensemble (``ensemble_log``, whose second member is
@@ -32,7 +35,7 @@ from ssl_featurizer.bench.descriptors import compute
 from ssl_featurizer.bench.selection import Menu, candidate_features
 from ssl_featurizer.bench.tasks import Task
 
-FAMILIES = ("ssl", "authors", "handbuilt", "peer")
+FAMILIES = ("ssl", "authors", "handbuilt", "peer", "ssl_inductive")
 LAYER_SETS = ("01", "012", "0123")
 #: the pooling combinations the ssl family chooses among (the poolings themselves: ``ssl_featurizer.pooling.POOLINGS``)
 POOLING_MENU = (("mean",), ("mean", "std"), ("mean", "density"))
@@ -60,11 +63,11 @@ def _pooled(layer_set: str, pool: tuple[str, ...]) -> str:
 def declared_menu(family: str, level: str = "structure") -> list[str]:
     """The variant specs of ``family`` for a ``level`` task, without computing anything."""
     mag = "element_site" if level == "site" else "magpie"
-    if family in ("ssl", "authors"):
+    if family in ("ssl", "authors", "ssl_inductive"):
         base = ([f"ssl_site:{ls}" for ls in LAYER_SETS] if level == "site"
                 else [_pooled(ls, p) for ls in LAYER_SETS for p in POOLING_MENU])
         one = [*base, *(f"{b}+{mag}" for b in base)]
-        return one if family == "ssl" else [f"{c}/{v}" for c in CHECKPOINTS for v in one]
+        return [f"{c}/{v}" for c in CHECKPOINTS for v in one] if family == "authors" else one
     if family == "handbuilt":
         base = HANDBUILT_SITE if level == "site" else HANDBUILT
         return [*base, *(f"{b}+{mag}" for b in base if b != mag)]
@@ -79,12 +82,23 @@ def anchors_dir() -> Path:
     return Path(os.environ.get("SSL_FEATURIZER_SHARED", "../shared")) / "anchors" / "kong2023"
 
 
+def inductive_model() -> str:
+    """The inductive control of the registry's default: ``<name>-inductive@<version>`` (shipped next to it)."""
+    from ssl_featurizer.models.registry import resolve_model
+
+    name, _, version = resolve_model("default")[0].partition("@")
+    return f"{name}-inductive@{version}"
+
+
 def family_model(family: str) -> str:
-    """The model a family's results are filed under: the default's registry name, ``kong2023``, or ''."""
+    """The model a family's results are filed under: the default's registry name (``ssl``), its inductive control
+    (``ssl_inductive``), ``kong2023`` (``authors``), or ''."""
     if family == "ssl":
         from ssl_featurizer.models.registry import resolve_model
 
         return resolve_model("default")[0]
+    if family == "ssl_inductive":
+        return inductive_model()
     return "kong2023" if family == "authors" else ""
 
 
@@ -126,8 +140,8 @@ def build_menu(family: str, task: Task, cache_dir: str | Path | None = None,
             return False
         return True
 
-    if family in ("ssl", "authors"):
-        models = {"": family_model("ssl")} if family == "ssl" else {
+    if family in ("ssl", "authors", "ssl_inductive"):
+        models = {"": family_model(family)} if family != "authors" else {
             f"{c}/": f"kong2023:{anchors_dir() / f}" for c, f in CHECKPOINTS.items()}
         for prefix, model in models.items():
             if family == "authors" and not Path(model.split(":", 1)[1]).is_file():

@@ -28,7 +28,7 @@ CARD = "card.json"
 #: what ``model="default"`` means: pinned to one version, so that shipping a new version never changes the
 #: default silently (the default is chosen by ``benchmarks/choose_default.py``; ``"cgcnn-ssl-mp2025"`` alone
 #: means its newest version)
-DEFAULT_MODEL = "cgcnn-ssl-mp2025@1.2"
+DEFAULT_MODEL = "cgcnn-ssl-mp2025@2.0"
 _ENCODER_PREFIX = "encoder."
 
 
