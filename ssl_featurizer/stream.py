@@ -122,31 +122,21 @@ def _check_output(out: Path, overwrite: bool) -> None:
 
 @contextmanager
 def _locked(out: Path) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``out/_lock`` (released by the kernel if the process dies).
+    """Hold the output folder's lock (``out/_lock``; released by the kernel if the process dies).
 
     Raises:
         StreamLockedError: another process holds it.
     """
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: no lock
-        yield
-        return
+    from ssl_featurizer.filelock import LockHeldError, exclusive_lock
+
     out.mkdir(parents=True, exist_ok=True)
-    fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            raise StreamLockedError(f"{out} is being written by another process (pid {holder}); wait for it to "
-                                    "finish (rerun the same command afterwards to resume) or choose another "
-                                    "output") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
+        with exclusive_lock(out / LOCK, wait=False):
+            yield
+    except LockHeldError as exc:
+        raise StreamLockedError(f"{out} is being written by another process (pid {exc.holder}); wait for it to "
+                                "finish (rerun the same command afterwards to resume) or choose another "
+                                "output") from None
 
 
 def _load_manifest(out: Path, settings: dict[str, Any], overwrite: bool) -> dict[str, Any]:

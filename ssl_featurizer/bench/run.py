@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +15,7 @@ from ssl_featurizer.bench.descriptors import check_spec, compute, uses_ssl
 from ssl_featurizer.bench.protocol import KNOWN_REGRESSORS, REGRESSORS, evaluate_split, split_seed, splits
 from ssl_featurizer.bench.report import bar_chart, markdown_table, range_curve, summarise
 from ssl_featurizer.bench.tasks import Task
+from ssl_featurizer.filelock import exclusive_lock
 
 __all__ = ["model_id", "run_benchmark"]
 
@@ -86,7 +85,7 @@ def run_benchmark(task: Task, descriptors: list[str], regressors: tuple[str, ...
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        with _locked(out):
+        with exclusive_lock(out / ".lock"):  # waits while another run merges its results
             if resume:  # re-read: another run may have written to ``out`` since this one started
                 stored, earlier_seconds = _stored_results(out, task, split_list)
             if not stored.empty:  # keep what earlier runs scored and this one did not ask for
@@ -111,20 +110,6 @@ def run_benchmark(task: Task, descriptors: list[str], regressors: tuple[str, ...
     return results
 
 
-@contextmanager
-def _locked(out: Path) -> Iterator[None]:
-    """Hold ``<out>/.lock`` (POSIX advisory lock; a no-op where ``fcntl`` is missing) while results are merged."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        yield
-        return
-    with open(out / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def model_id(model: str) -> str:
