@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from ssl_featurizer.featurizers.base import FeaturizationError
+from ssl_featurizer.featurizers.base import check_errors
 from ssl_featurizer.featurizers.structure import SSLStructureFeaturizer
 from ssl_featurizer.readers import structure_from_object
 
@@ -122,15 +122,6 @@ def featurize_objects(featurizer: SSLStructureFeaturizer, objects: list) -> tupl
     return rows, errors
 
 
-def _strict(featurizer: SSLStructureFeaturizer, errors: list[str | None], labels: list[Any], where: str) -> None:
-    if featurizer.ignore_errors:
-        return
-    for label, err in zip(labels, errors):
-        if err is not None:
-            raise FeaturizationError(f"{where} {label!r}: {err}. To get a NaN row and the reason instead, use "
-                                     "ignore_errors=True.", reason=err)
-
-
 def _note_start(n_entries: int) -> None:
     """Log a ``partition-start`` event on the scheduler (nothing outside a Dask worker)."""
     try:
@@ -167,7 +158,7 @@ def _bag_partition(objects: Any, featurizer: SSLStructureFeaturizer) -> list:
     objects = list(objects)
     _note_start(len(objects))
     rows, errors = featurize_objects(featurizer, objects)
-    _strict(featurizer, errors, list(range(len(objects))), "bag entry (index within its partition)")
+    check_errors(errors, featurizer.ignore_errors, noun="bag entry (index within its partition)", warn=False)
     return list(rows)
 
 
@@ -191,7 +182,7 @@ def _frame_partition(part: Any, featurizer: SSLStructureFeaturizer, column: str,
 
     _note_start(len(part))
     rows, errors = featurize_objects(featurizer, list(part[column]))
-    _strict(featurizer, errors, list(part.index), "row")
+    check_errors(errors, featurizer.ignore_errors, list(part.index), noun="row", positions=False, warn=False)
     features = pd.DataFrame(rows, index=part.index, columns=featurizer.feature_labels())
     if return_errors:
         features[ERRORS_COLUMN] = pd.Series(errors, index=part.index, dtype=object)

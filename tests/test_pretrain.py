@@ -8,6 +8,8 @@ import shutil
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 import torch
 
 from ssl_featurizer.cli import main
@@ -322,3 +324,40 @@ def test_cli_resume_with_other_settings_or_missing_corpus_prints_one_line(corpus
     err = capsys.readouterr().err
     assert err.strip().splitlines() == [f"ssl-featurizer pretrain: error: --data {tmp_path / 'none.jsonl.gz'}: no such "
                                         "file (--debug for the traceback)"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(masked=st.sampled_from([None, "all", "no-element"]), edge=st.booleans(),
+       sigma=st.sampled_from([0.0, 0.05, 0.1, 0.2]), weight=st.sampled_from([1.0, 0.5]),
+       contrastive=st.booleans(), temperature=st.sampled_from([0.1, 0.2]),
+       fraction=st.sampled_from([0.15, 0.25]))
+def test_command_flags_are_the_inverse_of_the_parsed_flags(masked, edge, sigma, weight, contrastive, temperature,
+                                                           fraction):
+    """Every expressible objectives config → flags → the parser of `ssl-featurizer pretrain` → the same config
+    (the model card's reproduce command is built this way)."""
+    import argparse
+
+    from ssl_featurizer.pretrain.objectives import OBJECTIVES, add_arguments, command_flags, config_from_args
+
+    enabled = {}
+    if masked is not None:
+        enabled["masked_atoms"] = OBJECTIVES["masked_atoms"].Params(element=masked == "all")
+    if edge:
+        enabled["edge_bins"] = OBJECTIVES["edge_bins"].Params()
+    if sigma > 0:
+        enabled["denoise"] = OBJECTIVES["denoise"].Params(sigma, weight)
+    if contrastive:
+        enabled["contrastive"] = OBJECTIVES["contrastive"].Params(temperature)
+    assume(enabled)
+    config = ObjectivesConfig(fraction, enabled)
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert config_from_args(parser.parse_args(command_flags(config))) == config
+
+
+def test_settings_without_a_flag_are_refused_by_command_flags():
+    from ssl_featurizer.pretrain.objectives import OBJECTIVES, command_flags
+
+    config = ObjectivesConfig(enabled={"edge_bins": OBJECTIVES["edge_bins"].Params(bin_width=0.3)})
+    with pytest.raises(ValueError, match="bin width"):
+        command_flags(config)

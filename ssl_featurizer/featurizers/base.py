@@ -55,12 +55,12 @@ class FeaturizationWarning(UserWarning):
 
 def check_errors(errors: Sequence[str | None], ignore_errors: bool, labels: Sequence[Any] | None = None,
                  remedy: str = "get a NaN row and the reason instead", outcome: str = "failed and got NaN rows",
-                 warn: bool = True) -> list[tuple[int, str]]:
+                 warn: bool = True, noun: str = "entry", positions: bool = True) -> list[tuple[int, str]]:
     """The failed entries of a batch, reported the one way every estimator here reports them.
 
-    Strict (``ignore_errors=False``): a :class:`FeaturizationError` naming the first failed entry (its label
-    when ``labels`` are given, and its position), the reason and the ``remedy``. Otherwise a
-    :class:`FeaturizationWarning` (unless ``warn=False``) naming up to five of them with their reasons.
+    Strict (``ignore_errors=False``): a :class:`FeaturizationError` naming the first failed entry (``noun``, its
+    label when ``labels`` are given, and its position unless ``positions=False``), the reason and the ``remedy``.
+    Otherwise a :class:`FeaturizationWarning` (unless ``warn=False``) naming up to five of them with their reasons.
 
     Returns:
         ``[(position, reason)]`` of every failed entry.
@@ -68,7 +68,8 @@ def check_errors(errors: Sequence[str | None], ignore_errors: bool, labels: Sequ
     failed = [(i, e) for i, e in enumerate(errors) if e is not None]
     if failed and not ignore_errors:
         i, reason = failed[0]
-        name = f"entry {i}" if labels is None else f"entry {labels[i]!r} (position {i})"
+        name = (f"{noun} {i}" if labels is None
+                else f"{noun} {labels[i]!r}" + (f" (position {i})" if positions else ""))
         raise FeaturizationError(f"{name}: {reason}. To {remedy}, use ignore_errors=True.", position=i, reason=reason)
     if failed and warn:
         shown = "; ".join(f"{i if labels is None else labels[i]!r}: {e}" for i, e in failed[:5])

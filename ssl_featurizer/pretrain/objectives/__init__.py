@@ -2,8 +2,8 @@
 
 Every module of this package that defines a subclass of :class:`~.base.Objective` is registered here:
 the trainer builds the enabled objectives' heads and losses from :class:`ObjectivesConfig`, the command
-line gets their flags (:func:`add_arguments`, :func:`config_from_args`) and the model card their
-descriptions. Adding an objective is adding one module (and its test).
+line gets their flags (:func:`add_arguments`, :func:`config_from_args`; :func:`command_flags` the other
+way round) and the model card their descriptions and reproduce command. Adding an objective is adding one module (and its test).
 
 Shipped: ``masked_atoms`` (group / period / element of masked atoms), ``edge_bins`` (length bins of edges
 touching masked atoms), ``contrastive`` (NT-Xent between a cell and its supercell) and ``denoise``
@@ -112,5 +112,17 @@ def config_from_args(args: argparse.Namespace) -> ObjectivesConfig:
     return ObjectivesConfig(args.mask_fraction, enabled)
 
 
-__all__ = ["OBJECTIVES", "Objective", "ObjectivesConfig", "Resources", "Step", "add_arguments", "config_from_args",
-           "mask_atoms"]
+def command_flags(config: ObjectivesConfig) -> list[str]:
+    """The ``ssl-featurizer pretrain`` flags that give ``config`` (inverse of :func:`config_from_args`).
+
+    Raises:
+        ValueError: a setting of ``config`` has no flag.
+    """
+    flags = [] if config.mask_fraction == 0.15 else ["--mask-fraction", f"{config.mask_fraction:g}"]
+    for name, cls in OBJECTIVES.items():
+        flags += cls.command_flags(config.enabled.get(name))
+    return flags
+
+
+__all__ = ["OBJECTIVES", "Objective", "ObjectivesConfig", "Resources", "Step", "add_arguments", "command_flags",
+           "config_from_args", "mask_atoms"]

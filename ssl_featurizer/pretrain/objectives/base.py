@@ -92,7 +92,8 @@ class Objective:
     Subclasses set :attr:`name` (also the key of its settings in the run config and card), :attr:`order`
     (heads are created and random numbers drawn in increasing order, which makes runs reproducible),
     :attr:`Params` (a frozen dataclass of settings with defaults) and implement :meth:`make_head`,
-    :meth:`loss`, :meth:`describe` and :meth:`add_arguments` / :meth:`params_from_args`.
+    :meth:`loss`, :meth:`describe` and :meth:`add_arguments` / :meth:`params_from_args` /
+    :meth:`command_flags`.
     """
 
     name: ClassVar[str]
@@ -140,6 +141,15 @@ class Objective:
     @classmethod
     def params_from_args(cls, args: argparse.Namespace) -> Any | None:
         """Settings from parsed flags, or ``None`` when the flags leave the objective off."""
+        raise NotImplementedError
+
+    @classmethod
+    def command_flags(cls, params: Any | None) -> list[str]:
+        """The flags that give ``params`` (``None``: the objective off); inverse of :meth:`params_from_args`.
+
+        Raises:
+            ValueError: a setting has no flag (it is set from Python only).
+        """
         raise NotImplementedError
 
 

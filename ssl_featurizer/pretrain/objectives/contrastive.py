@@ -107,3 +107,11 @@ class Contrastive(Objective):
     @classmethod
     def params_from_args(cls, args: argparse.Namespace) -> ContrastiveParams | None:
         return ContrastiveParams(temperature=args.temperature) if args.contrastive else None
+
+    @classmethod
+    def command_flags(cls, params: ContrastiveParams | None) -> list[str]:
+        if params is None:
+            return []
+        if params.weight != 1.0:
+            raise ValueError("the contrastive weight is set from Python only")
+        return ["--contrastive"] + ([] if params.temperature == 0.1 else ["--temperature", f"{params.temperature:g}"])

@@ -100,3 +100,10 @@ class Denoise(Objective):
     @classmethod
     def params_from_args(cls, args: argparse.Namespace) -> DenoiseParams | None:
         return DenoiseParams(args.denoise_sigma, args.denoise_weight) if args.denoise_sigma > 0 else None
+
+    @classmethod
+    def command_flags(cls, params: DenoiseParams | None) -> list[str]:
+        if params is None:
+            return []
+        return ["--denoise-sigma", f"{params.sigma:g}"] + (
+            [] if params.weight == 1.0 else ["--denoise-weight", f"{params.weight:g}"])

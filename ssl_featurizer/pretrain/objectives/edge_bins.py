@@ -68,3 +68,11 @@ class EdgeBins(Objective):
     @classmethod
     def params_from_args(cls, args: argparse.Namespace) -> EdgeBinsParams | None:
         return None if args.no_edge else EdgeBinsParams()
+
+    @classmethod
+    def command_flags(cls, params: EdgeBinsParams | None) -> list[str]:
+        if params is None:
+            return ["--no-edge"]
+        if params != EdgeBinsParams():
+            raise ValueError("the edge bin width is set from Python only")
+        return []

@@ -81,3 +81,11 @@ class MaskedAtoms(Objective):
             return None
         return MaskedAtomsParams(element=not args.no_element)
 
+    @classmethod
+    def command_flags(cls, params: MaskedAtomsParams | None) -> list[str]:
+        if params is None:
+            return ["--no-masked"]
+        if not (params.group and params.period):
+            raise ValueError("masked-atom group/period targets can be switched off from Python only")
+        return [] if params.element else ["--no-element"]
+
