@@ -16,6 +16,16 @@ def replace_block(text: str, name: str, body: str, page: Path | str = "the page"
     return f"{head}{start}\n{body.rstrip()}\n{end}{tail}"
 
 
+def read_block(page: Path, name: str) -> str:
+    """The body of the block ``name`` of the file ``page``; SystemExit if its markers are missing."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    _, found, rest = page.read_text().partition(start)
+    body, closed, _ = rest.partition(end)
+    if not (found and closed):
+        raise SystemExit(f"block {name!r} missing from {page}")
+    return body.strip()
+
+
 def write_block(page: Path, name: str, body: str) -> None:
     """Replace the block ``name`` of the file ``page`` by ``body``."""
     page.write_text(replace_block(page.read_text(), name, body, page))

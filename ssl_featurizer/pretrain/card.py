@@ -62,7 +62,40 @@ def render_card(card: dict[str, Any]) -> str:
 ## Weights
 `{card['weights']['file']}` ({card['weights']['format']}, {card['weights']['bytes']:,} bytes),
 sha256 `{card['weights']['sha256']}` — verified on every load.
-""" + _evaluation(card.get("evaluation"))
+
+## Reproduce
+```bash
+{pretrain_command(card)}
+```
+""" + "".join(_evaluation(e) for e in [card.get("evaluation"), *card.get("evaluations", [])])
+
+
+def pretrain_command(card: dict[str, Any], data: str = "../shared/data/mp2025/structures.jsonl.gz") -> str:
+    """The ``ssl-featurizer pretrain`` command of the card's recipe (objective flags from
+    :func:`ssl_featurizer.pretrain.objectives.command_flags`); a recipe setting without a flag is named in a
+    trailing comment instead."""
+    from ssl_featurizer.pretrain.objectives import ObjectivesConfig, command_flags
+
+    t, e = card["training"], card["encoder"]
+    opt = t["optimisation"]
+    objectives = ObjectivesConfig.from_dict(t["objectives"] if "objectives" in t else t["tasks"])
+    try:
+        flags, note = command_flags(objectives), ""
+    except ValueError as exc:
+        flags, note = [], f"  # and objectives set from Python: {exc}"
+    parts = [f"--data {data} --cache-dir CACHE --out RUN",
+             f"--epochs {opt['epochs']} --batch-size {opt['batch_size']} --lr {opt['lr']} "
+             f"--warmup-steps {opt['warmup_steps']} --val-fraction {opt['val_fraction']} --seed {opt['seed']}",
+             f"--width {e['width']} --depth {e['n_layers']} --element-table {card.get('element_table', 'v1')} "
+             f"--threads {opt['threads']}"]
+    if flags:
+        parts.append(" ".join(flags))
+    if "n_excluded" in t:
+        parts.append("--exclude-ids excluded_ids.txt")
+    return ("ssl-featurizer pretrain " + " \\\n    ".join(parts) + note
+            + "   # add --resume after an interruption\n"
+            + f"ssl-featurizer export --run RUN --cache-dir CACHE --out pretrained/{card['name']}/{card['version']} "
+            f"--name {card['name']} --version {card['version']}")
 
 
 def _evaluation(evaluation: dict[str, str] | None) -> str:
