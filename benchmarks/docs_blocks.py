@@ -6,24 +6,25 @@ from collections.abc import Iterable
 from pathlib import Path
 
 
-def replace_block(text: str, name: str, body: str, page: Path | str = "the page") -> str:
-    """``text`` with the block ``name`` replaced by ``body``; SystemExit if its start marker is missing."""
+def _split(text: str, name: str, page: Path | str) -> tuple[str, str, str]:
+    """``(before, body, after)`` around the block ``name``; SystemExit if either marker is missing."""
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     head, found, rest = text.partition(start)
-    if not found:
-        raise SystemExit(f"marker {start} missing from {page}")
-    _, _, tail = rest.partition(end)
-    return f"{head}{start}\n{body.rstrip()}\n{end}{tail}"
+    body, closed, tail = rest.partition(end)
+    if not (found and closed):
+        raise SystemExit(f"block {name!r} ({start} … {end}) missing from {page}")
+    return head + start, body, end + tail
+
+
+def replace_block(text: str, name: str, body: str, page: Path | str = "the page") -> str:
+    """``text`` with the block ``name`` replaced by ``body``; SystemExit if its markers are missing."""
+    head, _, tail = _split(text, name, page)
+    return f"{head}\n{body.rstrip()}\n{tail}"
 
 
 def read_block(page: Path, name: str) -> str:
     """The body of the block ``name`` of the file ``page``; SystemExit if its markers are missing."""
-    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    _, found, rest = page.read_text().partition(start)
-    body, closed, _ = rest.partition(end)
-    if not (found and closed):
-        raise SystemExit(f"block {name!r} missing from {page}")
-    return body.strip()
+    return _split(page.read_text(), name, page)[1].strip()
 
 
 def write_block(page: Path, name: str, body: str) -> None:

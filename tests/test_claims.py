@@ -129,3 +129,21 @@ def test_corpus_rows_become_structures_through_the_library_reader(tmp_path):
         assert common.corpus_structure(row) == structure
     with pytest.raises(ValueError, match="corpus row x-9: .*neither"):
         common.corpus_structure({"id": "x-9", "lattice": rows[0]["lattice"]})
+
+
+def test_generated_blocks_round_trip_and_refuse_a_broken_marker(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from docs_blocks import read_block, write_block
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    page = tmp_path / "page.md"
+    page.write_text("# title\n<!-- t:start -->\nold\n<!-- t:end -->\nafter\n")
+    write_block(page, "t", "| a |\n|---|\n| 1 |\n")
+    assert read_block(page, "t") == "| a |\n|---|\n| 1 |"
+    assert page.read_text().startswith("# title\n") and page.read_text().endswith("<!-- t:end -->\nafter\n")
+    page.write_text("<!-- t:start -->\nno end marker\n")
+    with pytest.raises(SystemExit, match="block 't'"):
+        write_block(page, "t", "new")
+    with pytest.raises(SystemExit, match="block 'u'"):
+        read_block(page, "u")

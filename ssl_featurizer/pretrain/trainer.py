@@ -230,8 +230,11 @@ class Pretrainer:
         return np.asarray(ids, dtype=str)
 
     # -- one batch ---------------------------------------------------------------------------
-    def _forward(self, indices: np.ndarray, rng: np.random.Generator, shard: bool = False) -> dict:
-        """Losses of one batch; with ``shard``, of this rank's share of the global batch ``indices``."""
+    def collate(self, indices: np.ndarray, rng: np.random.Generator, shard: bool = False) -> Step:
+        """One batch as the model's input: graphs, masks and the objectives' random draws (in their fixed order).
+
+        With ``shard``, this rank's share of the global batch ``indices`` (masks are drawn for the global batch).
+        """
         n_atoms = self.store.n_atoms(indices)
         masked_all = mask_atoms(np.repeat(np.arange(len(indices)), n_atoms), self.cfg.objectives.mask_fraction, rng)
         parallel = shard and self.world_size > 1
@@ -256,7 +259,12 @@ class Pretrainer:
                     normalizers=normalizers)
         for objective in self.objectives:  # random draws in the objectives' fixed order
             objective.prepare(step, rng, self.resources)
-        return (self.objective if parallel else self.model)(step)
+        return step
+
+    def _forward(self, indices: np.ndarray, rng: np.random.Generator, shard: bool = False) -> dict:
+        """Losses of one batch; with ``shard``, of this rank's share of the global batch ``indices``."""
+        step = self.collate(indices, rng, shard)
+        return (self.objective if shard and self.world_size > 1 else self.model)(step)
 
     def _val_chunks(self, shard: bool = False):
         """Held-out structures in fixed chunks, each with the generator of its fixed masks.
