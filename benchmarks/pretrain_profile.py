@@ -14,7 +14,8 @@ may differ) in a scratch directory and times ``--steps`` training steps of its f
 
 then a **bare step** on the very same (pre-collated) batches: encoder forward, ``sum(h_L ** 2)`` as the loss,
 backward, AdamW step. Times are CPU seconds of this thread (``time.thread_time``, robust on a shared machine);
-structures per CPU second are reported for both. Results: ``benchmarks/results/pretrain_profile/<label>.json``.
+structures per CPU second are reported for both. Results: ``benchmarks/results/pretrain_profile/<label>.json``;
+``--docs`` (alone: ``--docs-only``) writes the table of every stored result into docs/pretraining.md.
 """
 
 from __future__ import annotations
@@ -29,6 +30,35 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "pretrain_profile"
+PAGE = ROOT / "docs" / "pretraining.md"
+sys.path.insert(0, str(Path(__file__).parent))
+PHASES = ("collate", "encoder forward", "heads forward", "backward", "optimizer")
+
+
+def table(results: list[dict]) -> str:
+    """Markdown table of stored profiles: share of each phase, speeds, trainer over bare."""
+    head = ["recipe of", "width", "threads", "structures (atoms)", *(f"{p} %" for p in PHASES),
+            "trainer structures / CPU s", "bare step structures / CPU s", "trainer / bare time"]
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in sorted(results, key=lambda r: (r["settings"]["recipe_of"], r["settings"]["width"])):
+        total = sum(r["trainer_cpu_s"].values())
+        shares = [f"{100 * r['trainer_cpu_s'][p] / total:.1f}" for p in PHASES]
+        rows.append("| " + " | ".join([r["settings"]["recipe_of"], str(r["settings"]["width"]),
+                                       str(r["settings"]["threads"]), f"{r['structures']:,} ({r['atoms']:,})", *shares,
+                                       f"{r['trainer_structures_per_cpu_s']:.0f}",
+                                       f"{r['bare_structures_per_cpu_s']:.0f}",
+                                       f"{r['trainer_over_bare']:.2f}"]) + " |")
+    machine = results[0]["machine"] if results else {}
+    return "\n".join(rows) + (f"\n\n<sub>{machine.get('platform', '')}, torch {machine.get('torch', '')}; "
+                               "`python benchmarks/pretrain_profile.py --cache-dir CACHE [--width W] --docs`</sub>")
+
+
+def write_docs(out: Path) -> None:
+    """Rewrite the ``pretrain-profile`` block of docs/pretraining.md from every stored result."""
+    from docs_blocks import write_block
+
+    results = [json.loads(p.read_text()) for p in sorted(out.glob("*.json"))]
+    write_block(PAGE, "pretrain-profile", table(results))
 
 
 def _phases(trainer, batches: list, rngs: list) -> dict[str, float]:
@@ -97,14 +127,21 @@ def _bare(trainer, steps: list) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--cache-dir", required=True, help="graph cache with edge vectors (ssl-featurizer pretrain)")
+    parser.add_argument("--cache-dir", help="graph cache with edge vectors (ssl-featurizer pretrain)")
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--width", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--label", default=None, help="result file name (default: from the settings)")
     parser.add_argument("--out", default=str(OUT))
+    parser.add_argument("--docs", action="store_true", help="write the table into docs/pretraining.md")
+    parser.add_argument("--docs-only", action="store_true", help="only rewrite the docs table from stored results")
     args = parser.parse_args()
+    if args.docs_only:
+        write_docs(Path(args.out))
+        return
+    if not args.cache_dir:
+        parser.error("--cache-dir is required (a graph cache built by ssl-featurizer pretrain)")
 
     import numpy as np
     import torch
@@ -139,7 +176,8 @@ def main() -> None:
     n_atoms = int(sum(store.n_atoms(b).sum() for b in batches[args.warmup:]))
     trainer_s, bare_s = sum(phases.values()), sum(bare.values())
     result = {
-        "settings": {**vars(args), "recipe_of": model.name, "batch_size": cfg.batch_size,
+        "settings": {"steps": args.steps, "warmup": args.warmup, "width": args.width, "threads": args.threads,
+                     "recipe_of": model.name, "batch_size": cfg.batch_size,
                      "objectives": cfg.objectives.to_dict()},
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "torch": torch.__version__,
                     "python": sys.version.split()[0]},
@@ -159,6 +197,8 @@ def main() -> None:
         print(f"  bare    {name:16s} {s:7.2f}")
     print(f"trainer {result['trainer_structures_per_cpu_s']:.1f} structures/CPU s, bare "
           f"{result['bare_structures_per_cpu_s']:.1f} (trainer / bare time {result['trainer_over_bare']:.2f})")
+    if args.docs:
+        write_docs(out)
 
 
 if __name__ == "__main__":
