@@ -4,7 +4,7 @@ Spec strings (``--descriptors`` on the command line):
 
 * ``ssl:<layers>[:<pooling>]`` — our pooled layer embeddings, e.g. ``ssl:012``, ``ssl:01:mean-std``;
 * ``magpie`` (ElementProperty, magpie preset), ``sine_coulomb`` (SineCoulombMatrix eigenvalues),
-  ``ofm`` (OrbitalFieldMatrix), ``site_stats_crystalnn`` (SiteStatsFingerprint of CrystalNNFingerprint ops),
+  ``ofm`` (OrbitalFieldMatrix, evaluated on the cell: :mod:`ssl_featurizer.bench.ofm`), ``site_stats_crystalnn`` (SiteStatsFingerprint of CrystalNNFingerprint ops),
   ``symmetry_density`` (GlobalSymmetryFeatures + DensityFeatures), ``soap`` (dscribe SOAP, averaged;
   optional extra);
 * ``chgnet`` — the frozen features of the universal potential CHGNet (its pooled ``crystal_fea``; optional extra
@@ -61,9 +61,9 @@ def _sine_coulomb(structures: list) -> np.ndarray:
 
 
 def _ofm(structures: list) -> np.ndarray:
-    from matminer.featurizers.structure import OrbitalFieldMatrix
+    from ssl_featurizer.bench.ofm import CellOrbitalFieldMatrix
 
-    return matminer_rows(OrbitalFieldMatrix(flatten=True), structures)
+    return matminer_rows(CellOrbitalFieldMatrix(flatten=True), structures)
 
 
 def _site_stats(structures: list) -> np.ndarray:
