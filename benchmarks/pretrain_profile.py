@@ -63,25 +63,18 @@ def write_docs(out: Path) -> None:
 
 def _phases(trainer, batches: list, rngs: list) -> dict[str, float]:
     """CPU seconds of each phase of the trainer's step over ``batches``."""
-
-    totals = dict.fromkeys(("collate", "encoder forward", "heads forward", "backward", "optimizer"), 0.0)
+    totals = dict.fromkeys(PHASES, 0.0)
     model = trainer.model
-    encoder_forward = model.encoder.forward
-    clock = {"t": 0.0}
-
-    def timed_encoder(*args, **kwargs):
-        t = time.thread_time()
-        out = encoder_forward(*args, **kwargs)
-        clock["t"] += time.thread_time() - t
-        return out
-
-    model.encoder.forward = timed_encoder
+    encoder_start = {"t": 0.0}
+    encoder_time = {"t": 0.0}  # the encoder's share of the model's forward, timed by hooks around it
+    hooks = [model.encoder.register_forward_pre_hook(lambda *_: encoder_start.update(t=time.thread_time())),
+             model.encoder.register_forward_hook(
+                 lambda *_: encoder_time.update(t=time.thread_time() - encoder_start["t"]))]
     try:
         for idx, rng in zip(batches, rngs):
             t0 = time.thread_time()
             step = trainer.collate(idx, rng)
             t1 = time.thread_time()
-            clock["t"] = 0.0
             out = model(step)
             t2 = time.thread_time()
             trainer.optimizer.zero_grad(set_to_none=True)
@@ -90,12 +83,13 @@ def _phases(trainer, batches: list, rngs: list) -> dict[str, float]:
             trainer.optimizer.step()
             t4 = time.thread_time()
             totals["collate"] += t1 - t0
-            totals["encoder forward"] += clock["t"]
-            totals["heads forward"] += (t2 - t1) - clock["t"]
+            totals["encoder forward"] += encoder_time["t"]
+            totals["heads forward"] += (t2 - t1) - encoder_time["t"]
             totals["backward"] += t3 - t2
             totals["optimizer"] += t4 - t3
     finally:
-        del model.encoder.forward
+        for hook in hooks:
+            hook.remove()
     return totals
 
 
