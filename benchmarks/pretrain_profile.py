@@ -61,9 +61,9 @@ def write_docs(out: Path) -> None:
     write_block(PAGE, "pretrain-profile", table(results))
 
 
-def _phases(trainer, batches: list, rngs: list) -> dict[str, float]:
-    """CPU seconds of each phase of the trainer's step over ``batches``."""
-    totals = dict.fromkeys(PHASES, 0.0)
+def _phases(trainer, batches: list, rngs: list) -> tuple[dict[str, float], list]:
+    """CPU seconds of each phase of the trainer's step over ``batches``, and the collated steps (for the bare step)."""
+    totals, steps = dict.fromkeys(PHASES, 0.0), []
     model = trainer.model
     encoder_start = {"t": 0.0}
     encoder_time = {"t": 0.0}  # the encoder's share of the model's forward, timed by hooks around it
@@ -75,6 +75,7 @@ def _phases(trainer, batches: list, rngs: list) -> dict[str, float]:
             t0 = time.thread_time()
             step = trainer.collate(idx, rng)
             t1 = time.thread_time()
+            steps.append(step)
             out = model(step)
             t2 = time.thread_time()
             trainer.optimizer.zero_grad(set_to_none=True)
@@ -90,7 +91,7 @@ def _phases(trainer, batches: list, rngs: list) -> dict[str, float]:
     finally:
         for hook in hooks:
             hook.remove()
-    return totals
+    return totals, steps
 
 
 def _bare(trainer, steps: list) -> dict[str, float]:
@@ -161,11 +162,10 @@ def main() -> None:
         n = args.warmup + args.steps
         batches = [order[k * cfg.batch_size:(k + 1) * cfg.batch_size] for k in range(n)]
         rngs = [np.random.default_rng([cfg.seed, 0, k]) for k in range(n)]
-        _phases(trainer, batches[:args.warmup], rngs[:args.warmup])
-        phases = _phases(trainer, batches[args.warmup:], rngs[args.warmup:])
-        steps = [trainer.collate(idx, np.random.default_rng([cfg.seed, 0, k])) for k, idx in enumerate(batches)]
-        _bare(trainer, steps[:args.warmup])
-        bare = _bare(trainer, steps[args.warmup:])
+        _, warm = _phases(trainer, batches[:args.warmup], rngs[:args.warmup])
+        phases, steps = _phases(trainer, batches[args.warmup:], rngs[args.warmup:])
+        _bare(trainer, warm)
+        bare = _bare(trainer, steps)
     n_structures = sum(len(b) for b in batches[args.warmup:])
     n_atoms = int(sum(store.n_atoms(b).sum() for b in batches[args.warmup:]))
     trainer_s, bare_s = sum(phases.values()), sum(bare.values())

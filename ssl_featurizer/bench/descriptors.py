@@ -4,8 +4,8 @@ Spec strings (``--descriptors`` on the command line):
 
 * ``ssl:<layers>[:<pooling>]`` — our pooled layer embeddings, e.g. ``ssl:012``, ``ssl:01:mean-std``;
 * ``magpie`` (ElementProperty, magpie preset), ``sine_coulomb`` (SineCoulombMatrix eigenvalues),
-  ``ofm`` (OrbitalFieldMatrix, evaluated on the cell: :mod:`ssl_featurizer.bench.ofm`), ``site_stats_crystalnn`` (SiteStatsFingerprint of CrystalNNFingerprint ops),
-  ``symmetry_density`` (GlobalSymmetryFeatures + DensityFeatures), ``soap`` (dscribe SOAP, averaged;
+  ``ofm`` (OrbitalFieldMatrix, evaluated on the cell: :mod:`ssl_featurizer.bench.ofm`),
+  ``site_stats_crystalnn`` (SiteStatsFingerprint of CrystalNNFingerprint ops), ``symmetry_density`` (GlobalSymmetryFeatures + DensityFeatures), ``soap`` (dscribe SOAP, averaged;
   optional extra);
 * ``chgnet`` — the frozen features of the universal potential CHGNet (its pooled ``crystal_fea``; optional extra
   ``peer``, whose weights ship inside the ``chgnet`` package);

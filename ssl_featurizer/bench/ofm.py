@@ -4,7 +4,7 @@ matminer's :class:`~matminer.featurizers.structure.OrbitalFieldMatrix` multiplie
 before finding its symmetry-distinct sites and their Voronoi neighbours. The supercell exists only because the
 per-neighbour distance is taken as a *minimum-image* distance (``site.distance``), which in a small cell can
 pick a closer image than the neighbour Voronoi found (or zero, for a site's own image). It costs 27× the atoms
-in the symmetry search and in the neighbour search, ~2 s for a 17-atom cell and minutes for a few hundred atoms.
+in the symmetry search and in the neighbour search, a cost that grows quickly with the size of the cell.
 
 :class:`CellOrbitalFieldMatrix` keeps matminer's definition and its per-site arithmetic (``get_single_ofm``,
 ``get_mean_ofm``) and changes only the inputs: symmetry-distinct sites and Voronoi neighbours of the cell
