@@ -2,7 +2,7 @@
 
 The model never travels in the task graph: tasks carry only the featurizer's parameters (a few
 hundred bytes) and each worker process loads the weights once, from its own installation, checking
-their sha256 against the client's (:func:`ssl_featurizer.load_model` caches per process).
+the model's fingerprint against the client's (:func:`ssl_featurizer.load_model` caches per process).
 :func:`register_model` preloads the model on every worker (and on workers that join later) with a
 ``WorkerPlugin``, so the first tasks do not pay for loading and a worker with other weights fails
 at registration, not in the middle of a run.
@@ -57,15 +57,15 @@ def _plugin_class() -> type:
     class ModelPlugin(WorkerPlugin):
         """Load one pretrained model into every worker process when it starts (or now)."""
 
-        def __init__(self, model: str, sha256: str):
+        def __init__(self, model: str, fingerprint: str):
             self.model = model
-            self.sha256 = sha256
+            self.fingerprint = fingerprint
             self.name = f"ssl-featurizer-model:{model}"  # one plugin per model; re-registering replaces it
 
         def setup(self, worker: Any) -> None:
             from ssl_featurizer.models.registry import load_model
 
-            load_model(self.model, expected_sha256=self.sha256)
+            load_model(self.model, expected_fingerprint=self.fingerprint)
 
     return ModelPlugin
 
@@ -78,22 +78,23 @@ def register_model(client: Any, model: str = "default") -> str:
         model: model name or directory (as for the featurizers); directories must exist on the workers.
 
     Returns:
-        The sha256 of the weights, as loaded on the client; every worker checks it has the same.
+        The model's fingerprint (weights, graph settings, element table) as loaded on the client; every worker
+        checks it has the same.
 
     Raises:
         ModelError: (from a worker) when its installed weights differ from the client's.
     """
     from ssl_featurizer.models.registry import load_model
 
-    sha256 = load_model(model).sha256
-    plugin = _plugin_class()(model, sha256)
+    fingerprint = load_model(model).fingerprint
+    plugin = _plugin_class()(model, fingerprint)
     register = getattr(client, "register_plugin", None) or client.register_worker_plugin
     register(plugin, name=plugin.name)
-    return sha256
+    return fingerprint
 
 
 def _fitted(featurizer: SSLStructureFeaturizer) -> SSLStructureFeaturizer:
-    """The featurizer with its model pinned by sha256 (fitted on the client if it was not)."""
+    """The featurizer with its model pinned by fingerprint (fitted on the client if it was not)."""
     if not isinstance(featurizer, SSLStructureFeaturizer):
         raise TypeError(f"expected an SSLStructureFeaturizer, got {type(featurizer).__name__}")
     if getattr(featurizer, "fitted_model_", None) != featurizer.model:

@@ -141,7 +141,8 @@ class NEGNNRegressor(RegressorMixin, BaseEstimator):
         progress: show progress bars (embedding and epochs).
 
     Attributes:
-        model_sha256_: sha256 of the pretrained weights used in ``fit`` (None when ``layers=None``).
+        model_fingerprint_: fingerprint of the pretrained model used in ``fit`` (weights, graph settings, element
+            table; None when ``layers=None``).
         layers_: the parsed layer tuple (None for the baseline).
         graph_config_: how graphs were built.
         n_inputs_: node input width.
@@ -201,10 +202,10 @@ class NEGNNRegressor(RegressorMixin, BaseEstimator):
             raise ValueError(f"n_jobs={self.n_jobs!r}: must be a positive integer or -1")
 
     def _pretrained(self, fitted: bool) -> PretrainedModel | None:
-        """The frozen model (None for the baseline); after fit its sha256 must match the one fitted."""
+        """The frozen model (None for the baseline); after fit its fingerprint must match the one fitted."""
         if (self.layers_ if fitted else self.layers) is None:
             return None
-        return load_model(self.model, expected_sha256=self.model_sha256_ if fitted else None)
+        return load_model(self.model, expected_fingerprint=self.model_fingerprint_ if fitted else None)
 
     # ---- featurization ----------------------------------------------------------------------------
     def _inputs(self, X: Any, pretrained: PretrainedModel | None, graph_config: GraphConfig,
@@ -283,7 +284,7 @@ class NEGNNRegressor(RegressorMixin, BaseEstimator):
         val, train = np.sort(perm[:n_val]), np.sort(perm[n_val:])
 
         self.layers_ = layers
-        self.model_sha256_ = None if pretrained is None else pretrained.sha256
+        self.model_fingerprint_ = None if pretrained is None else pretrained.fingerprint
         self.graph_config_ = graph_config
         self.n_inputs_ = int(data.features[0].shape[1])
         n_el = load_element_table().n_features

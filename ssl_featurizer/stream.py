@@ -88,7 +88,7 @@ def _settings(featurizer: Any, source: Path, fmt: str | None) -> dict[str, Any]:
 
     model = featurizer.pretrained_model()
     return {"format_version": _FORMAT_VERSION, "source": str(source.resolve()), "fmt": fmt,
-            "source_fingerprint": source_fingerprint(source), "model": model.name, "model_sha256": model.sha256,
+            "source_fingerprint": source_fingerprint(source), "model": model.name, "model_fingerprint": model.fingerprint,
             "layers": list(featurizer.layer_indices(model)), "pooling": list(parse_pooling(featurizer.pooling))}
 
 

@@ -181,7 +181,7 @@ def test_a_worker_with_other_weights_is_refused(client, crystals, tmp_path):
     model_dir = tmp_path / "model"
     shutil.copytree(resolve_model(first)[1], model_dir)
     featurizer = SSLStructureFeaturizer(model=str(model_dir)).fit()  # the client pins these weights' sha256
-    assert featurizer.model_sha256_ == load_model(first).sha256
+    assert featurizer.model_fingerprint_ == load_model(first).fingerprint
     shutil.rmtree(model_dir)
     shutil.copytree(resolve_model(second)[1], model_dir)  # the workers now find other (valid) weights there
     bag = db.from_sequence([s.to_json() for s in list(crystals.values())[:4]], npartitions=2)

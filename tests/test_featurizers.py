@@ -91,15 +91,15 @@ def test_bad_rows_strict_and_ignored(frame):
 
 def test_sklearn_transformer_contract(frame):
     f = SSLStructureFeaturizer(layers="01", pooling=("mean", "max"))
-    assert f.fit(frame["structure"]) is f and f.model_sha256_ == load_model().sha256
+    assert f.fit(frame["structure"]) is f and f.model_fingerprint_ == load_model().fingerprint
     X = f.transform(list(frame["structure"]))
     assert X.dtype == np.float64 and X.shape == (len(frame), 256)
     assert list(f.get_feature_names_out()) == f.feature_labels()
     tags = f.__sklearn_tags__()
     assert tags.requires_fit is False and tags.input_tags.two_d_array is False
     c = clone(f)
-    assert c.get_params() == f.get_params() and not hasattr(c, "model_sha256_")
-    f.fitted_model_, f.model_sha256_ = f.model, "0" * 64  # as if the installed weights changed since fit
+    assert c.get_params() == f.get_params() and not hasattr(c, "model_fingerprint_")
+    f.fitted_model_, f.model_fingerprint_ = f.model, "0" * 64  # as if the installed weights changed since fit
     with pytest.raises(ValueError, match="differs from the expected"):
         f.transform(list(frame["structure"])[:1])
     f.fit()
@@ -138,7 +138,7 @@ def test_joblib_round_trip_in_fresh_process(tmp_path, crystals):
         f"f = joblib.load({str(path)!r})\n"
         "X = f.transform(list(example_structures().values())[:3])\n"
         f"np.testing.assert_allclose(X, np.load({str(tmp_path / 'expected.npy')!r}), atol=1e-6)\n"
-        "print('ok', f.model_sha256_[:8])\n"
+        "print('ok', f.model_fingerprint_[:8])\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
     assert out.returncode == 0, out.stderr

@@ -1,4 +1,4 @@
-"""Model registry, the shipped model card, and sha256 refusal of tampered weights."""
+"""Model registry, the shipped model card, and the refusal of tampered weights or edited cards."""
 
 from __future__ import annotations
 
@@ -38,9 +38,52 @@ def test_tampered_weights_are_refused(tmp_path):
         SSLStructureFeaturizer(model=str(copy)).fit()
 
 
-def test_expected_sha256_mismatch_is_refused():
+def test_expected_fingerprint_mismatch_is_refused():
     with pytest.raises(ModelError, match="differs from the expected"):
-        load_model("default", expected_sha256="0" * 64)
+        load_model("default", expected_fingerprint="0" * 64)
+
+
+@pytest.mark.parametrize("edit", ["max_neighbors", "cutoff", "element_table", "width", "no fingerprint"])
+def test_an_edited_card_is_refused(tmp_path, edit):
+    """The weights alone do not define the descriptor: a card whose graph settings, encoder settings or element
+    table were edited after export (weights untouched) is refused, also for a featurizer restored from a pickle."""
+    import pickle
+
+    from pymatgen.core import Lattice, Structure
+
+    _, directory = resolve_model("default")
+    copy = tmp_path / "model"
+    shutil.copytree(directory, copy)
+    nacl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [.5, .5, .5]])
+    fitted = SSLStructureFeaturizer(model=str(copy)).fit()
+    saved = pickle.dumps(fitted)
+    card = json.loads((copy / "card.json").read_text())
+    if edit == "max_neighbors":
+        card["graph"]["max_neighbors"] = 8
+    elif edit == "cutoff":
+        card["graph"]["cutoff"] = 6.0
+    elif edit == "element_table":
+        card["element_table"] = "v1" if card.get("element_table") == "v2" else "v2"
+        card.pop("element_table_sha256", None)
+    elif edit == "width":
+        card["encoder"]["message_direction"] = "both"
+    else:
+        del card["fingerprint"]
+    (copy / "card.json").write_text(json.dumps(card))
+    from ssl_featurizer.models import registry
+
+    registry._CACHE.pop(str(copy.resolve()), None)
+    registry._CACHE.pop(str(copy), None)
+    with pytest.raises(ModelError, match="card.json (records another fingerprint|has no fingerprint)"):
+        load_model(str(copy))
+    with pytest.raises(ModelError):
+        pickle.loads(saved).transform([nacl])
+
+
+def test_shipped_cards_carry_their_fingerprint():
+    for name in list_models():
+        model = load_model(name)
+        assert model.card["fingerprint"] == model.fingerprint and len(model.fingerprint) == 64
 
 
 def test_card_is_valid_json_with_sha256():

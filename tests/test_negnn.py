@@ -54,7 +54,7 @@ def test_beats_the_mean_predictor_on_held_out_data(kvrh):
 def test_plain_cgcnn_baseline(small):
     X, y = small
     model = NEGNNRegressor(layers=None, random_state=0, **FAST).fit(X, y)
-    assert model.n_inputs_ == 79 and model.model_sha256_ is None and model.embedding_mean_ is None
+    assert model.n_inputs_ == 79 and model.model_fingerprint_ is None and model.embedding_mean_ is None
     pred = model.predict(X)
     assert np.isfinite(pred).all()
     # the baseline never touches the pretrained model after fit: any model name predicts the same
@@ -81,7 +81,7 @@ def test_deterministic_clone_and_joblib_round_trip(small):
     np.testing.assert_array_equal(restored.predict(X), pred)
     assert restored.get_params() == model.get_params()
 
-    restored.model_sha256_ = "0" * 64  # the installed weights differ from the ones the network was trained with
+    restored.model_fingerprint_ = "0" * 64  # the installed weights differ from the ones the network was trained with
     with pytest.raises(ModelError, match="differs from the expected"):
         restored.predict(X)
 

@@ -61,7 +61,7 @@ def test_clone_is_an_unfitted_copy_with_equal_params(case):
     copy_ = clone(fitted)
     assert copy_.get_params() == fitted.get_params()
     assert not [k for k in vars(copy_) if k.endswith("_") and not k.startswith("_")]
-    assert fitted.model_sha256_ and fitted.fitted_model_ == fitted.model
+    assert fitted.model_fingerprint_ and fitted.fitted_model_ == fitted.model
 
 
 def test_set_params_round_trip_and_fit_validates(case):
@@ -95,7 +95,7 @@ def test_pickled_and_joblib_copies_transform_identically(case, tmp_path):
     for restored in (pickle.loads(pickle.dumps(est)),
                      joblib.load(joblib.dump(est, tmp_path / "est.joblib")[0])):
         assert restored.get_params() == est.get_params()
-        assert restored.model_sha256_ == est.model_sha256_
+        assert restored.model_fingerprint_ == est.model_fingerprint_
         np.testing.assert_array_equal(restored.transform(X), expected)
 
 

@@ -1,7 +1,7 @@
 """Shared machinery of the SSL featurizers: parameters, model lookup, error rows, sklearn glue.
 
 Fixes of matminer's ``BaseFeaturizer`` habits: ``__init__`` only stores parameters; nothing heavy
-is pickled (a restored object reloads its weights by model name and checks their sha256); batched
+is pickled (a restored object reloads its model by name and checks its fingerprint); batched
 inference replaces matminer's per-entry process pool; a failed entry raises a clear error (strict)
 or gives a NaN row plus the reason, never a silently wrong or missing row.
 """
@@ -89,14 +89,15 @@ class SSLFeaturizerBase(BaseFeaturizer):
     def pretrained_model(self) -> PretrainedModel:
         """The loaded pretrained model (cached per process by :func:`~ssl_featurizer.load_model`).
 
-        After :meth:`fit` (or unpickling) the model name must still give the weights the featurizer
-        was fitted with: their sha256 is checked.
+        After :meth:`fit` (or unpickling) the model name must still give the model the featurizer was
+        fitted with: its fingerprint (weights, graph settings, element table) is checked.
 
         Raises:
-            ModelError: unknown model, corrupted weights, or weights that differ from the fitted ones.
+            ModelError: unknown model, corrupted weights, an edited card, or a model that differs from the
+                fitted one.
         """
         fitted = getattr(self, "fitted_model_", None) == self.model
-        return load_model(self.model, expected_sha256=self.model_sha256_ if fitted else None)
+        return load_model(self.model, expected_fingerprint=self.model_fingerprint_ if fitted else None)
 
     def layer_indices(self, model: PretrainedModel | None = None) -> tuple[int, ...]:
         """The selected encoder layers as a tuple of ints (``layers="012"`` → ``(0, 1, 2)``).
@@ -122,7 +123,7 @@ class SSLFeaturizerBase(BaseFeaturizer):
     def fit(self, X: Any = None, y: Any = None, **fit_params: Any):
         """Validate parameters and the model (nothing is learned: the encoder is frozen); return self."""
         model = self._check_params(refit=True)
-        self.model_sha256_ = model.sha256
+        self.model_fingerprint_ = model.fingerprint
         self.fitted_model_ = self.model
         self.n_features_out_ = len(self.feature_labels())
         if X is not None and hasattr(X, "columns"):
@@ -158,7 +159,7 @@ class SSLFeaturizerBase(BaseFeaturizer):
         return tags
 
     def __getstate__(self) -> dict[str, Any]:
-        # Only parameters and fitted scalars; the model is reloaded (and its sha256 checked) by name.
+        # Only parameters and fitted scalars; the model is reloaded (and its fingerprint checked) by name.
         return {k: v for k, v in self.__dict__.items() if not k.startswith("_cache")}
 
     # ---- matminer glue ----------------------------------------------------------------------

@@ -57,14 +57,16 @@ def as_site_list(X: Any) -> tuple[list[tuple[Any, int]], list[Any] | None]:
     raise TypeError(f"expected (structure, site_index) pairs, got {type(X).__name__}")
 
 
-def structures_from_dicts(items: list[Any]) -> list[Any]:
-    """Turn ``Structure.as_dict()`` dicts into Structures; leave everything else (and bad dicts) as it is.
+def decode_structures(items: list[Any]) -> list[Any]:
+    """Decode structures given as data (``Structure.as_dict()`` dicts, JSON text) into Structures; leave
+    everything else, and what does not decode, as it is.
 
-    What cannot be converted is left for graph building, which gives the per-entry reason.
+    Decoding is strict (:mod:`ssl_featurizer.graph.decode`); what cannot be converted is left for graph
+    building, which gives the per-entry reason.
     """
     out = []
     for x in items:
-        if isinstance(x, dict):
+        if isinstance(x, (dict, str, bytes)):
             try:
                 x = as_structure(x)
             except StructureError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
@@ -11,18 +12,31 @@ import numpy as np
 
 from ssl_featurizer.embed import embed_structures
 from ssl_featurizer.featurizers.base import SSLFeaturizerBase
-from ssl_featurizer.featurizers.inputs import as_site_list, structures_from_dicts
+from ssl_featurizer.featurizers.inputs import as_site_list, decode_structures
 
 
 def _structure_key(structure: Any) -> bytes | None:
-    try:
-        h = hashlib.blake2b(digest_size=16)
-        h.update(np.ascontiguousarray(structure.lattice.matrix).tobytes())
-        h.update(np.ascontiguousarray(structure.frac_coords).tobytes())
-        h.update(repr([str(sp) for sp in structure.species]).encode())
-        return h.digest()
-    except (AttributeError, ValueError, TypeError):
+    """A digest of everything of a decoded structure the descriptor depends on (lattice, periodicity,
+    coordinates, species with occupancies), or None for an input that is not a structure."""
+    from pymatgen.core import IStructure
+
+    if not isinstance(structure, IStructure):
         return None
+    h = hashlib.blake2b(digest_size=16)
+    h.update(np.ascontiguousarray(structure.lattice.matrix, dtype=np.float64).tobytes())
+    h.update(np.asarray(structure.lattice.pbc, dtype=bool).tobytes())
+    h.update(np.ascontiguousarray(structure.frac_coords, dtype=np.float64).tobytes())
+    h.update(repr([sorted((str(sp), float(occ)) for sp, occ in site.species.items()) for site in structure]).encode())
+    return h.digest()
+
+
+def _site_index_error(idx: Any, n_sites: int) -> str | None:
+    """Why ``idx`` is not a site index of a structure of ``n_sites`` sites (None if it is one)."""
+    if isinstance(idx, (bool, np.bool_)) or not isinstance(idx, (int, np.integer)):
+        return f"site index {idx!r} is not an integer (got {type(idx).__name__})"
+    if not 0 <= idx < n_sites:
+        return f"site index {idx!r} is out of range for a structure of {n_sites} sites"
+    return None
 
 
 class SSLSiteFeaturizer(SSLFeaturizerBase):
@@ -71,42 +85,55 @@ class SSLSiteFeaturizer(SSLFeaturizerBase):
         return as_site_list(X)
 
     def _all_layer_embeddings(self, structures: list) -> tuple[list[np.ndarray | None], list[str | None]]:
-        """All-layer atom embeddings of each structure, through the per-instance content cache."""
+        """All-layer atom embeddings of each structure, through the per-instance content cache.
+
+        Only successes are cached (a failure is recomputed, so it can never stand in for a good input), the key
+        covers everything the descriptor depends on, and the cache is shared safely by threads: hits are
+        copied out under a lock, misses computed outside it.
+        """
         model = self.pretrained_model()
-        cache: OrderedDict = self.__dict__.setdefault("_cache_embeddings", OrderedDict())
-        keys = [(model.name, _structure_key(s)) for s in structures]
-        keys = [k if k[1] is not None else ("uncached", i) for i, k in enumerate(keys)]
-        todo: dict = {}
-        for s, k in zip(structures, keys):
-            if k not in cache:
-                todo.setdefault(k, s)
-        fresh = {}
-        if todo:
-            emb = embed_structures(model, list(todo.values()), tuple(range(model.n_layers + 1)),
+        lock = self.__dict__.setdefault("_cache_lock", threading.Lock())
+        keys = [None if (k := _structure_key(s)) is None else (model.fingerprint, k) for s in structures]
+        found: dict = {}
+        with lock:
+            cache: OrderedDict = self.__dict__.setdefault("_cache_embeddings", OrderedDict())
+            for k in keys:
+                if k is not None and k in cache:
+                    found[k] = cache[k]
+                    cache.move_to_end(k)
+        todo = [i for i, k in enumerate(keys) if k is None or k not in found]
+        first: dict = {}  # one forward pass per distinct missing structure
+        for i in todo:
+            first.setdefault(keys[i] if keys[i] is not None else ("input", i), i)
+        results: dict = {}
+        if first:
+            emb = embed_structures(model, [structures[i] for i in first.values()], tuple(range(model.n_layers + 1)),
                                    self.batch_size, self.n_jobs)
-            fresh = dict(zip(todo, zip(emb.atoms, emb.errors)))
-        result = [fresh[k] if k in fresh else cache[k] for k in keys]
-        for k, value in fresh.items():
-            if k[0] != "uncached":
-                cache[k] = value
-        for k in keys:
-            if k in cache:
-                cache.move_to_end(k)
-        while len(cache) > self.cache_size:
-            cache.popitem(last=False)
-        return [r[0] for r in result], [r[1] for r in result]
+            results = dict(zip(first, zip(emb.atoms, emb.errors)))
+        with lock:
+            for k, (atoms, error) in results.items():
+                if error is None and k[0] == model.fingerprint:
+                    cache[k] = atoms
+            while len(cache) > max(int(self.cache_size), 0):
+                cache.popitem(last=False)
+        out = []
+        for i, k in enumerate(keys):
+            if k is not None and k in found:
+                out.append((found[k], None))
+            else:
+                out.append(results[k if k is not None else ("input", i)])
+        return [a for a, _ in out], [e for _, e in out]
 
     def _featurize_batch(self, pairs: list, progress: Any = False) -> tuple[np.ndarray, list[str | None]]:
         model = self.pretrained_model()
         layers = self.layer_indices(model)
         cols = np.concatenate([np.arange(lay * model.width, (lay + 1) * model.width) for lay in layers])
-        atoms, errors = self._all_layer_embeddings(structures_from_dicts([p[0] for p in pairs]))
+        atoms, errors = self._all_layer_embeddings(decode_structures([p[0] for p in pairs]))
         rows = np.full((len(pairs), len(cols)), np.nan)
         for i, ((_, idx), emb) in enumerate(zip(pairs, atoms)):
             if emb is None:
                 continue
-            if not isinstance(idx, (int, np.integer)) or not 0 <= idx < len(emb):
-                errors[i] = f"site index {idx!r} is out of range for a structure of {len(emb)} sites"
-                continue
-            rows[i] = emb[idx, cols]
+            errors[i] = _site_index_error(idx, len(emb))
+            if errors[i] is None:
+                rows[i] = emb[int(idx), cols]
         return rows, errors

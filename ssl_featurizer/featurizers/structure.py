@@ -9,7 +9,7 @@ import numpy as np
 
 from ssl_featurizer.embed import embed_structures
 from ssl_featurizer.featurizers.base import SSLFeaturizerBase
-from ssl_featurizer.featurizers.inputs import as_structure_list, structures_from_dicts
+from ssl_featurizer.featurizers.inputs import as_structure_list, decode_structures
 from ssl_featurizer.pooling import parse_pooling, pool
 
 
@@ -84,7 +84,7 @@ class SSLStructureFeaturizer(SSLFeaturizerBase):
         model = self.pretrained_model()
         layers = self.layer_indices(model)
         pooling = parse_pooling(self.pooling)
-        structures = structures_from_dicts(structures)
+        structures = decode_structures(structures)
         emb = embed_structures(model, structures, layers, self.batch_size, self.n_jobs, progress)
         rows = np.full((len(structures), len(pooling) * len(layers) * model.width), np.nan)
         for i, atoms in enumerate(emb.atoms):

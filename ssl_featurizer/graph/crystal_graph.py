@@ -98,27 +98,34 @@ class CrystalGraph:
 
 
 def as_structure(obj: Any) -> Structure:
-    """``obj`` as a pymatgen ``Structure``: a Structure itself, or the dict of ``Structure.as_dict()``.
+    """``obj`` as a pymatgen ``Structure`` (or ``IStructure``): itself, or decoded from data.
 
-    DataFrames read from JSON (e.g. matminer's datasets) hold structures as such dicts.
+    Data are the dict of ``Structure.as_dict()`` (DataFrames read from JSON, e.g. matminer's datasets, hold
+    structures so), the corpus format, or either as JSON text; they are decoded strictly
+    (:mod:`ssl_featurizer.graph.decode`: nothing a document names is imported or run).
 
     Raises:
         StructureError: for anything else (a Molecule, a Composition, another dict, ...), saying what it is.
     """
-    from pymatgen.core import Structure
+    from pymatgen.core import IStructure
 
-    if isinstance(obj, Structure):
+    if isinstance(obj, IStructure):
         return obj
-    if isinstance(obj, dict):
-        kind = obj.get("@class", "Structure")
-        if kind == "Structure" and "lattice" in obj and "sites" in obj:
-            try:
-                return Structure.from_dict(obj)
-            except Exception as exc:  # pymatgen raises many kinds for a damaged dict
-                raise StructureError(f"could not read the Structure dict: {type(exc).__name__}: {exc}") from None
-        what = f"a {kind} dict" if "@class" in obj else f"a dict with keys {sorted(map(str, obj))[:6]}"
-        raise StructureError(f"expected a pymatgen Structure or the dict of Structure.as_dict() (with 'lattice' "
-                             f"and 'sites'), got {what}")
+    text = obj.decode("utf-8", "replace") if isinstance(obj, bytes) else obj
+    if isinstance(text, str) and not text.lstrip().startswith("{"):
+        hint = (" (it looks like str(Structure), which is not a storage format: store s.to_json() or s.as_dict())"
+                if "Full Formula" in text[:200] else " that is not the JSON of a structure")
+        raise StructureError(f"expected a pymatgen Structure, got {type(obj).__name__}{hint}")
+    if isinstance(obj, (dict, str, bytes)):
+        from ssl_featurizer.graph.decode import DecodeError, NotAStructureError, loads_structure, structure_from_dict
+
+        try:
+            return structure_from_dict(obj) if isinstance(obj, dict) else loads_structure(obj)
+        except NotAStructureError as exc:
+            raise StructureError(str(exc)) from None
+        except DecodeError as exc:
+            raise StructureError(f"could not read the Structure {'dict' if isinstance(obj, dict) else 'JSON'}: "
+                                 f"{exc}") from None
     kind = type(obj).__name__
     hint = " (a Molecule has no lattice; put it in a box first)" if kind == "Molecule" else ""
     raise StructureError(f"expected a pymatgen Structure, got {kind}{hint}")
@@ -141,6 +148,11 @@ def _validated(structure: Any, config: GraphConfig) -> tuple[np.ndarray, np.ndar
     """
     structure = as_structure(structure)
     n = len(structure)
+    pbc = tuple(bool(p) for p in structure.lattice.pbc)
+    if not all(pbc):
+        raise StructureError(f"structure is not periodic in 3 dimensions (pbc={pbc}): the descriptor describes "
+                             "3-D periodic crystals; for a slab or a molecule, give it a cell with vacuum and "
+                             "pbc=(True, True, True)")
     if n == 0:
         raise StructureError("structure has no sites")
     if n > config.max_atoms:
@@ -235,10 +247,11 @@ def build_graph(structure: Structure, config: GraphConfig | None = None, vectors
         centers, neighbors, _images, dists = structure.get_neighbor_list(config.cutoff)
         centers, neighbors, dists = _checked_pairs(centers, neighbors, dists, config)
         return _kong2023_graph(numbers, centers, neighbors, dists, np.bincount(centers, minlength=n), config)
+    matrix, coords, frac = reduced_basis(structure.lattice.matrix, coords, frac, volume)
     radius = _search_radius(volume / n, config)
     while True:
-        _check_pair_budget(frac, structure.lattice.matrix, volume, radius)
-        centers, neighbors, dists, images = _pairs(structure, coords, radius, config)
+        _check_pair_budget(frac, matrix, volume, radius)
+        centers, neighbors, dists, images = _pairs(matrix, coords, radius, config)
         order = np.lexsort((dists, centers))
         centers, neighbors, dists, images = centers[order], neighbors[order], dists[order], images[order]
         counts = np.bincount(centers, minlength=n)
@@ -259,7 +272,7 @@ def build_graph(structure: Structure, config: GraphConfig | None = None, vectors
     keep = dists <= kth[centers] + config.tie_tolerance
     edge_vectors = None
     if vectors:
-        shift = images[keep].astype(np.float64) @ structure.lattice.matrix
+        shift = images[keep].astype(np.float64) @ matrix
         edge_vectors = (coords[neighbors[keep]] + shift - coords[centers[keep]]).astype(np.float32)
     return CrystalGraph(numbers, np.stack([neighbors[keep], centers[keep]]), dists[keep].astype(np.float32),
                         edge_vectors)
@@ -320,24 +333,51 @@ def _search_radius(volume_per_atom: float, config: GraphConfig) -> float:
     return float(min(config.cutoff, max(radius, config.min_distance)))
 
 
-def _pairs(structure: Structure, coords: np.ndarray, radius: float,
+#: a basis whose orthogonality defect (product of the vector lengths / volume) exceeds this is reduced before the
+#: neighbour search: hexagonal cells have 1.15, the primitive fcc cell 1.41; LLL-reduced bases stay below ~2
+SKEW_DEFECT = 2.0
+
+
+def reduced_basis(matrix: np.ndarray, coords: np.ndarray, frac: np.ndarray,
+                  volume: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The same periodic crystal in an LLL-reduced basis when the given basis is very oblique.
+
+    A skewed basis (e.g. ``a' = a + 7b + 5c``) describes the same crystal, but the neighbour search grids the
+    cell along its vectors and would need enormous windows. The graph is a property of the crystal, not of its
+    basis: the neighbours and their distances are the same in any basis (to rounding), so the descriptor is too.
+    Bases with an orthogonality defect up to :data:`SKEW_DEFECT` are returned unchanged.
+
+    Returns:
+        ``(matrix, coords, frac)``: lattice vectors (rows), Cartesian and fractional coordinates (wrapped into
+        the reduced cell when the basis changed).
+    """
+    defect = float(np.prod(np.linalg.norm(matrix, axis=1))) / volume
+    if defect <= SKEW_DEFECT:
+        return matrix, coords, frac
+    from pymatgen.core import Lattice
+
+    reduced = np.asarray(Lattice(matrix).lll_matrix, dtype=float)
+    if float(np.prod(np.linalg.norm(reduced, axis=1))) / volume >= defect:
+        return matrix, coords, frac
+    new_frac = np.linalg.solve(reduced.T, coords.T).T % 1.0
+    return reduced, new_frac @ reduced, new_frac
+
+
+def _pairs(matrix: np.ndarray, coords: np.ndarray, radius: float,
            config: GraphConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """All (centre, neighbour, distance, image) pairs within ``radius``, periodic images included, self excluded.
 
     Raises:
         StructureError: if two atoms are closer than ``config.min_distance``.
     """
-    try:
-        from pymatgen.optimization.neighbors import find_points_in_spheres
-    except ImportError:  # pragma: no cover - pymatgen without its compiled extension
-        centers, neighbors, images, dists = structure.get_neighbor_list(radius)
-    else:
-        coords = np.ascontiguousarray(coords, dtype=float)
-        centers, neighbors, images, dists = find_points_in_spheres(
-            coords, coords, r=radius, pbc=np.ascontiguousarray(structure.pbc, dtype=np.int64),
-            lattice=np.ascontiguousarray(structure.lattice.matrix, dtype=float), tol=_SELF_TOLERANCE)
-        other = (centers != neighbors) | (dists > _SELF_TOLERANCE)  # as Structure.get_neighbor_list
-        centers, neighbors, images, dists = centers[other], neighbors[other], images[other], dists[other]
+    from pymatgen.optimization.neighbors import find_points_in_spheres
+
+    coords = np.ascontiguousarray(coords, dtype=float)
+    centers, neighbors, images, dists = find_points_in_spheres(
+        coords, coords, r=radius, pbc=np.ones(3, dtype=np.int64),
+        lattice=np.ascontiguousarray(matrix, dtype=float), tol=_SELF_TOLERANCE)
+    other = (centers != neighbors) | (dists > _SELF_TOLERANCE)  # as Structure.get_neighbor_list
+    centers, neighbors, images, dists = centers[other], neighbors[other], images[other], dists[other]
     return (*_checked_pairs(centers, neighbors, dists, config), np.asarray(images).reshape(-1, 3))
 
 

@@ -43,6 +43,24 @@ class PretrainedModel:
         return self.card["weights"]["sha256"]
 
     @cached_property
+    def fingerprint(self) -> str:
+        """sha256 of everything that defines the descriptor: the weights' digest, the graph settings, the encoder
+        settings and the element feature table in use (not the card's prose or metrics).
+
+        A shipped card records it at export (``card["fingerprint"]``) and loading checks it, so an edited
+        ``max_neighbors`` or element table is refused rather than giving other numbers under the same name; a
+        fitted featurizer records it too and refuses a model that no longer has it.
+        """
+        import hashlib
+        import json
+
+        settings = {"weights_sha256": self.sha256, "graph": self.graph_config.to_dict(),
+                    "encoder": self.encoder.config.to_dict()}
+        digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+        digest.update(self.node_table.detach().to(torch.float64).contiguous().numpy().tobytes())
+        return digest.hexdigest()
+
+    @cached_property
     def graph_config(self) -> GraphConfig:
         """How this model's graphs are built."""
         return GraphConfig(**self.card["graph"])

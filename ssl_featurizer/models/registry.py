@@ -85,17 +85,23 @@ _CACHE: dict[str, PretrainedModel] = {}
 _LOCK = threading.Lock()
 
 
-def load_model(model: str = "default", expected_sha256: str | None = None) -> PretrainedModel:
-    """Load (once per process) a pretrained encoder, verifying the weights' sha256 before use.
+def load_model(model: str = "default", expected_fingerprint: str | None = None) -> PretrainedModel:
+    """Load (once per process) a pretrained encoder, verifying it before use.
+
+    The weights' sha256 must be the one the card records, and the card's :attr:`PretrainedModel.fingerprint`
+    (weights, graph settings, encoder settings and element table together) the one recomputed from what was
+    loaded: an edited graph setting or element table is refused, not used under the same name.
 
     Args:
         model: ``"default"``, a registry name (``list_models()``), a model directory, or
             ``"kong2023:<path to the authors' .pth>"`` (see :mod:`ssl_featurizer.models.kong2023`).
-        expected_sha256: if given, the weights must also have this digest (used when a pickled
-            featurizer is restored: it reloads its weights by name and checks they are the same).
+        expected_fingerprint: if given, the model must also have this fingerprint (used when a fitted or
+            pickled featurizer, or a Dask worker, reloads its model by name: it must describe structures as
+            the one it was fitted with).
 
     Raises:
-        ModelError: unknown name, missing files, truncated/corrupted weights or a digest mismatch.
+        ModelError: unknown name, missing files, truncated/corrupted weights, an edited card, or a fingerprint
+            other than the expected one.
     """
     with _LOCK:
         loaded = _CACHE.get(model)
@@ -105,9 +111,10 @@ def load_model(model: str = "default", expected_sha256: str | None = None) -> Pr
             name, directory = resolve_model(model)
             loaded = _CACHE.get(name) or _load_verified(name, directory)
             _CACHE[model] = _CACHE[name] = loaded
-    if expected_sha256 is not None and loaded.sha256 != expected_sha256:
-        raise ModelError(f"model {loaded.name}: weights sha256 {loaded.sha256} differs from the expected "
-                         f"{expected_sha256} (the installed model changed since this object was saved)")
+    if expected_fingerprint is not None and loaded.fingerprint != expected_fingerprint:
+        raise ModelError(f"model {loaded.name}: fingerprint {loaded.fingerprint[:16]}… differs from the expected "
+                         f"{expected_fingerprint[:16]}… (its weights, graph settings or element table changed since "
+                         "this object was fitted or saved)")
     return loaded
 
 
@@ -138,7 +145,14 @@ def _load_verified(name: str, directory: Any) -> PretrainedModel:
     encoder = CrystalEncoder(EncoderConfig(**card["encoder"]))
     state = {k[len(_ENCODER_PREFIX):]: v for k, v in tensors.items() if k.startswith(_ENCODER_PREFIX)}
     encoder.load_state_dict(state)
-    return PretrainedModel(name, card, *for_inference(encoder, torch.from_numpy(table.features)))
+    loaded = PretrainedModel(name, card, *for_inference(encoder, torch.from_numpy(table.features)))
+    if card.get("fingerprint") != loaded.fingerprint:
+        what = ("has no fingerprint (written by an older version: export it again)" if "fingerprint" not in card
+                else "records another fingerprint than its weights, graph settings, encoder settings and element "
+                     "table give: the card was edited after export")
+        raise ModelError(f"model {name}: {CARD} {what}; refused, because it would describe structures other "
+                         "than the published model does")
+    return loaded
 
 
 def save_model(directory: str | Path, tensors: dict[str, torch.Tensor], card: dict[str, Any]) -> dict[str, Any]:
@@ -155,5 +169,15 @@ def save_model(directory: str | Path, tensors: dict[str, torch.Tensor], card: di
     (directory / WEIGHTS).write_bytes(blob)
     card = {**card, "weights": {"file": WEIGHTS, "sha256": hashlib.sha256(blob).hexdigest(),
                                  "bytes": len(blob), "format": "safetensors"}}
+    card.pop("fingerprint", None)
+    card["fingerprint"] = _fingerprint_of(card, tensors)
     (directory / CARD).write_text(json.dumps(card, indent=2) + "\n")
     return card
+
+
+def _fingerprint_of(card: dict[str, Any], tensors: dict[str, torch.Tensor]) -> str:
+    """The :attr:`PretrainedModel.fingerprint` of the model a card and its tensors describe."""
+    table = load_element_table(card.get("element_table", "v1"))
+    encoder = CrystalEncoder(EncoderConfig(**card["encoder"]))
+    encoder.load_state_dict({k[len(_ENCODER_PREFIX):]: v for k, v in tensors.items() if k.startswith(_ENCODER_PREFIX)})
+    return PretrainedModel("", card, *for_inference(encoder, torch.from_numpy(table.features))).fingerprint
