@@ -78,18 +78,33 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_model_and_layers(model: str, layers: str) -> None:
+    """Refuse an unknown model or a layer set it does not have from its card, before any weights (or torch)
+    are loaded (ModelError / ValueError: one line)."""
+    from ssl_featurizer.layer_sets import parse_layers
+    from ssl_featurizer.models.catalog import read_card
+
+    if model.startswith("kong2023:"):
+        return  # the authors' checkpoints have no card: checked when loaded
+    parse_layers(layers, int(read_card(model)["encoder"]["n_layers"]))
+
+
 def _cmd_featurize(args: argparse.Namespace) -> int:
     from ssl_featurizer.pooling import parse_pooling
-    from ssl_featurizer.stream import ERRORS, StreamLockedError, featurize_to_parquet, read_errors
+    from ssl_featurizer.stream import ERRORS, StreamError, StreamLockedError, featurize_to_parquet, read_errors
 
+    pooling = parse_pooling(args.pooling)
+    _check_model_and_layers(args.model, args.layers)
     try:
         summary = featurize_to_parquet(args.input, args.out, model=args.model, layers=args.layers,
-                                       pooling=parse_pooling(args.pooling), chunk_size=args.chunk_size,
+                                       pooling=pooling, chunk_size=args.chunk_size,
                                        batch_size=args.batch_size, limit=args.limit, fmt=args.format,
                                        n_jobs=args.n_jobs, overwrite=args.overwrite, progress=not args.quiet)
     except StreamLockedError as exc:
         print(f"ssl-featurizer featurize: {exc}", file=sys.stderr)
         return 3
+    except StreamError as exc:  # the shell spelling of the remedy
+        raise StreamError(str(exc).replace("overwrite=True", "--overwrite")) from None
     resumed = f" (resumed after {summary.resumed_from})" if summary.resumed_from else ""
     n_bad = summary.n_failed - summary.n_skipped
     print(f"{summary.n_ok} structures featurized, {n_bad} failed, {summary.n_skipped} non-structure files "
@@ -100,6 +115,10 @@ def _cmd_featurize(args: argparse.Namespace) -> int:
             print(f"  {record['id']}: {record['reason']}", file=sys.stderr)
         more = f"{len(records) - _SHOWN_REASONS} more; " if len(records) > _SHOWN_REASONS else ""
         print(f"  ({more}all listed with their reasons in {summary.out / ERRORS})", file=sys.stderr)
+    if summary.n_ok == 0:
+        what = "every input failed" if summary.n_read else "the input holds no structure"
+        print(f"ssl-featurizer featurize: error: no structure was featurized ({what})", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -116,6 +135,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from ssl_featurizer.demo import run_demo
     from ssl_featurizer.pooling import parse_pooling
 
+    _check_model_and_layers(args.model, args.layers)
     run_demo(args.out, model=args.model, layers=args.layers, pooling=parse_pooling(args.pooling))
     return 0
 
@@ -177,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     from ssl_featurizer import __version__
     from ssl_featurizer.featurizers import DEFAULT_LAYERS
+    from ssl_featurizer.models.catalog import DEFAULT_MODEL
     from ssl_featurizer.pretrain import objectives
 
     parser = argparse.ArgumentParser(prog="ssl-featurizer", description=__doc__, formatter_class=_HelpFormatter)
@@ -190,7 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
         _add_debug(p, default=argparse.SUPPRESS)  # also accepted after COMMAND
         return p
 
-    model_help = "pretrained model: a name from `ssl-featurizer models`, name@version, or a model directory"
+    model_help = ("pretrained model: a name from `ssl-featurizer models`, name@version, or a model directory "
+                  f"(default: the registry's default, {DEFAULT_MODEL})")
     p = add("demo", "featurize built-in crystals offline; print a summary, write parquet + figure")
     p.add_argument("--out", default="ssl_demo", help="output folder")
     p.add_argument("--model", default="default", help=model_help)
@@ -220,7 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", required=True, help="output folder, e.g. features.parquet (read it with "
                    "pandas.read_parquet); rerunning the same command resumes it")
     p.add_argument("--model", default="default", help=model_help)
-    p.add_argument("--layers", default=DEFAULT_LAYERS, help="encoder layers, the paper's string: 0, 01, 012, ...")
+    p.add_argument("--layers", default=DEFAULT_LAYERS, help="encoder layers, the paper's string: 0, 01, 012, ... "
+                   "(layers from 10 on: comma-separated, e.g. 0,1,10)")
     p.add_argument("--pooling", default="mean", help="pooling(s) joined by -, e.g. mean or mean-std")
     p.add_argument("--chunk-size", type=int, default=1000, help="structures per part file / resume step")
     p.add_argument("--batch-size", type=int, default=64, help="structures per forward pass")
@@ -330,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         hint = _RESUME_HINTS.get(args.command, "nothing to resume; rerun the command")
-        print(f"{prefix}: interrupted; {hint}", file=sys.stderr)
+        print(f"\n{prefix}: interrupted; {hint}", file=sys.stderr)  # on its own line, after any progress bar
         return 130
     except Exception as exc:
         if args.debug or not isinstance(exc, _user_errors()):

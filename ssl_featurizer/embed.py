@@ -16,30 +16,12 @@ import numpy as np
 import torch
 
 from ssl_featurizer.graph.batch import collate_graphs
-from ssl_featurizer.graph.crystal_graph import CrystalGraph, GraphConfig, StructureError, build_graph
+from ssl_featurizer.graph.crystal_graph import CrystalGraph, GraphConfig, StructureError, build_graph, implausibility
+from ssl_featurizer.layer_sets import parse_layers
 from ssl_featurizer.models.registry import PretrainedModel
 
-
-def parse_layers(layers: str | int | Sequence[int], n_layers: int) -> tuple[int, ...]:
-    """Normalise a layer set: ``"012"`` (the paper's notation), ``2`` or ``(0, 1, 2)``.
-
-    Raises:
-        ValueError: empty, repeated or out-of-range layers (valid: 0..n_layers).
-    """
-    if isinstance(layers, str):
-        if not layers.isdigit():
-            raise ValueError(f"layers={layers!r}: use digits such as '01' or a tuple of ints")
-        parsed = tuple(int(c) for c in layers)
-    elif isinstance(layers, (int, np.integer)):
-        parsed = (int(layers),)
-    else:
-        parsed = tuple(int(v) for v in layers)
-    if not parsed or len(set(parsed)) != len(parsed):
-        raise ValueError(f"layers={layers!r}: need at least one layer and no repeats")
-    bad = [v for v in parsed if not 0 <= v <= n_layers]
-    if bad:
-        raise ValueError(f"layers={layers!r}: layer(s) {bad} out of range; this model has layers 0..{n_layers}")
-    return parsed
+__all__ = ["Embeddings", "batch_slices", "build_graphs", "embed_graphs", "embed_structures", "parse_layers",
+           "untrained_elements"]
 
 
 def _graph_or_error(structure: Any, config: GraphConfig) -> CrystalGraph | str:
@@ -97,11 +79,36 @@ class Embeddings:
         atoms: for each input, ``(n_atoms, len(layers) * width)`` float32, or None if it failed.
         errors: for each input, None or the reason it failed.
         layers: the layer indices, in column-block order.
+        warnings: for each input, None or why its (computed) descriptor may not mean what the user thinks:
+            implausible distances (a unit mistake, :func:`~ssl_featurizer.graph.crystal_graph.implausibility`)
+            or elements the model never saw in pretraining (:func:`untrained_elements`).
     """
 
     atoms: list[np.ndarray | None]
     errors: list[str | None]
     layers: tuple[int, ...]
+    warnings: list[str | None] | None = None
+
+
+def untrained_elements(model: PretrainedModel, atomic_numbers: np.ndarray) -> str | None:
+    """Why a structure's descriptor is partly untrained (elements absent from the model's pretraining corpus,
+    as counted in its card's ``element_counts``), or None."""
+    counts = model.card.get("element_counts")
+    if not counts:
+        return None
+    from pymatgen.core import Element
+
+    unseen = [Element.from_Z(int(z)).symbol for z in np.unique(atomic_numbers)]
+    unseen = [el for el in unseen if not counts.get(el)]
+    if not unseen:
+        return None
+    return (f"element(s) {', '.join(unseen)} occur in no structure of the model's pretraining corpus: their "
+            "embeddings were never trained, so the descriptor carries little information about them")
+
+
+def _structure_warning(model: PretrainedModel, graph: CrystalGraph) -> str | None:
+    notes = [n for n in (implausibility(graph), untrained_elements(model, graph.atomic_numbers)) if n]
+    return "; ".join(notes) or None
 
 
 #: Most edges in one forward pass (unless a single graph has more). Per-edge tensors of ~8k edges
@@ -164,6 +171,7 @@ def embed_structures(model: PretrainedModel, structures: Sequence[Any], layers: 
 
     atoms: list[np.ndarray | None] = [None] * len(structures)
     errors: list[str | None] = [None] * len(structures)
+    notes: list[str | None] = [None] * len(structures)
     chunk = max(batch_size * 16, 1)  # graphs are built and embedded chunk by chunk: bounded memory
     bar = None
     if callable(progress):
@@ -184,6 +192,7 @@ def embed_structures(model: PretrainedModel, structures: Sequence[Any], layers: 
                                     on_batch=advance) if ok else []
             for i, emb in zip(ok, embedded):
                 atoms[start + i] = emb
+                notes[start + i] = _structure_warning(model, graphs[i])
             for i, g in enumerate(graphs):
                 if isinstance(g, str):
                     errors[start + i] = g
@@ -191,4 +200,4 @@ def embed_structures(model: PretrainedModel, structures: Sequence[Any], layers: 
                 advance(len(graphs) - len(ok))  # the failed ones, done when their graph was refused
     if bar is not None:
         bar.close()
-    return Embeddings(atoms, errors, layers)
+    return Embeddings(atoms, errors, layers, notes)

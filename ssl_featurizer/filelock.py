@@ -27,12 +27,15 @@ class LockHeldError(RuntimeError):
 
 
 @contextmanager
-def exclusive_lock(path: str | Path, wait: bool = True) -> Iterator[None]:
+def exclusive_lock(path: str | Path, wait: bool = True, remove: bool = False) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``path`` (created if missing) for the ``with`` block.
 
     Args:
         path: the lock file; its folder must exist.
         wait: block until the lock is free (``True``), or raise at once if it is held (``False``).
+        remove: delete the lock file when the block ends (while still holding it). A process that opened the
+            file before it was deleted and then locked it notices that the path no longer names the file it
+            locked and starts over, so two holders never coexist.
 
     Raises:
         LockHeldError: ``wait=False`` and another process holds the lock.
@@ -43,15 +46,26 @@ def exclusive_lock(path: str | Path, wait: bool = True) -> Iterator[None]:
         yield
         return
     path = Path(path)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
             raise LockHeldError(path, holder) from None
+        try:
+            current = os.stat(path).st_ino
+        except FileNotFoundError:
+            current = None
+        if current == os.fstat(fd).st_ino:
+            break
+        os.close(fd)  # the previous holder removed the file after we opened it: lock the new one
+    try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
     finally:
+        if remove:
+            path.unlink(missing_ok=True)
         os.close(fd)  # closing the descriptor releases the lock

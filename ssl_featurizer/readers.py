@@ -48,6 +48,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from ssl_featurizer.graph.decode import MAX_JSON_CHARS
+
 FORMATS = ("cif", "poscar", "jsonl", "json", "extxyz")
 #: How each format is named in failure reasons.
 FORMAT_NAMES = {"cif": "CIF", "poscar": "POSCAR", "jsonl": "JSON-lines", "json": "JSON", "extxyz": "extxyz"}
@@ -68,6 +70,10 @@ class Record:
         structure: the pymatgen ``Structure``, or None if reading failed.
         error: None, or why reading failed (or, for a skipped file, why it is not read).
         skipped: True for a file of a folder that is not a structure file (its ``error`` says so).
+        last: True when nothing more comes from this record's unit (a file that could not be parsed from here
+            on, or one holding no structure).
+        resume: where a reader resumed right after this record starts, when that is not the next index of the
+            same unit (see :attr:`next_cursor`).
     """
 
     id: str
@@ -75,6 +81,14 @@ class Record:
     structure: Any = None
     error: str | None = None
     skipped: bool = False
+    last: bool = False
+    resume: tuple[int, int] | None = None
+
+    @property
+    def next_cursor(self) -> tuple[int, int]:
+        """The cursor to pass to ``iter_records(source, start=...)`` to continue right after this record: a
+        record that ends its unit (:attr:`last`) is never read again, however the run was interrupted."""
+        return self.resume if self.resume is not None else (self.cursor[0], self.cursor[1] + 1)
 
 
 def detect_format(path: str | Path) -> str:
@@ -111,17 +125,21 @@ def open_text(path: str | Path, binary: bool = False) -> IO:
     return path.open("rb") if binary else path.open(encoding="utf-8")
 
 
-def list_files(folder: str | Path, unsupported: bool = False) -> list[Path]:
+def list_files(folder: str | Path, unsupported: bool = False, exclude: tuple[str | Path, ...] = ()) -> list[Path]:
     """Files below ``folder``, sorted by relative path (hidden entries skipped).
 
     Args:
         folder: the folder.
         unsupported: also list files whose name matches no supported format.
+        exclude: folders below ``folder`` left out with everything in them (e.g. an output folder written
+            inside the input folder).
     """
     folder = Path(folder)
+    left_out = {os.path.realpath(p) for p in exclude}
     found = []
     for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")
+                         and os.path.realpath(os.path.join(root, d)) not in left_out)
         for name in files:
             if name.startswith("."):
                 continue
@@ -134,10 +152,11 @@ def list_files(folder: str | Path, unsupported: bool = False) -> list[Path]:
     return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
 
 
-def source_fingerprint(source: str | Path) -> str:
-    """A cheap digest of what a source holds (names, sizes, modification times), to detect changed inputs."""
+def source_fingerprint(source: str | Path, exclude: tuple[str | Path, ...] = ()) -> str:
+    """A cheap digest of what a source holds (names, sizes, modification times), to detect changed inputs;
+    ``exclude`` as for :func:`list_files`."""
     source = Path(source)
-    files = list_files(source, unsupported=True) if source.is_dir() else [source]
+    files = list_files(source, unsupported=True, exclude=exclude) if source.is_dir() else [source]
     digest = hashlib.sha256()
     for path in files:
         stat = path.stat()
@@ -147,7 +166,7 @@ def source_fingerprint(source: str | Path) -> str:
 
 
 def iter_records(source: str | Path, fmt: str | None = None, start: tuple[int, int] = (0, 0),
-                 time_limit: float | None = FILE_TIME_LIMIT) -> Iterator[Record]:
+                 time_limit: float | None = FILE_TIME_LIMIT, exclude: tuple[str | Path, ...] = ()) -> Iterator[Record]:
     """Yield the structures of ``source`` in order, starting at cursor ``start``.
 
     Args:
@@ -156,6 +175,7 @@ def iter_records(source: str | Path, fmt: str | None = None, start: tuple[int, i
         start: resume from this cursor (as stored by :mod:`ssl_featurizer.stream`).
         time_limit: seconds allowed for reading one file (or one structure of a multi-structure
             file, or one JSON line); past it the file's record fails with a reason. None: no limit.
+        exclude: folders of a folder source to leave out (:func:`list_files`).
 
     Raises:
         FileNotFoundError: if ``source`` does not exist.
@@ -168,7 +188,7 @@ def iter_records(source: str | Path, fmt: str | None = None, start: tuple[int, i
         raise ValueError(f"fmt={fmt!r}: choose one of {FORMATS}")
     unit0, index0 = start
     if source.is_dir():
-        files = list_files(source, unsupported=True)
+        files = list_files(source, unsupported=True, exclude=exclude)
         for unit in range(unit0, len(files)):
             path = files[unit]
             rel = path.relative_to(source).as_posix()
@@ -181,20 +201,29 @@ def iter_records(source: str | Path, fmt: str | None = None, start: tuple[int, i
                                  "JSON, JSON-lines, extxyz)", skipped=True)
                 continue
             if kind == "jsonl":
-                for rec in _jsonl_records(path, skip, time_limit, rel):
-                    yield Record(rec.id, (unit, rec.cursor[0]), rec.structure, rec.error)
-                continue
-            for index, rec in _file_records(path, kind, rel, skip, time_limit):
-                yield Record(rec.id, (unit, index), rec.structure, rec.error)
+                records = ((rec.cursor[0], rec) for rec in _jsonl_records(path, skip, time_limit, rel))
+            else:
+                records = _file_records(path, kind, rel, skip, time_limit)
+            for index, rec in records:
+                yield Record(rec.id, (unit, index), rec.structure, rec.error, rec.skipped, rec.last,
+                             (unit + 1, 0) if rec.last else None)
         return
     fmt = fmt or detect_format(source)
     if fmt == "jsonl":
-        yield from _jsonl_records(source, unit0 + (1 if index0 > 0 else 0), time_limit)
+        if index0 == _EXHAUSTED:
+            return
+        for rec in _jsonl_records(source, unit0 + (1 if index0 > 0 else 0), time_limit):
+            yield Record(rec.id, rec.cursor, rec.structure, rec.error, rec.skipped, rec.last,
+                         (rec.cursor[0], _EXHAUSTED) if rec.last else None)
         return
     if unit0 > 0:
         return
     for index, rec in _file_records(source, fmt, source.name, index0, time_limit):
-        yield Record(rec.id, (0, index), rec.structure, rec.error)
+        yield Record(rec.id, (0, index), rec.structure, rec.error, rec.skipped, rec.last, (1, 0) if rec.last else None)
+
+
+#: the index of a resume cursor after a single JSON-lines file could not be read to its end
+_EXHAUSTED = -1
 
 
 class ReadTimeout(Exception):
@@ -251,20 +280,26 @@ def _jsonl_records(path: Path, first_line: int, time_limit: float | None = FILE_
     name = name or path.name
     line_no = first_line
     with open_text(path, binary=True) as fh:
-        lines = itertools.islice(fh, first_line, None)
+        lines = itertools.islice(_bounded_lines(fh, MAX_JSON_CHARS), first_line, None)
         while True:
             label = f"{name}:{line_no + 1}"
             try:
                 raw = next(lines, None)
             except (OSError, EOFError, zlib.error) as exc:
                 yield Record(label, (line_no, 0), error=f"could not read JSON-lines from line {line_no + 1} on: "
-                             f"{_failure(exc)}")
+                             f"{_failure(exc)}", last=True)
                 return
             if raw is None:
                 if line_no == 0:
-                    yield Record(name, (0, 0), error="could not parse JSON-lines: the file holds no structure (empty?)")
+                    yield Record(name, (0, 0), error="could not parse JSON-lines: the file holds no structure (empty?)",
+                                 last=True)
                 return
             where = f"could not parse JSON-lines line {line_no + 1}"
+            if raw is _TOO_LONG:
+                yield Record(label, (line_no, 0), error=f"{where}: longer than the limit of {MAX_JSON_CHARS:,} bytes "
+                             "(not read)")
+                line_no += 1
+                continue
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -289,6 +324,26 @@ def _jsonl_records(path: Path, first_line: int, time_limit: float | None = FILE_
             line_no += 1
 
 
+_TOO_LONG = b""  # marks a line longer than the limit (a real line is never empty: it ends in a newline or EOF)
+
+
+def _bounded_lines(fh: IO[bytes], limit: int) -> Iterator[bytes]:
+    """The lines of a binary file, each read with at most ``limit + 1`` bytes in memory; a longer line is
+    skipped (read in pieces, not kept) and given as :data:`_TOO_LONG`."""
+    while True:
+        line = fh.readline(limit + 1)
+        if not line:
+            return
+        if len(line) > limit and not line.endswith(b"\n"):
+            while True:
+                rest = fh.readline(1 << 20)
+                if not rest or rest.endswith(b"\n"):
+                    break
+            yield _TOO_LONG
+        else:
+            yield line
+
+
 def _object_id(obj: Any) -> str | None:
     if isinstance(obj, dict):
         for key in ("id", "material_id", "task_id", "name"):
@@ -300,38 +355,25 @@ def _object_id(obj: Any) -> str | None:
 def structure_from_object(obj: Any) -> tuple[Any, str | None]:
     """A Structure from a Structure, a JSON object or a JSON string, or None and the reason.
 
-    Accepted: a pymatgen ``Structure``; a dict from ``Structure.as_dict()``; the corpus format
-    ``{"lattice", "species", "frac"}``; a dict with a ``structure`` entry of either kind; or any of
-    these as a JSON string. Never raises.
+    Accepted: a pymatgen ``Structure`` (or ``IStructure``); a dict from ``Structure.as_dict()``; the corpus format
+    ``{"lattice", "species", "frac"}``; a dict with a ``structure`` entry of either kind; or any of these as a JSON
+    string. Data are decoded strictly (:mod:`ssl_featurizer.graph.decode`: nothing a document names is imported
+    or run; sizes are bounded). Never raises.
     """
-    from pymatgen.core import Structure
+    from pymatgen.core import IStructure
 
-    if isinstance(obj, Structure):
+    from ssl_featurizer.graph.decode import DecodeError, loads_structure, structure_from_dict
+
+    if isinstance(obj, IStructure):
         return obj, None
-    if isinstance(obj, (str, bytes)):
-        text = (obj.decode() if isinstance(obj, bytes) else obj).strip()
-        if not text.startswith("{"):
-            hint = (" (it looks like str(Structure): a Dask DataFrame converts object columns to strings unless "
-                    "dask.config.set({'dataframe.convert-string': False}); or store s.to_json())"
-                    if "Full Formula" in text[:200] else "")
-            return None, f"got a string that is not a JSON structure{hint}"
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            return None, f"invalid JSON: {exc}"
-    if not isinstance(obj, dict):
-        return None, f"expected a JSON object describing a structure, got {type(obj).__name__}"
     try:
-        if "sites" in obj:
-            return Structure.from_dict(obj), None
-        if {"lattice", "species", "frac"} <= obj.keys():
-            return Structure(obj["lattice"], obj["species"], obj["frac"]), None
-        if "structure" in obj and isinstance(obj["structure"], dict):
-            return structure_from_object(obj["structure"])
-    except Exception as exc:  # noqa: BLE001 - any parser failure becomes the record's reason
+        if isinstance(obj, (str, bytes)):
+            return loads_structure(obj), None
+        return structure_from_dict(obj), None
+    except DecodeError as exc:
+        return None, str(exc)
+    except Exception as exc:  # noqa: BLE001 - any other failure becomes the record's reason
         return None, f"could not build a structure from the JSON object: {_failure(exc)}"
-    return None, ("JSON object is neither a pymatgen Structure.as_dict() (key 'sites') nor the corpus format "
-                  "(keys 'lattice', 'species', 'frac')")
 
 
 def _file_records(path: Path, fmt: str, name: str, skip: int,
@@ -356,10 +398,11 @@ def _file_records(path: Path, fmt: str, name: str, skip: int,
             index += 1
     except Exception as exc:  # noqa: BLE001 - an unreadable file (or its rest) is one failed record
         yield index, Record(name if index == 0 else f"{name}#{index}", (0, index),
-                            error=f"could not parse {what}: {_failure(exc)}")
+                            error=f"could not parse {what}: {_failure(exc)}", last=True)
         return
     if index == 0:
-        yield 0, Record(name, (0, 0), error=f"could not parse {what}: the file holds no structure (empty?)")
+        yield 0, Record(name, (0, 0), error=f"could not parse {what}: the file holds no structure (empty?)",
+                        last=True)
 
 
 _Item = tuple[int, str, Any, "str | None"]  # (index in file, record id, structure or None, error or None)
@@ -388,19 +431,36 @@ def _read_poscar(path: Path, name: str, skip: int) -> Iterator[_Item]:
             yield 0, name, Poscar.from_str(fh.read()).structure, None
 
 
-def _read_json(path: Path, name: str, skip: int) -> Iterator[_Item]:
-    with open_text(path) as fh:
-        obj = json.load(fh)
-    if isinstance(obj, dict) and {"columns", "index", "data"} <= obj.keys():  # matminer / pandas "split"
-        from matminer.utils.io import load_dataframe_from_json
+#: largest whole-JSON file read (characters after decompression); JSON lines are read a line at a time
+MAX_JSON_FILE_CHARS = 2**30
 
-        frame = load_dataframe_from_json(str(path))
-        if "structure" not in frame.columns:
-            raise ValueError(f"matminer DataFrame has no 'structure' column (columns: {list(frame.columns)})")
-        labels = frame["id"] if "id" in frame.columns else frame.index
-        for index, (label, item) in enumerate(zip(labels, frame["structure"])):
+
+def read_json_file(path: str | Path) -> Any:
+    """The parsed content of a (``.gz``) JSON file of at most :data:`MAX_JSON_FILE_CHARS` characters: plain
+    JSON values only (nothing is decoded into objects).
+
+    Raises:
+        ValueError: a larger file, or invalid JSON.
+    """
+    with open_text(path) as fh:
+        text = fh.read(MAX_JSON_FILE_CHARS + 1)
+    if len(text) > MAX_JSON_FILE_CHARS:
+        raise ValueError(f"the JSON file is larger than {MAX_JSON_FILE_CHARS:,} characters: write it as JSON lines "
+                         "(one structure per line, read one at a time)")
+    return json.loads(text)
+
+
+def _read_json(path: Path, name: str, skip: int) -> Iterator[_Item]:
+    obj = read_json_file(path)
+    if isinstance(obj, dict) and {"columns", "index", "data"} <= obj.keys():  # matminer / pandas "split"
+        columns = obj["columns"]
+        if "structure" not in columns:
+            raise ValueError(f"matminer DataFrame has no 'structure' column (columns: {list(columns)[:10]})")
+        at = columns.index("structure")
+        ids = columns.index("id") if "id" in columns else None
+        for index, (label, row) in enumerate(zip(obj["index"], obj["data"])):
             if index >= skip:
-                yield index, str(label), *structure_from_object(item)
+                yield index, str(row[ids] if ids is not None else label), *structure_from_object(row[at])
         return
     if not isinstance(obj, list):
         if skip == 0:

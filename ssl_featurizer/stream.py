@@ -10,7 +10,7 @@ file. ``OUT.parquet`` is a folder that pandas and pyarrow read as one table
         part-00000.parquet ...  one per chunk: columns id, position, then the features
         _manifest.json          settings, input fingerprint, completed parts, resume cursor
         _errors.csv             position, id, reason of every structure that failed or file skipped
-        _lock                   held (``flock``) by the process writing the folder
+        _lock                   exists while a process writes the folder (held with ``flock``)
 
 Only one chunk is in memory at a time, so memory does not grow with the input (measured in
 ``docs/performance.md``). A part file is written under a hidden temporary name (``.part-*.tmp``,
@@ -22,7 +22,9 @@ checks that every listed part file is whole (redoing from the first one that is 
 after the last completed chunk, with the same result as an uninterrupted run: every input exactly
 once. Structures that fail (unreadable files, invalid structures) are not in the parquet; they are
 listed in ``_errors.csv`` with the reason, as are files of a folder that are not structure files
-(reason ``skipped: …``). A second process started on an output folder that another process is
+(reason ``skipped: …``) and records whose id an earlier record already had (``duplicate id …``: ids are what
+rows are joined on, so the table never holds one twice; ``position`` is unique in any case). An output folder
+inside the input folder is not read as input. A second process started on an output folder that another process is
 writing is refused (:class:`StreamLockedError`) instead of interleaving with it.
 """
 
@@ -81,14 +83,22 @@ class StreamSummary:
     redone_parts: int = 0
 
 
-def _settings(featurizer: Any, source: Path, fmt: str | None) -> dict[str, Any]:
+def _excluded(source: Path, out: Path) -> tuple[Path, ...]:
+    """The output folder when it lies inside the input folder (it is not input), else nothing."""
+    if source.is_dir() and out.resolve().is_relative_to(source.resolve()):
+        return (out,)
+    return ()
+
+
+def _settings(featurizer: Any, source: Path, fmt: str | None, exclude: tuple[Path, ...]) -> dict[str, Any]:
     """What must not change between the runs that fill one output folder."""
     from ssl_featurizer.pooling import parse_pooling
     from ssl_featurizer.readers import source_fingerprint
 
     model = featurizer.pretrained_model()
     return {"format_version": _FORMAT_VERSION, "source": str(source.resolve()), "fmt": fmt,
-            "source_fingerprint": source_fingerprint(source), "model": model.name, "model_fingerprint": model.fingerprint,
+            "source_fingerprint": source_fingerprint(source, exclude), "model": model.name,
+            "model_fingerprint": model.fingerprint,
             "layers": list(featurizer.layer_indices(model)), "pooling": list(parse_pooling(featurizer.pooling))}
 
 
@@ -131,7 +141,7 @@ def _locked(out: Path) -> Iterator[None]:
 
     out.mkdir(parents=True, exist_ok=True)
     try:
-        with exclusive_lock(out / LOCK, wait=False):
+        with exclusive_lock(out / LOCK, wait=False, remove=True):
             yield
     except LockHeldError as exc:
         raise StreamLockedError(f"{out} is being written by another process (pid {exc.holder}); wait for it to "
@@ -158,7 +168,7 @@ def _load_manifest(out: Path, settings: dict[str, Any], overwrite: bool) -> dict
     if differing:
         what = ", ".join(f"{k}: {manifest.get(k)!r} -> {settings[k]!r}" for k in differing)
         raise StreamError(f"{out} holds a run with other settings or input ({what}); use another output or "
-                          "overwrite=True (--overwrite)")
+                          "overwrite=True")
     return manifest
 
 
@@ -269,17 +279,32 @@ def featurize_to_parquet(source: str | Path, out: str | Path, model: str = "defa
 
         featurizer = SSLStructureFeaturizer(model=model, layers=layers, pooling=pooling, batch_size=batch_size,
                                             n_jobs=n_jobs, ignore_errors=True).fit()
-        settings = _settings(featurizer, source, fmt)
+        exclude = _excluded(source, out)
+        settings = _settings(featurizer, source, fmt, exclude)
         manifest = _load_manifest(out, settings, overwrite)
         redone = _repair(out, manifest)
         resumed_from = manifest["n_read"]
-        _run(featurizer, source, out, manifest, fmt, chunk_size, limit, progress)
+        _run(featurizer, source, out, manifest, fmt, chunk_size, limit, progress, exclude)
     return StreamSummary(out, manifest["n_read"], manifest["n_ok"], manifest["n_failed"], len(manifest["parts"]),
                          time.perf_counter() - t0, resumed_from, manifest["n_skipped"], redone)
 
 
+def _seen_ids(out: Path, manifest: dict[str, Any]) -> dict[str, int]:
+    """id → position of every record the committed parts and error rows hold (to refuse duplicate ids)."""
+    import pyarrow.parquet as pq
+
+    seen: dict[str, int] = {}
+    for part in manifest["parts"]:
+        table = pq.read_table(out / part["file"], columns=["id", "position"])
+        seen.update(zip(table.column("id").to_pylist(), table.column("position").to_pylist()))
+    if (out / ERRORS).exists():
+        for row in read_errors(out):
+            seen.setdefault(row["id"], row["position"])
+    return seen
+
+
 def _run(featurizer: Any, source: Path, out: Path, manifest: dict[str, Any], fmt: str | None, chunk_size: int,
-         limit: int | None, progress: bool) -> None:
+         limit: int | None, progress: bool, exclude: tuple[Path, ...] = ()) -> None:
     """Featurize chunk after chunk from the manifest's cursor, committing each (the body of the locked run)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -297,7 +322,7 @@ def _run(featurizer: Any, source: Path, out: Path, manifest: dict[str, Any], fmt
 
     bar = None
     if progress and todo() > 0:
-        total = limit if limit is not None else _count_hint(source, fmt)
+        total = limit if limit is not None else _count_hint(source, fmt, exclude)
         from tqdm.auto import tqdm
 
         bar = tqdm(total=total, initial=resumed_from, desc="featurizing", unit="structure", smoothing=0.05,
@@ -310,7 +335,8 @@ def _run(featurizer: Any, source: Path, out: Path, manifest: dict[str, Any], fmt
         else:
             bar.update(n)
 
-    records = iter_records(source, fmt, tuple(manifest["next_cursor"]))
+    records = iter_records(source, fmt, tuple(manifest["next_cursor"]), exclude=exclude)
+    seen = _seen_ids(out, manifest)
     schema = pa.schema([("id", pa.string()), ("position", pa.int64())] + [(c, pa.float64()) for c in labels])
     while todo() > 0:
         chunk = [r for _, r in zip(range(todo()), records)]
@@ -319,6 +345,7 @@ def _run(featurizer: Any, source: Path, out: Path, manifest: dict[str, Any], fmt
             _write_json_atomic(out / MANIFEST, manifest)
             break
         first = manifest["n_read"]
+        chunk = [_unique(r, first + k, seen) for k, r in enumerate(chunk)]
         readable = [k for k, r in enumerate(chunk) if r.error is None]
         if bar is not None and len(readable) < len(chunk):
             advance(len(chunk) - len(readable))  # unreadable records are done
@@ -343,11 +370,10 @@ def _run(featurizer: Any, source: Path, out: Path, manifest: dict[str, Any], fmt
         errors_before = manifest["errors_bytes"]
         manifest["errors_bytes"] = _write_errors(out / ERRORS, sorted(failed, key=lambda r: r["position"]))
         n_skipped = sum(1 for r in chunk if r.skipped)
-        unit, index = chunk[-1].cursor
         manifest["parts"].append({"file": name, "first": first, "cursor": list(manifest["next_cursor"]),
                                   "errors_bytes": errors_before, "n_read": len(chunk), "n_ok": len(ok),
                                   "n_failed": len(failed), "n_skipped": n_skipped})
-        manifest["next_cursor"] = [unit, index + 1]
+        manifest["next_cursor"] = list(chunk[-1].next_cursor)
         manifest["n_read"] += len(chunk)
         manifest["n_ok"] += len(ok)
         manifest["n_failed"] += len(failed)
@@ -364,12 +390,24 @@ def _run(featurizer: Any, source: Path, out: Path, manifest: dict[str, Any], fmt
         _write_json_atomic(out / MANIFEST, manifest)
 
 
-def _count_hint(source: Path, fmt: str | None) -> int | None:
+def _unique(record: Any, position: int, seen: dict[str, int]) -> Any:
+    """The record, or (when an earlier record had its id) the record refused with the reason: ids are what rows
+    are joined on, so the table never holds one id twice."""
+    import dataclasses
+
+    earlier = seen.setdefault(record.id, position)
+    if earlier == position or record.error is not None:
+        return record
+    return dataclasses.replace(record, structure=None, error=f"duplicate id {record.id!r}: the record at position "
+                               f"{earlier} has the same id (ids must be unique; this one is not featurized)")
+
+
+def _count_hint(source: Path, fmt: str | None, exclude: tuple[Path, ...] = ()) -> int | None:
     """Number of records when it is cheap to know (files of a folder, lines of a small JSON-lines file)."""
     from ssl_featurizer.readers import detect_format, list_files
 
     if source.is_dir():
-        return len(list_files(source, unsupported=True))
+        return len(list_files(source, unsupported=True, exclude=exclude))
     try:
         kind = fmt or detect_format(source)
     except ValueError:

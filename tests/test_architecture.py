@@ -19,7 +19,7 @@ PACKAGE = ROOT / "ssl_featurizer"
 #: docs/architecture.md). Keys are module names or package prefixes; the longest matching prefix wins.
 LAYERS: list[tuple[str, ...]] = [
     ("ssl_featurizer.graph", "ssl_featurizer.pooling", "ssl_featurizer.readers", "ssl_featurizer.plotting",
-     "ssl_featurizer.examples", "ssl_featurizer.filelock"),
+     "ssl_featurizer.examples", "ssl_featurizer.filelock", "ssl_featurizer.layer_sets"),
     ("ssl_featurizer.encoder",),
     ("ssl_featurizer.models",),
     ("ssl_featurizer.embed",),

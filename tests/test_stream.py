@@ -103,7 +103,7 @@ def test_jsonl_corpus_and_as_dict_lines_with_failures(crystals, tmp_path, mp_str
     errors = {e["id"]: e["reason"] for e in read_errors(out)}
     assert "no neighbour" in errors["isolated"]
     assert "invalid JSON" in errors["corpus.jsonl.gz:8"]
-    assert "neither a pymatgen Structure" in errors["no-structure"]
+    assert "expected a pymatgen Structure or the dict" in errors["no-structure"]
     table = read_parquet(out)
     assert table.index.tolist() == [i for i, _ in good]
     np.testing.assert_allclose(table.drop(columns="position").to_numpy(), reference([s for _, s in good]),

@@ -150,29 +150,30 @@ def load_task(name: str, data_dir: str | Path | None = None) -> Task:
 def read_structure_table(path: str | Path, column: str = "structure") -> tuple[Any, list[dict[str, Any]]]:
     """A matminer JSON DataFrame whose ``column`` is decoded row by row; rows that fail are reported.
 
-    ``matminer.utils.io.load_dataframe_from_json`` decodes the whole file at once, so one bad entry
-    loses all of them; here each entry is decoded on its own.
+    Each entry is decoded on its own by the strict decoder (:func:`ssl_featurizer.readers.structure_from_object`),
+    never by monty's generic decoder (which imports the modules a document names, and would lose every row to
+    one bad entry).
 
     Returns:
         ``(df, failures)``: the decoded rows (original index kept) and one
         ``{"id", "site_index", "kind", "reason"}`` dict per row that did not decode (``id`` is the row's ``id``
         column, or its index label when there is none).
     """
-    from matminer.utils.io import load_dataframe_from_json
-    from monty.json import MontyDecoder
+    import pandas as pd
 
-    df = load_dataframe_from_json(str(path), pbar=False, decode=False)
-    decoder, decoded, failures = MontyDecoder(), [], []
-    for label, raw in zip(df.index, df[column]):
+    from ssl_featurizer.readers import read_json_file, structure_from_object
+
+    raw = read_json_file(path)
+    if not (isinstance(raw, dict) and {"columns", "index", "data"} <= raw.keys()):
+        raise ValueError(f"{path}: not a matminer JSON DataFrame (orient='split': 'columns', 'index', 'data')")
+    df = pd.DataFrame(raw["data"], index=raw["index"], columns=raw["columns"])
+    decoded, failures = [], []
+    for label, item in zip(df.index, df[column]):
         key = df.at[label, "id"] if "id" in df.columns else label
-        try:
-            obj = decoder.process_decoded(raw)
-            if not hasattr(obj, "lattice"):
-                raise TypeError(f"decoded to {type(obj).__name__}, not a Structure")
-        except Exception as exc:  # noqa: BLE001 - any decoding failure is reported with its reason
+        obj, reason = structure_from_object(item)  # strict: nothing a document names is imported
+        if obj is None:
             failures.append({"id": str(key), "site_index": None, "kind": "unreadable structure",
-                             "reason": f"{column} could not be read: {type(exc).__name__}: {exc}"})
-            obj = None
+                             "reason": f"{column} could not be read: {reason}"})
         decoded.append(obj)
     df = df.assign(**{column: decoded})
     return df[df[column].notna()], failures

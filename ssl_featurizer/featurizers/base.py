@@ -53,6 +53,20 @@ class FeaturizationWarning(UserWarning):
     """Some inputs failed and were given NaN rows (``ignore_errors=True``)."""
 
 
+class SuspiciousStructureWarning(UserWarning):
+    """Some inputs were featurized, but their descriptors may not mean what the user expects: distances
+    implausible for a crystal (a lattice in nm or bohr instead of Å) or elements the model never saw."""
+
+
+def warn_suspicious(notes: Sequence[str | None] | None, labels: Sequence[Any] | None = None) -> None:
+    """One :class:`SuspiciousStructureWarning` naming up to five flagged inputs and why (nothing if none is)."""
+    flagged = [(i, n) for i, n in enumerate(notes or ()) if n]
+    if flagged:
+        shown = "; ".join(f"{i if labels is None else labels[i]!r}: {n}" for i, n in flagged[:5])
+        warnings.warn(f"{len(flagged)} of {len(notes)} inputs may be described wrongly: {shown}",
+                      SuspiciousStructureWarning, stacklevel=4)
+
+
 def check_errors(errors: Sequence[str | None], ignore_errors: bool, labels: Sequence[Any] | None = None,
                  remedy: str = "get a NaN row and the reason instead", outcome: str = "failed and got NaN rows",
                  warn: bool = True, noun: str = "entry", positions: bool = True) -> list[tuple[int, str]]:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ssl_featurizer.embed import embed_structures
-from ssl_featurizer.featurizers.base import SSLFeaturizerBase
+from ssl_featurizer.featurizers.base import SSLFeaturizerBase, warn_suspicious
 from ssl_featurizer.featurizers.inputs import as_site_list, decode_structures
 
 
@@ -84,8 +84,10 @@ class SSLSiteFeaturizer(SSLFeaturizerBase):
     def _coerce(self, X: Any) -> tuple[list, list | None]:
         return as_site_list(X)
 
-    def _all_layer_embeddings(self, structures: list) -> tuple[list[np.ndarray | None], list[str | None]]:
-        """All-layer atom embeddings of each structure, through the per-instance content cache.
+    def _all_layer_embeddings(self, structures: list
+                              ) -> tuple[list[np.ndarray | None], list[str | None], list[str | None]]:
+        """All-layer atom embeddings of each structure, the failure reasons and the warnings, through the
+        per-instance content cache.
 
         Only successes are cached (a failure is recomputed, so it can never stand in for a good input), the key
         covers everything the descriptor depends on, and the cache is shared safely by threads: hits are
@@ -109,26 +111,23 @@ class SSLSiteFeaturizer(SSLFeaturizerBase):
         if first:
             emb = embed_structures(model, [structures[i] for i in first.values()], tuple(range(model.n_layers + 1)),
                                    self.batch_size, self.n_jobs)
-            results = dict(zip(first, zip(emb.atoms, emb.errors)))
+            results = dict(zip(first, zip(emb.atoms, emb.errors, emb.warnings)))
         with lock:
-            for k, (atoms, error) in results.items():
+            for k, (atoms, error, note) in results.items():
                 if error is None and k[0] == model.fingerprint:
-                    cache[k] = atoms
+                    cache[k] = (atoms, None, note)
             while len(cache) > max(int(self.cache_size), 0):
                 cache.popitem(last=False)
-        out = []
-        for i, k in enumerate(keys):
-            if k is not None and k in found:
-                out.append((found[k], None))
-            else:
-                out.append(results[k if k is not None else ("input", i)])
-        return [a for a, _ in out], [e for _, e in out]
+        out = [found[k] if k is not None and k in found else results[k if k is not None else ("input", i)]
+               for i, k in enumerate(keys)]
+        return [a for a, _, _ in out], [e for _, e, _ in out], [n for _, _, n in out]
 
     def _featurize_batch(self, pairs: list, progress: Any = False) -> tuple[np.ndarray, list[str | None]]:
         model = self.pretrained_model()
         layers = self.layer_indices(model)
         cols = np.concatenate([np.arange(lay * model.width, (lay + 1) * model.width) for lay in layers])
-        atoms, errors = self._all_layer_embeddings(decode_structures([p[0] for p in pairs]))
+        atoms, errors, notes = self._all_layer_embeddings(decode_structures([p[0] for p in pairs]))
+        warn_suspicious(notes)
         rows = np.full((len(pairs), len(cols)), np.nan)
         for i, ((_, idx), emb) in enumerate(zip(pairs, atoms)):
             if emb is None:

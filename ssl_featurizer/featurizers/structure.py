@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ssl_featurizer.embed import embed_structures
-from ssl_featurizer.featurizers.base import SSLFeaturizerBase
+from ssl_featurizer.featurizers.base import SSLFeaturizerBase, warn_suspicious
 from ssl_featurizer.featurizers.inputs import as_structure_list, decode_structures
 from ssl_featurizer.pooling import parse_pooling, pool
 
@@ -86,6 +86,7 @@ class SSLStructureFeaturizer(SSLFeaturizerBase):
         pooling = parse_pooling(self.pooling)
         structures = decode_structures(structures)
         emb = embed_structures(model, structures, layers, self.batch_size, self.n_jobs, progress)
+        warn_suspicious(emb.warnings)
         rows = np.full((len(structures), len(pooling) * len(layers) * model.width), np.nan)
         for i, atoms in enumerate(emb.atoms):
             if atoms is not None:

@@ -36,6 +36,15 @@ MAX_SPECIES_PER_SITE = 16
 MAX_JSON_CHARS = 64 * 2**20
 
 
+def text_hint(text: str) -> str:
+    """What to tell a user who passed ``text`` instead of a structure (it is not the JSON of one)."""
+    if "Full Formula" in text[:200]:
+        return (" (it looks like str(Structure), which is not a storage format: a Dask DataFrame converts object "
+                "columns to strings unless dask.config.set({'dataframe.convert-string': False}); or store "
+                "s.to_json() or s.as_dict())")
+    return " that is not the JSON of a structure"
+
+
 class DecodeError(ValueError):
     """A structure document that cannot be decoded; the message says which field and why."""
 
@@ -62,9 +71,7 @@ def loads_structure(text: str | bytes) -> Structure:
     if len(text) > MAX_JSON_CHARS:
         raise DecodeError(f"JSON text of {len(text):,} characters is longer than the limit of {MAX_JSON_CHARS:,}")
     if not text.lstrip().startswith("{"):
-        hint = (" (it looks like str(Structure), which loses precision; store s.to_json() or s.as_dict())"
-                if "Full Formula" in text[:200] else "")
-        raise NotAStructureError(f"a string that is not the JSON of a structure{hint}")
+        raise NotAStructureError(f"a string{text_hint(text)}")
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:

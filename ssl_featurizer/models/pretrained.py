@@ -13,12 +13,9 @@ import torch
 
 from ssl_featurizer.encoder.model import CrystalEncoder
 from ssl_featurizer.graph.crystal_graph import GraphConfig
+from ssl_featurizer.models.catalog import ModelError
 
 __all__ = ["ModelError", "PretrainedModel", "for_inference"]
-
-
-class ModelError(ValueError):
-    """Unknown model name, unreadable card, or weights that fail verification."""
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -21,64 +20,13 @@ from ssl_featurizer.encoder.model import CrystalEncoder, EncoderConfig
 from ssl_featurizer.graph.elements import load_element_table
 from ssl_featurizer.models.kong2023 import PREFIX as KONG2023_PREFIX
 from ssl_featurizer.models.kong2023 import load_kong2023
-from ssl_featurizer.models.pretrained import ModelError, PretrainedModel, for_inference
+from ssl_featurizer.models.catalog import CARD, DEFAULT_MODEL, WEIGHTS, ModelError, list_models, resolve_model
+from ssl_featurizer.models.pretrained import PretrainedModel, for_inference
 
-WEIGHTS = "model.safetensors"
-CARD = "card.json"
-#: what ``model="default"`` means: pinned to one version, so that shipping a new version never changes the
-#: default silently (the default is chosen by ``benchmarks/choose_default.py``; ``"cgcnn-ssl-mp2025"`` alone
-#: means its newest version)
-DEFAULT_MODEL = "cgcnn-ssl-mp2025@2.0"
+__all__ = ["CARD", "DEFAULT_MODEL", "WEIGHTS", "ModelError", "PretrainedModel", "list_models", "load_model",
+           "resolve_model", "save_model"]
+
 _ENCODER_PREFIX = "encoder."
-
-
-#: the shipped models in a source checkout (the folder an install maps to ``ssl_featurizer.pretrained``)
-_SOURCE_TREE_MODELS = Path(__file__).resolve().parents[2] / "pretrained"
-
-
-def _pretrained_root():
-    """The folder holding ``<name>/<version>/``: the installed ``ssl_featurizer.pretrained`` package, or, when
-    Python imports ``ssl_featurizer`` from a source checkout (e.g. run from the repository root, where the
-    package has no ``pretrained`` sub-package), the checkout's top-level ``pretrained/`` folder."""
-    try:
-        return resources.files("ssl_featurizer.pretrained")
-    except ModuleNotFoundError:
-        if (_SOURCE_TREE_MODELS / "__init__.py").is_file():
-            return _SOURCE_TREE_MODELS
-        raise ModelError("no shipped models found: ssl_featurizer.pretrained is not installed and this is not a "
-                         "source checkout with a pretrained/ folder; reinstall the package (pip install .)") from None
-
-
-def _version_key(v: str) -> tuple:
-    return tuple(int(p) if p.isdigit() else p for p in v.lstrip("v").split("."))
-
-
-def list_models() -> list[str]:
-    """Names of the shipped models, as ``<name>@<version>`` (usable as ``model=``; ``"default"`` too)."""
-    found = []
-    root = _pretrained_root()
-    for model_dir in root.iterdir():
-        if not model_dir.is_dir():
-            continue
-        for version_dir in model_dir.iterdir():
-            if version_dir.is_dir() and version_dir.joinpath(CARD).is_file():
-                found.append(f"{model_dir.name}@{version_dir.name}")
-    return sorted(found)
-
-
-def resolve_model(model: str) -> tuple[str, Any]:
-    """Map ``"default"``, ``"name"``, ``"name@version"`` or a directory path to (name, directory)."""
-    candidate = Path(model)
-    if candidate.is_dir() and (candidate / CARD).is_file():
-        return str(candidate.resolve()), candidate
-    name = DEFAULT_MODEL if model == "default" else model
-    base, _, version = name.partition("@")
-    available = list_models()
-    versions = sorted((m.split("@")[1] for m in available if m.split("@")[0] == base), key=_version_key)
-    if not versions or (version and version not in versions):
-        raise ModelError(f"unknown model {model!r}; available: {', '.join(['default', *available]) or 'none'}")
-    version = version or versions[-1]
-    return f"{base}@{version}", _pretrained_root().joinpath(base, version)
 
 
 _CACHE: dict[str, PretrainedModel] = {}
