@@ -362,7 +362,7 @@ def structure_from_object(obj: Any) -> tuple[Any, str | None]:
     """
     from pymatgen.core import IStructure
 
-    from ssl_featurizer.graph.decode import DecodeError, loads_structure, structure_from_dict
+    from ssl_featurizer.graph.decode import DecodeError, NotAStructureError, loads_structure, structure_from_dict
 
     if isinstance(obj, IStructure):
         return obj, None
@@ -370,8 +370,10 @@ def structure_from_object(obj: Any) -> tuple[Any, str | None]:
         if isinstance(obj, (str, bytes)):
             return loads_structure(obj), None
         return structure_from_dict(obj), None
-    except DecodeError as exc:
+    except NotAStructureError as exc:
         return None, str(exc)
+    except DecodeError as exc:
+        return None, f"could not build a structure from the JSON object: {exc}"
     except Exception as exc:  # noqa: BLE001 - any other failure becomes the record's reason
         return None, f"could not build a structure from the JSON object: {_failure(exc)}"
 

@@ -127,7 +127,7 @@ def test_corpus_rows_become_structures_through_the_library_reader(tmp_path):
     assert [r["id"] for r in common.corpus_rows(corpus, every=2)] == ["x-0", "x-2"]
     for row, structure in zip(read, structures):
         assert common.corpus_structure(row) == structure
-    with pytest.raises(ValueError, match="corpus row x-9: .*neither"):
+    with pytest.raises(ValueError, match="corpus row x-9: .*a structure needs .sites."):
         common.corpus_structure({"id": "x-9", "lattice": rows[0]["lattice"]})
 
 

@@ -128,8 +128,8 @@ CASES = {
     "empty JSON": ("x.json", b"", "could not parse JSON: "),
     "JSON list without structures": ("x.json", b"[]", "could not parse JSON: the file holds no structure"),
     "JSON-lines line not UTF-8": ("x.jsonl", b"\xff\xfe{}\n", "could not parse JSON-lines line 1: not UTF-8"),
-    "JSON-lines with a wrong object": ("x.jsonl", b'{"lattice": 5}\n', ("could not parse JSON-lines line 1: a "
-                                       "structure needs 'sites'")),
+    "JSON-lines with a wrong object": ("x.jsonl", b'{"lattice": 5}\n', ("could not parse JSON-lines line 1: could "
+                                       "not build a structure")),
     "empty JSON-lines": ("x.jsonl", b"", "could not parse JSON-lines: the file holds no structure"),
     "empty extxyz": ("x.extxyz", b"", "could not parse extxyz: the file holds no structure"),
     "extxyz with a wrong count": ("x.extxyz", (b'2\nLattice="3 0 0 0 3 0 0 0 3" Properties=species:S:1:pos:R:3\n'

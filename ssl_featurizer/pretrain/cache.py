@@ -16,6 +16,7 @@ import torch
 
 from ssl_featurizer.graph.batch import collate_arrays
 from ssl_featurizer.graph.crystal_graph import GraphConfig, StructureError, build_graph
+from ssl_featurizer.graph.elements import MAX_Z
 from ssl_featurizer.readers import open_text, structure_from_object
 
 MANIFEST = "manifest.json"
@@ -165,6 +166,18 @@ class GraphStore:
         return cls(cat["ids"], cat["z"], cat["src"], cat["dst"], cat["dist"],
                    np.concatenate(([0], np.cumsum(cat["n_atoms"], dtype=np.int64))),
                    np.concatenate(([0], np.cumsum(cat["n_edges"], dtype=np.int64))), digest, vec)
+
+    def element_counts(self, indices: Sequence[int]) -> dict[str, int]:
+        """For every element H..Fm, the number of the graphs at ``indices`` that hold it (for model cards: an
+        element no training structure holds has an untrained embedding)."""
+        from pymatgen.core import Element
+
+        owner = np.repeat(np.arange(len(self)), self.atom_ptr[1:] - self.atom_ptr[:-1])
+        keep = np.isin(owner, np.asarray(indices, dtype=np.int64))
+        width = int(self.z.max(initial=0)) + 1
+        pairs = np.unique(owner[keep].astype(np.int64) * width + self.z[keep])
+        counts = np.bincount(pairs % width, minlength=MAX_Z + 1)
+        return {Element.from_Z(z).symbol: int(counts[z]) for z in range(1, MAX_Z + 1)}
 
     def n_atoms(self, indices: Sequence[int]) -> np.ndarray:
         """Atoms per graph for the given graph indices."""

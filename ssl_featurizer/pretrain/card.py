@@ -23,6 +23,10 @@ def render_card(card: dict[str, Any]) -> str:
     excluded = (f"\n- Left out of training and held-out data: {t['n_excluded']:,} corpus structures listed in "
                 f"`excluded_ids.txt` (sha256 `{t['optimisation']['excluded_ids_sha256'][:12]}…`)."
                 if "n_excluded" in t else "")
+    counts = card.get("element_counts") or {}
+    never = [el for el, n in counts.items() if not n]
+    unseen = (f"- Elements in no pretraining structure (their embeddings are untrained; the featurizers warn when a structure "
+              f"holds one): {', '.join(never)}.\n" if never else "")
     return f"""# Model card: {card['name']} {card['version']}
 
 {card['description']}
@@ -33,7 +37,7 @@ def render_card(card: dict[str, Any]) -> str:
 ## Data
 - Corpus: {corpus}. Graph-building failures: {t['corpus_errors']}.
 - Training structures: {t['n_train']:,}; held out: {t['n_validation']:,} (split: {t['validation_split']}).{excluded}
-
+{unseen}
 ## Graph and architecture
 - Neighbours within {g['cutoff']} Å, {g['max_neighbors']} nearest plus the whole shell tied with the
   {g['max_neighbors']}th (tolerance {g['tie_tolerance']} Å), no padding; messages neighbour → centre

@@ -74,6 +74,7 @@ def export_run(run_dir: str | Path, cache_dir: str | Path, out_dir: str | Path, 
             **(extra or {}),
         },
         "metrics": metrics,
+        "element_counts": trainer.store.element_counts(trainer.train_idx),
     }
     card = save_model(out_dir, tensors, card)
     (Path(out_dir) / "README.md").write_text(render_card(card))
