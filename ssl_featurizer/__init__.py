@@ -27,6 +27,8 @@ _EXPORTS = {
     "StructureError": "ssl_featurizer.graph.crystal_graph",
     "build_graph": "ssl_featurizer.graph.crystal_graph",
     "as_structure": "ssl_featurizer.graph.crystal_graph",
+    "ordered_approximant": "ssl_featurizer.graph.ordering",
+    "SuspiciousStructureWarning": "ssl_featurizer.featurizers.base",
     "embed_structures": "ssl_featurizer.embed",
     "NEGNNRegressor": "ssl_featurizer.negnn",
 }
@@ -40,20 +42,23 @@ __all__ = [
     "SSLSiteFeaturizer",
     "SSLStructureFeaturizer",
     "StructureError",
+    "SuspiciousStructureWarning",
     "__version__",
     "as_structure",
     "build_graph",
     "embed_structures",
     "list_models",
     "load_model",
+    "ordered_approximant",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
     from ssl_featurizer.embed import embed_structures
-    from ssl_featurizer.featurizers.base import FeaturizationError, FeaturizationWarning
+    from ssl_featurizer.featurizers.base import FeaturizationError, FeaturizationWarning, SuspiciousStructureWarning
     from ssl_featurizer.featurizers.site import SSLSiteFeaturizer
     from ssl_featurizer.featurizers.structure import SSLStructureFeaturizer
     from ssl_featurizer.graph.crystal_graph import GraphConfig, StructureError, as_structure, build_graph
+    from ssl_featurizer.graph.ordering import ordered_approximant
     from ssl_featurizer.models.registry import ModelError, list_models, load_model
     from ssl_featurizer.negnn import NEGNNRegressor
 

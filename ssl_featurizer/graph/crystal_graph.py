@@ -220,7 +220,7 @@ def _atomic_numbers(structure: Structure) -> np.ndarray:
 
 
 _DISORDERED = ("structure is disordered (partial occupancies); order it first, e.g. with "
-               "OrderDisorderedStructureTransformation")
+               "ssl_featurizer.ordered_approximant(structure) (one ordered supercell)")
 
 
 def build_graph(structure: Structure, config: GraphConfig | None = None, vectors: bool = False) -> CrystalGraph:
