@@ -363,3 +363,14 @@ def test_cli_errors_a_user_can_act_on(messy_folder, tmp_path, capsys, monkeypatc
     assert "--overwrite" in err and "overwrite=True" not in err
     help_text = build_parser()._subparsers._group_actions[0].choices["featurize"].format_help()
     assert DEFAULT_MODEL in " ".join(help_text.split()) and "(default: default)" not in help_text
+
+
+def test_every_test_the_reliability_page_names_exists():
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    page = (root / "docs" / "reliability.md").read_text()
+    named = set(re.findall(r"`(test_\w+\.py)::(test_\w+)", page))
+    assert len(named) > 20
+    missing = [f"{f}::{t}" for f, t in sorted(named) if f"def {t}(" not in (root / "tests" / f).read_text()]
+    assert not missing, missing
