@@ -34,7 +34,8 @@ class SSLSiteFeaturizer(SSLFeaturizerBase):
     ``SiteStatsFingerprint``.
 
     Args:
-        model: ``"default"``, a name from :func:`ssl_featurizer.list_models`, or a model directory.
+        model: ``"default"``, a name from :func:`ssl_featurizer.list_models`, a model directory, or a foreign
+            encoder from :func:`ssl_featurizer.list_foreign_models`.
         layers: the paper's layer string ("0", "01", ...) or a tuple of ints.
         batch_size: structures per forward pass in ``featurize_many``/``transform``.
         n_jobs: processes for graph building.
@@ -60,7 +61,7 @@ class SSLSiteFeaturizer(SSLFeaturizerBase):
     def feature_labels(self) -> list[str]:
         """``"NE<layer>_<dim>"`` for every output column."""
         model = self.pretrained_model()
-        return [f"NE{lay}_{k}" for lay in self.layer_indices(model) for k in range(model.width)]
+        return [f"NE{lay}_{k}" for lay in self.layer_indices(model) for k in range(model.layer_widths[lay])]
 
     def featurize(self, structure: Any, idx: int) -> list[float]:
         """Descriptor of site ``idx`` of ``structure``. Raises on invalid input or index."""
@@ -99,7 +100,8 @@ class SSLSiteFeaturizer(SSLFeaturizerBase):
     def _featurize_batch(self, pairs: list, progress: Any = False) -> tuple[np.ndarray, list[str | None]]:
         model = self.pretrained_model()
         layers = self.layer_indices(model)
-        cols = np.concatenate([np.arange(lay * model.width, (lay + 1) * model.width) for lay in layers])
+        offsets = np.concatenate([[0], np.cumsum(model.layer_widths)])
+        cols = np.concatenate([np.arange(offsets[lay], offsets[lay + 1]) for lay in layers])
         atoms, errors = self._all_layer_embeddings(structures_from_dicts([p[0] for p in pairs]))
         rows = np.full((len(pairs), len(cols)), np.nan)
         for i, ((_, idx), emb) in enumerate(zip(pairs, atoms)):
@@ -110,3 +112,7 @@ class SSLSiteFeaturizer(SSLFeaturizerBase):
                 continue
             rows[i] = emb[idx, cols]
         return rows, errors
+
+
+#: the same class under a neutral name: the featurizer serves foreign, supervised encoders too (``model="sevennet-0"``)
+SiteFeaturizer = SSLSiteFeaturizer

@@ -19,6 +19,7 @@ import torch
 
 from ssl_featurizer.encoder.model import CrystalEncoder, EncoderConfig
 from ssl_featurizer.graph.elements import load_element_table
+from ssl_featurizer.models.foreign import Encoder
 from ssl_featurizer.models.kong2023 import PREFIX as KONG2023_PREFIX
 from ssl_featurizer.models.kong2023 import load_kong2023
 from ssl_featurizer.models.pretrained import ModelError, PretrainedModel, for_inference
@@ -76,31 +77,67 @@ def resolve_model(model: str) -> tuple[str, Any]:
     available = list_models()
     versions = sorted((m.split("@")[1] for m in available if m.split("@")[0] == base), key=_version_key)
     if not versions or (version and version not in versions):
-        raise ModelError(f"unknown model {model!r}; available: {', '.join(['default', *available]) or 'none'}")
+        raise ModelError(f"unknown model {model!r}; available: {', '.join(['default', *available]) or 'none'}; "
+                         f"foreign encoders (extra 'peer'): {', '.join(FOREIGN_MODELS)}")
     version = version or versions[-1]
     return f"{base}@{version}", _pretrained_root().joinpath(base, version)
 
 
-_CACHE: dict[str, PretrainedModel] = {}
+#: the foreign encoders by name (optional extra ``peer``): the pretrained networks of other packages, read through
+#: :mod:`ssl_featurizer.models.sevennet` and :mod:`ssl_featurizer.models.chgnet`; not in :func:`list_models`, which
+#: lists the models this package ships (:func:`list_foreign_models`)
+FOREIGN_MODELS = ("sevennet-0", "sevennet-0-22may2024", "sevennet-l3i5", "chgnet")
+
+
+def list_foreign_models(installed: bool = True) -> list[str]:
+    """Names of the foreign encoders (usable as ``model=`` like a shipped model).
+
+    Args:
+        installed: only those whose package (and checkpoint file) is installed; ``False``: all of them.
+    """
+    if not installed:
+        return list(FOREIGN_MODELS)
+    from ssl_featurizer.models import chgnet, sevennet
+
+    return [*sevennet.available(), *chgnet.available()]
+
+
+def _load_foreign(name: str) -> Encoder:
+    if name == "chgnet":
+        from ssl_featurizer.models.chgnet import load_chgnet
+
+        return load_chgnet(name)
+    from ssl_featurizer.models.sevennet import load_sevennet
+
+    return load_sevennet(name)
+
+
+_CACHE: dict[str, PretrainedModel | Encoder] = {}
 _LOCK = threading.Lock()
 
 
-def load_model(model: str = "default", expected_sha256: str | None = None) -> PretrainedModel:
+def load_model(model: str = "default", expected_sha256: str | None = None) -> PretrainedModel | Encoder:
     """Load (once per process) a pretrained encoder, verifying the weights' sha256 before use.
 
     Args:
-        model: ``"default"``, a registry name (``list_models()``), a model directory, or
-            ``"kong2023:<path to the authors' .pth>"`` (see :mod:`ssl_featurizer.models.kong2023`).
+        model: ``"default"``, a registry name (``list_models()``), a model directory,
+            ``"kong2023:<path to the authors' .pth>"`` (see :mod:`ssl_featurizer.models.kong2023`), or a foreign
+            encoder (``list_foreign_models()``: ``"sevennet-0"``, ``"sevennet-l3i5"``, ``"chgnet"``, ...; optional
+            extra ``peer``), which the featurizers use exactly like a shipped model.
         expected_sha256: if given, the weights must also have this digest (used when a pickled
             featurizer is restored: it reloads its weights by name and checks they are the same).
 
     Raises:
-        ModelError: unknown name, missing files, truncated/corrupted weights or a digest mismatch.
+        ModelError: unknown name, missing files, truncated/corrupted weights or a digest mismatch; for a foreign
+            encoder whose package is missing, :class:`~ssl_featurizer.models.foreign.MissingExtraError` (a
+            ModelError and an ImportError) naming the extra to install.
     """
     with _LOCK:
         loaded = _CACHE.get(model)
         if loaded is None and model.startswith(KONG2023_PREFIX):
             loaded = _CACHE[model] = load_kong2023(model)
+        if loaded is None and model in FOREIGN_MODELS:
+            loaded = _CACHE[model] = _load_foreign(model)
         if loaded is None:
             name, directory = resolve_model(model)
             loaded = _CACHE.get(name) or _load_verified(name, directory)
