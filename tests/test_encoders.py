@@ -224,3 +224,17 @@ def test_foreign_names_are_listed_apart_from_the_shipped_models():
 
     assert set(list_foreign_models()) <= set(FOREIGN_MODELS) == set(list_foreign_models(installed=False))
     assert not set(FOREIGN_MODELS) & set(list_models())
+
+
+@pytest.mark.parametrize("level", ["structure", "site"])
+def test_peer_menu_is_built_in_full_through_the_adapters(sevennet, chgnet, tmp_path, level, crystals):
+    from ssl_featurizer.bench.families import build_menu, declared_menu
+    from ssl_featurizer.bench.tasks import Task
+
+    s = crystals["NaCl (rock salt)"]
+    inputs = [s, s.copy()] if level == "structure" else [(s, 0), (s, 1)]
+    task = Task(f"peer-{level}", inputs, np.arange(1.0, 3.0), level, None if level == "structure" else np.array([0, 1]))
+    menu, missing = build_menu("peer", task, tmp_path)
+    assert list(menu) == declared_menu("peer", level) and missing == []
+    spec = "sevennet-0/ssl:5" if level == "structure" else "sevennet-0/ssl_site:5"
+    assert menu[spec].shape == (2, 128) and np.isfinite(menu[spec]).all()
