@@ -238,3 +238,36 @@ def test_peer_menu_is_built_in_full_through_the_adapters(sevennet, chgnet, tmp_p
     assert list(menu) == declared_menu("peer", level) and missing == []
     spec = "sevennet-0/ssl:5" if level == "structure" else "sevennet-0/ssl_site:5"
     assert menu[spec].shape == (2, 128) and np.isfinite(menu[spec]).all()
+
+
+def test_streaming_command_line_with_a_foreign_encoder(sevennet, crystals, tmp_path, capsys):
+    import pandas as pd
+
+    from ssl_featurizer import StructureFeaturizer
+    from ssl_featurizer.cli import main
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    structures = [crystals["NaCl (rock salt)"], crystals["Si (diamond)"]]
+    for k, s in enumerate(structures):
+        s.to(filename=str(folder / f"s{k}.cif"))
+    out = tmp_path / "features.parquet"
+    assert main(["featurize", str(folder), "-o", str(out), "--model", "sevennet-0", "--layers", "5", "--quiet"]) == 0
+    assert "2 structures featurized, 0 failed" in capsys.readouterr().err
+    table = pd.read_parquet(out)
+    columns = [c for c in table.columns if c.startswith("mean NE5_")]
+    assert len(columns) == 128
+    expected = StructureFeaturizer(model="sevennet-0", layers="5").transform(structures)
+    got = table.sort_values(table.columns[0])[columns].to_numpy()
+    np.testing.assert_allclose(got, expected, **TOL)
+
+
+def test_dask_bag_with_a_foreign_encoder(chgnet, crystals):
+    db = pytest.importorskip("dask.bag", reason="the Dask test needs dask (the test extra installs it)")
+    from ssl_featurizer import StructureFeaturizer
+    from ssl_featurizer.dask import featurize_bag
+
+    structures = [crystals[n] for n in ("NaCl (rock salt)", "Si (diamond)", "GaN (wurtzite)")]
+    f = StructureFeaturizer(model="chgnet", layers="04", ignore_errors=True)
+    rows = featurize_bag(db.from_sequence(structures, npartitions=2), f).compute(scheduler="sync")
+    np.testing.assert_allclose(np.stack(rows), f.transform(structures), **TOL)
