@@ -119,7 +119,9 @@ def test_invariant_to_rotation_translation_site_order_and_supercell(encoder, cel
 
 def test_sevennet_layers_are_the_scalars_of_its_own_forward_pass(sevennet, cells):
     """SevenNet's calculator (its graph, its preprocessing, the whole model with forces) on one structure, with
-    hooks on the species embedding and every interaction block's gate: our layers are those tensors' 0e channels."""
+    hooks on the species embedding and every interaction block's gate: our layers are those tensors' 0e channels.
+    (The calculator gets a copy of the loaded network, the weights of the same file, to save loading it again.)"""
+    import copy
     import warnings
 
     import torch
@@ -128,7 +130,7 @@ def test_sevennet_layers_are_the_scalars_of_its_own_forward_pass(sevennet, cells
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        calc = SevenNetCalculator("7net-0", device="cpu")
+        calc = SevenNetCalculator(copy.deepcopy(sevennet.model), file_type="model_instance", device="cpu")
     seen: dict[str, torch.Tensor] = {}
     watched = ["onehot_to_feature_x", *(f"{k}_equivariant_gate" for k in range(5))]
     for name, module in calc.model.named_children():
@@ -271,3 +273,11 @@ def test_dask_bag_with_a_foreign_encoder(chgnet, crystals):
     f = StructureFeaturizer(model="chgnet", layers="04", ignore_errors=True)
     rows = featurize_bag(db.from_sequence(structures, npartitions=2), f).compute(scheduler="sync")
     np.testing.assert_allclose(np.stack(rows), f.transform(structures), **TOL)
+
+
+def test_negnn_refuses_a_foreign_encoder_clearly(chgnet, crystals):
+    from ssl_featurizer import NEGNNRegressor
+
+    structures = [crystals["NaCl (rock salt)"], crystals["Si (diamond)"]]
+    with pytest.raises(ValueError, match="foreign encoder"):
+        NEGNNRegressor(model="chgnet", layers="01").fit(structures, [1.0, 2.0])

@@ -23,7 +23,13 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from ssl_featurizer.graph.crystal_graph import GraphConfig, StructureError, pair_upper_bound, validate_structure
+from ssl_featurizer.graph.crystal_graph import (
+    GraphConfig,
+    StructureError,
+    as_structure,
+    pair_upper_bound,
+    validate_structure,
+)
 from ssl_featurizer.models.pretrained import ModelError
 
 __all__ = ["Encoder", "ForeignEncoder", "LayerEncoder", "MissingExtraError", "file_sha256", "package_licence",
@@ -159,6 +165,7 @@ class ForeignEncoder:
     # ---- shared machinery -----------------------------------------------------------------------
     def check(self, structure: Any) -> Any:
         """The structure if this encoder can take it; raise :class:`StructureError` with the reason otherwise."""
+        structure = as_structure(structure)
         numbers = validate_structure(structure, GraphConfig())  # ordered, finite, periodic, known elements
         unknown = sorted(set(int(z) for z in numbers) - set(self.elements()))
         if unknown:
