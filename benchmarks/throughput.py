@@ -317,8 +317,8 @@ def _encoder_table(results: list[dict[str, Any]]) -> str:
     from ssl_featurizer import load_model
 
     by = {(r["model"], r["layers"], r["batch_size"]): r for r in results if "cpu_s" in r}
-    lines = ["| encoder | layers | features (mean pooling) | CPU ms / structure, one per pass | CPU ms / structure, "
-             "batched (64) | batching is × faster | failed |", "|---|---|---|---|---|---|---|"]
+    lines = [("| encoder | layers | features (mean pooling) | CPU ms / structure, one per pass | CPU ms / structure, "
+              "batched (64) | batching is × faster | failed |"), "|---|---|---|---|---|---|---|"]
     for model, layers in ENCODERS:
         single, batched = by.get((model, layers, 1)), by.get((model, layers, 64))
         if single is None or batched is None:

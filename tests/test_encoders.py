@@ -182,7 +182,7 @@ def test_a_structure_the_encoder_cannot_take_gets_a_reason_not_an_exception(enco
     f = StructureFeaturizer(model=encoder.name, layers="1", ignore_errors=True, batch_size=8)
     with pytest.warns(UserWarning):
         X = f.transform(inputs)
-    rows, errors = f.featurize_with_errors(inputs)
+    _, errors = f.featurize_with_errors(inputs)
     assert np.isfinite(X[[0, 4]]).all() and np.isnan(X[[1, 2]]).all()
     assert "disordered" in errors[1] and "Structure" in errors[2]
     assert (errors[3] is None) == np.isfinite(X[3]).all()  # an isolated atom: a number or a reason, never both

@@ -167,7 +167,7 @@ class ForeignEncoder:
         """The structure if this encoder can take it; raise :class:`StructureError` with the reason otherwise."""
         structure = as_structure(structure)
         numbers = validate_structure(structure, GraphConfig())  # ordered, finite, periodic, known elements
-        unknown = sorted(set(int(z) for z in numbers) - set(self.elements()))
+        unknown = sorted({int(z) for z in numbers} - set(self.elements()))
         if unknown:
             from pymatgen.core import Element
 
