@@ -55,7 +55,10 @@ def _version_key(v: str) -> tuple:
 
 
 def list_models() -> list[str]:
-    """Names of the shipped models, as ``<name>@<version>`` (usable as ``model=``; ``"default"`` too)."""
+    """Names of the shipped models, as ``<name>@<version>`` (usable as ``model=``; ``"default"`` too).
+
+    The foreign encoders (SevenNet, CHGNet) are listed apart, by :func:`list_foreign_models`.
+    """
     found = []
     root = _pretrained_root()
     for model_dir in root.iterdir():
