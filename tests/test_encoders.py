@@ -150,6 +150,7 @@ def test_sevennet_layers_are_the_scalars_of_its_own_forward_pass(sevennet, cells
         offset += width
 
 
+@pytest.mark.filterwarnings("ignore:Converting a tensor with requires_grad")  # inside CHGNet's predict_structure
 def test_chgnet_layers_match_its_own_atom_and_crystal_features(chgnet, cells):
     """CHGNet's ``predict_structure``: its ``atom_fea`` is our layer L-1; its ``crystal_fea`` is the sum
     over atoms (CHGNet's pooling for ``crystal_fea`` is a sum) of our layer L after CHGNet's readout norm."""
