@@ -193,6 +193,13 @@ def test_a_structure_the_encoder_cannot_take_gets_a_reason_not_an_exception(enco
         StructureFeaturizer(model=encoder.name, layers="1").transform(inputs)
 
 
+def test_a_cell_too_large_for_the_memory_bound_gets_a_reason(chgnet, cells, monkeypatch):
+    monkeypatch.setattr(chgnet, "max_pairs", 2000)
+    atoms, errors = chgnet.embed_layers([cells[1], cells[0] * (3, 3, 3)], (1,))
+    assert errors[0] is None and atoms[0] is not None
+    assert atoms[1] is None and "refused to bound memory" in errors[1]
+
+
 def test_a_failing_batch_is_rerun_one_structure_at_a_time(sevennet, cells, monkeypatch):
     real = type(sevennet).forward
 

@@ -108,10 +108,6 @@ def package_licence(package: str) -> str:
         return "unknown"
 
 
-#: most atom pairs within the cutoff of one structure that a foreign encoder is given (memory bound)
-MAX_PAIRS = 2**21
-
-
 class ForeignEncoder:
     """Base of the adapters: validation, batching by edges, per-structure errors, layer selection.
 
@@ -128,6 +124,10 @@ class ForeignEncoder:
 
     #: most neighbour pairs in one forward batch (unless a single structure has more)
     max_batch_edges = 16384
+    #: a structure whose upper bound on (centre, neighbour) pairs within the cutoff exceeds this is refused with a
+    #: reason (memory bound: SevenNet-0 needs ~25 kB per pair, ~0.7 GB for a 1,000-atom Si cell; the bound is ~3x
+    #: above the true count for a homogeneous crystal); raise it on the loaded encoder for larger cells
+    max_pairs = 2**18
 
     def __init__(self, name: str, card: dict[str, Any], layer_widths: Sequence[int], cutoff: float):
         self.name = name
@@ -175,9 +175,10 @@ class ForeignEncoder:
             raise StructureError(f"{self.name} was not trained on element(s) {symbols}")
         lattice = structure.lattice
         bound = pair_upper_bound(structure.frac_coords, lattice.matrix, lattice.volume, self.cutoff)
-        if bound > MAX_PAIRS:
+        if bound > self.max_pairs:
             raise StructureError(f"{self.name}: up to {bound:.3g} atom pairs within {self.cutoff:g} Å, more than "
-                                 f"the limit of {MAX_PAIRS:.3g}: refused to bound memory")
+                                 f"its max_pairs={self.max_pairs}: refused to bound memory (raise "
+                                 f"load_model({self.name!r}).max_pairs for larger cells)")
         return structure
 
     def elements(self) -> Sequence[int]:
