@@ -236,6 +236,15 @@ def test_foreign_names_are_listed_apart_from_the_shipped_models():
     assert not set(FOREIGN_MODELS) & set(list_models())
 
 
+def test_our_models_have_the_same_interface():
+    from ssl_featurizer import Encoder, load_model
+    from ssl_featurizer.models.foreign import LayerEncoder
+
+    ours = load_model("default")
+    assert isinstance(ours, Encoder) and not isinstance(ours, LayerEncoder)  # embedded through our graphs
+    assert ours.layer_widths == (ours.width,) * (ours.n_layers + 1)
+
+
 @pytest.mark.parametrize("level", ["structure", "site"])
 def test_peer_menu_is_built_in_full_through_the_adapters(sevennet, chgnet, tmp_path, level, crystals):
     from ssl_featurizer.bench.families import build_menu, declared_menu
