@@ -193,6 +193,12 @@ def test_a_structure_the_encoder_cannot_take_gets_a_reason_not_an_exception(enco
         StructureFeaturizer(model=encoder.name, layers="1").transform(inputs)
 
 
+def test_structure_dicts_are_read_like_structures(chgnet, cells):
+    atoms, errors = chgnet.embed_layers([cells[1].as_dict(), cells[1]], (0, 2))
+    assert errors == [None, None]
+    np.testing.assert_array_equal(atoms[0], atoms[1])
+
+
 def test_a_cell_too_large_for_the_memory_bound_gets_a_reason(chgnet, cells, monkeypatch):
     monkeypatch.setattr(chgnet, "max_pairs", 2000)
     atoms, errors = chgnet.embed_layers([cells[1], cells[0] * (3, 3, 3)], (1,))

@@ -198,10 +198,11 @@ class ForeignEncoder:
         """
         atoms: list[np.ndarray | None] = [None] * len(structures)
         errors: list[str | None] = [None] * len(structures)
-        graphs: dict[int, tuple[Any, int]] = {}
+        graphs: dict[int, tuple[Any, int, int]] = {}
         for i, s in enumerate(structures):
             try:
-                graphs[i] = self.graph(self.check(s))
+                checked = self.check(s)
+                graphs[i] = (*self.graph(checked), len(checked))  # (graph, edges, atoms)
             except Exception as exc:  # noqa: BLE001 - any failure of the package becomes this structure's reason
                 errors[i] = _reason(exc)
         if on_batch is not None and len(graphs) < len(structures):
@@ -215,7 +216,8 @@ class ForeignEncoder:
                 edges += graphs[ok[stop]][1]
                 stop += 1
             part = ok[start:stop]
-            for i, result in zip(part, self._run(structures, [graphs[i][0] for i in part], part, layers)):
+            batch = [graphs[i][0] for i in part]
+            for i, result in zip(part, self._run(batch, [graphs[i][2] for i in part], layers)):
                 if isinstance(result, str):
                     errors[i] = result
                 else:
@@ -225,20 +227,17 @@ class ForeignEncoder:
             start = stop
         return atoms, errors
 
-    def _run(self, structures: Sequence[Any], graphs: list[Any], part: list[int],
-             layers: tuple[int, ...]) -> list[np.ndarray | str]:
+    def _run(self, graphs: list[Any], sizes: list[int], layers: tuple[int, ...]) -> list[np.ndarray | str]:
         """One batch's selected layers per structure; a failing batch is rerun structure by structure."""
         try:
             out = self.forward(graphs, max(layers))
             block = np.concatenate([np.asarray(out[k], dtype=np.float64) for k in layers], axis=1)
-            sizes = [len(structures[i]) for i in part]
             if len(block) != sum(sizes):
                 raise RuntimeError(f"{len(block)} atom rows for {sum(sizes)} atoms")
             pieces = np.split(block, np.cumsum(sizes)[:-1])
         except Exception as exc:  # noqa: BLE001 - find the structure that failed
             if len(graphs) > 1:
-                return [r for k in range(len(graphs)) for r in self._run(structures, graphs[k:k + 1], part[k:k + 1],
-                                                                             layers)]
+                return [r for k in range(len(graphs)) for r in self._run(graphs[k:k + 1], sizes[k:k + 1], layers)]
             return [_reason(exc)]
         return [p if np.isfinite(p).all() else f"{self.name} gave non-finite atom features" for p in pieces]
 
