@@ -25,6 +25,10 @@ CHGNet is fed 64 structures per call (16 per batch), as a streaming user would c
 ~4 MB per atom of a cell (see the scaling), which sets its peak on the sample.
 Results: ``benchmarks/results/throughput/{throughput,scaling}.json``, ``table.md`` and
 ``docs/figures/throughput_scaling.png``.
+
+``--encoders`` (``--n 100 --repeats 2``) measures instead the encoders behind the featurizers — ours, SevenNet-0,
+SevenNet-l3i5, CHGNet (:data:`ENCODERS`) — end to end through ``StructureFeaturizer``, one structure per forward
+pass and 64 per batch, and writes ``encoders.json`` and the ``encoder-speed`` block of ``docs/encoders.md``.
 """
 
 from __future__ import annotations
@@ -99,6 +103,13 @@ def _method(name: str) -> Any:
         encoder_only.prepare = lambda structures: cache.__setitem__(  # type: ignore[attr-defined]
             id(structures), [g for g in build_graphs(structures, model.graph_config) if not isinstance(g, str)])
         return encoder_only
+    if kind == "encoder":  # encoder:<model>:<layers>:<batch size>, end to end through the structure featurizer
+        from ssl_featurizer import StructureFeaturizer
+
+        model, layers, batch_size = arg.split(":")
+        f = StructureFeaturizer(model=model, layers=layers, pooling=("mean",), batch_size=int(batch_size),
+                                ignore_errors=True)
+        return f.transform
     if kind == "sitestats":
         from matminer.featurizers.structure import SiteStatsFingerprint
 
@@ -210,7 +221,7 @@ def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version()}
-    for pkg in ("torch", "pymatgen", "matminer", "dscribe", "chgnet", "numpy", "ssl-featurizer"):
+    for pkg in ("torch", "pymatgen", "matminer", "dscribe", "chgnet", "sevenn", "numpy", "ssl-featurizer"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
@@ -295,6 +306,65 @@ def _plot(results: list[dict[str, Any]], path: Path) -> None:
     fig.savefig(path, dpi=130)
 
 
+#: ``--encoders``: (model, layers) measured one structure per forward pass and in batches of 64 structures
+ENCODERS = (("default", "01"), ("default", "012345"), ("sevennet-0", "12345"), ("sevennet-l3i5", "12345"),
+            ("chgnet", "01234"))
+ENCODER_BATCHES = (1, 64)
+
+
+def _encoder_table(results: list[dict[str, Any]]) -> str:
+    """Markdown table of ms per structure, single versus batched, per encoder (``--encoders``)."""
+    from ssl_featurizer import load_model
+
+    by = {(r["model"], r["layers"], r["batch_size"]): r for r in results if "cpu_s" in r}
+    lines = [("| encoder | layers | features (mean pooling) | CPU ms / structure, one per pass | CPU ms / structure, "
+              "batched (64) | batching is × faster | failed |"), "|---|---|---|---|---|---|---|"]
+    for model, layers in ENCODERS:
+        single, batched = by.get((model, layers, 1)), by.get((model, layers, 64))
+        if single is None or batched is None:
+            why = next((r.get("error", "") for r in results if r["model"] == model and "error" in r), "not run")
+            lines.append(f"| {model} | {layers} | | not measured: {why[:80]} | | | |")
+            continue
+        loaded = load_model(model)
+        name = loaded.name if model != "default" else f"{loaded.name} (ours, default)"
+        width = sum(loaded.layer_widths[int(c)] for c in layers)
+        ms = [1e3 * r["cpu_s"] / r["n"] for r in (single, batched)]
+        lines.append(f"| {name} | {layers} | {width} | {ms[0]:.1f} | {ms[1]:.1f} | {ms[0] / ms[1]:.2f} | "
+                     f"{batched['failed']} |")
+    return "\n".join(lines)
+
+
+def encoders(args: argparse.Namespace) -> None:
+    """ms/structure of every encoder of :data:`ENCODERS`, single and batched, into docs/encoders.md."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from docs_blocks import write_block
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    sample = out / "encoder_sample.jsonl"
+    sample.write_text("\n".join(_sample(Path(args.data), args.n, args.seed)) + "\n")
+    results = []
+    for model, layers in ENCODERS:
+        for batch in ENCODER_BATCHES:
+            r = _run_worker(f"encoder:{model}:{layers}:{batch}", sample, args.n, args.repeats, 0, "throughput")
+            r = {"error": r} if isinstance(r, str) else r
+            results.append({"model": model, "layers": layers, "batch_size": batch, **r})
+            print(model, layers, batch, {k: v for k, v in r.items() if k in ("cpu_s", "n", "error")}, file=sys.stderr)
+    sample.unlink()
+    meta = {"n": args.n, "seed": args.seed, "data": "../shared/data/mp2025/structures.jsonl.gz",
+            "repeats": args.repeats, "machine": _machine(), "versions": _versions(),
+            "threads": 1, "atoms": next((r["atoms"] for r in results if "atoms" in r), None)}
+    (out / "encoders.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1) + "\n")
+    table = _encoder_table(results)
+    note = (f"{args.n} structures ({meta['atoms']} atoms) drawn with seed {args.seed} from "
+            "`../shared/data/mp2025/structures.jsonl.gz`; end to end (pymatgen Structure → mean-pooled features "
+            "through `StructureFeaturizer`), one thread (`OMP_NUM_THREADS=1`), best of "
+            f"{args.repeats} after a warm-up, each encoder in a fresh process; {meta['machine']['cpu']}, shared "
+            "with other jobs. Generated by `benchmarks/throughput.py --encoders`.")
+    write_block(ROOT / "docs" / "encoders.md", "encoder-speed", f"{table}\n\n{note}")
+    print(table)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=1000)
@@ -308,6 +378,9 @@ def main() -> None:
                         "ssl_e2e:012345@N", help="comma-separated; @N: the first --sitestats-n structures only")
     parser.add_argument("--data", default=str(ROOT.parent / "shared/data/mp2025/structures.jsonl.gz"))
     parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--encoders", action="store_true",
+                        help="measure ms/structure of ours, SevenNet and CHGNet, single vs batched (--n 100 "
+                             "--repeats 2 recommended) and write the table into docs/encoders.md")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--sample", help=argparse.SUPPRESS)
     parser.add_argument("--limit", type=int, default=None, help=argparse.SUPPRESS)
@@ -315,6 +388,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         _worker(args)
+        return
+    if args.encoders:
+        encoders(args)
         return
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

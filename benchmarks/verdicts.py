@@ -67,7 +67,7 @@ def gate_summary(scores: dict[tuple[str, str], list[tuple[str, dict]]]) -> str:
                      f"finished against the authors' checkpoints: {len(wins)} win(s) at p < 0.05, {len(big)} of them "
                      f"by ≥ 10 % lower mean MAE; {len(losses)} significant loss(es)"
                      + (f" ({', '.join(losses)})" if losses else "")
-                     + f". Against CHGNet ({len(peer)} finished): {len(peer_wins)} win(s), {len(peer_losses)} "
+                     + f". Against the peer encoders ({len(peer)} finished): {len(peer_wins)} win(s), {len(peer_losses)} "
                      f"loss(es)" + (f" ({', '.join(peer_losses)})" if peer_losses else "") + ".")
     goal = ("Goal of the default model: beat the better of the authors' checkpoints on ≥ 4 of the 6 gate tasks at "
             "p < 0.05 with ≥ 10 % lower mean MAE and no significant loss, and beat CHGNet's features on ≥ 4 of 6.")
@@ -269,6 +269,13 @@ def menus_markdown() -> str:
                 menu = declared_menu("ssl", level)
                 cells.append(f"{len(menu) * len(CHECKPOINTS)}: each of " + ", ".join(f"`{c}/`" for c in CHECKPOINTS)
                              + " × " + ", ".join(f"`{v}`" for v in menu))
+            elif family == "peer":
+                by_encoder: dict[str, list[str]] = {}
+                for v in menu:
+                    encoder, _, spec = v.partition("/")
+                    by_encoder.setdefault(encoder, []).append(spec)
+                cells.append(f"{len(menu)}: " + "; ".join(f"`{e}/` × " + ", ".join(f"`{v}`" for v in specs)
+                                                         for e, specs in by_encoder.items()))
             else:
                 cells.append(f"{len(menu)}: " + ", ".join(f"`{v}`" for v in menu))
         label = f"{family} (`{family_model(family)}`)" if family in LABELS else family

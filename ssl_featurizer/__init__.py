@@ -5,7 +5,9 @@ Pipeline: structure → :mod:`~ssl_featurizer.graph` → :mod:`~ssl_featurizer.e
 :mod:`~ssl_featurizer.featurizers`; :mod:`~ssl_featurizer.pretrain` trains the encoder and
 :mod:`~ssl_featurizer.cli` drives it all from the shell.
 
-Heavy dependencies (torch, matminer) load on first use of a public name.
+Heavy dependencies (torch, matminer) load on first use of a public name. ``StructureFeaturizer`` and
+``SiteFeaturizer`` are neutral names of ``SSLStructureFeaturizer`` and ``SSLSiteFeaturizer`` (the same classes),
+for foreign, supervised encoders (``model="sevennet-0"``, ``"chgnet"``) read through the same featurizers.
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "SSLStructureFeaturizer": "ssl_featurizer.featurizers.structure",
     "SSLSiteFeaturizer": "ssl_featurizer.featurizers.site",
+    "StructureFeaturizer": "ssl_featurizer.featurizers.structure",
+    "SiteFeaturizer": "ssl_featurizer.featurizers.site",
+    "Encoder": "ssl_featurizer.models.foreign",
+    "list_foreign_models": "ssl_featurizer.models.registry",
     "FeaturizationError": "ssl_featurizer.featurizers.base",
     "FeaturizationWarning": "ssl_featurizer.featurizers.base",
     "list_models": "ssl_featurizer.models.registry",
@@ -34,6 +40,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "Encoder",
     "FeaturizationError",
     "FeaturizationWarning",
     "GraphConfig",
@@ -41,12 +48,15 @@ __all__ = [
     "NEGNNRegressor",
     "SSLSiteFeaturizer",
     "SSLStructureFeaturizer",
+    "SiteFeaturizer",
     "StructureError",
     "SuspiciousStructureWarning",
+    "StructureFeaturizer",
     "__version__",
     "as_structure",
     "build_graph",
     "embed_structures",
+    "list_foreign_models",
     "list_models",
     "load_model",
     "ordered_approximant",
@@ -55,11 +65,12 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover
     from ssl_featurizer.embed import embed_structures
     from ssl_featurizer.featurizers.base import FeaturizationError, FeaturizationWarning, SuspiciousStructureWarning
-    from ssl_featurizer.featurizers.site import SSLSiteFeaturizer
-    from ssl_featurizer.featurizers.structure import SSLStructureFeaturizer
+    from ssl_featurizer.featurizers.site import SiteFeaturizer, SSLSiteFeaturizer
+    from ssl_featurizer.featurizers.structure import SSLStructureFeaturizer, StructureFeaturizer
     from ssl_featurizer.graph.crystal_graph import GraphConfig, StructureError, as_structure, build_graph
     from ssl_featurizer.graph.ordering import ordered_approximant
-    from ssl_featurizer.models.registry import ModelError, list_models, load_model
+    from ssl_featurizer.models.foreign import Encoder
+    from ssl_featurizer.models.registry import ModelError, list_foreign_models, list_models, load_model
     from ssl_featurizer.negnn import NEGNNRegressor
 
 

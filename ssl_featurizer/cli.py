@@ -3,7 +3,7 @@
 commands:
   demo       featurize built-in crystals offline; print a summary, write parquet + figure
   featurize  featurize a folder or file of structures into a parquet dataset (chunked, resumable)
-  models     list the shipped pretrained models
+  models     list the shipped pretrained models and the foreign encoders
   bench      compare descriptors under the benchmark protocol
   magnetism  MAGNDATA site embeddings: element/motif separation by layer, maps, cosine similarity
   pretrain   self-supervised pretraining on a JSON-lines structure corpus
@@ -82,10 +82,10 @@ def _check_model_and_layers(model: str, layers: str) -> None:
     """Refuse an unknown model or a layer set it does not have from its card, before any weights (or torch)
     are loaded (ModelError / ValueError: one line)."""
     from ssl_featurizer.layer_sets import parse_layers
-    from ssl_featurizer.models.catalog import read_card
+    from ssl_featurizer.models.catalog import FOREIGN_MODELS, read_card
 
-    if model.startswith("kong2023:"):
-        return  # the authors' checkpoints have no card: checked when loaded
+    if model.startswith("kong2023:") or model in FOREIGN_MODELS:
+        return  # the authors' checkpoints and foreign encoders have no card file: checked when loaded
     parse_layers(layers, int(read_card(model)["encoder"]["n_layers"]))
 
 
@@ -141,7 +141,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from ssl_featurizer.models.registry import DEFAULT_MODEL, list_models, load_model
+    from ssl_featurizer.models.registry import DEFAULT_MODEL, list_foreign_models, list_models, load_model
 
     for name in list_models():
         card = load_model(name).card
@@ -149,6 +149,10 @@ def _cmd_models(args: argparse.Namespace) -> int:
         print(f"{name}{tag}: {card['encoder']['n_layers']} layers × {card['encoder']['width']}, "
               f"{card['training']['epochs']:.2f} epochs on {card['training']['corpus']}, "
               f"val group acc {card['metrics'].get('val_group_acc', float('nan')):.3f}")
+    installed = set(list_foreign_models())
+    print("foreign encoders (supervised; optional extra: pip install 'ssl-featurizer[peer]'; docs/encoders.md):")
+    for name in list_foreign_models(installed=False):
+        print(f"  {name}: {'installed' if name in installed else 'not installed'}")
     return 0
 
 
@@ -211,8 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
         _add_debug(p, default=argparse.SUPPRESS)  # also accepted after COMMAND
         return p
 
-    model_help = ("pretrained model: a name from `ssl-featurizer models`, name@version, or a model directory "
-                  f"(default: the registry's default, {DEFAULT_MODEL})")
+    model_help = ("pretrained model: a name from `ssl-featurizer models` (a foreign encoder such as sevennet-0 too), "
+                  f"name@version, or a model directory (default: the registry's default, {DEFAULT_MODEL})")
     p = add("demo", "featurize built-in crystals offline; print a summary, write parquet + figure")
     p.add_argument("--out", default="ssl_demo", help="output folder")
     p.add_argument("--model", default="default", help=model_help)
@@ -271,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-umap", action="store_true", help="skip UMAP maps even if umap-learn is installed")
     p.set_defaults(func=_cmd_magnetism)
 
-    p = add("models", "list the shipped pretrained models")
+    p = add("models", "list the shipped pretrained models and the foreign encoders")
     p.set_defaults(func=_cmd_models)
 
     p = add("pretrain", "self-supervised pretraining on a JSON-lines structure corpus")

@@ -1,7 +1,8 @@
 """Layer embeddings: structures → graphs → one batched, frozen forward pass → per-atom vectors.
 
 This is the one place where inference happens; every featurizer, the CLI and the benchmark call
-:func:`embed_structures`. Failures are captured per input (never dropped), so callers decide
+:func:`embed_structures`. A foreign encoder (:class:`~ssl_featurizer.models.foreign.LayerEncoder`: SevenNet,
+CHGNet) builds its own graphs and batches; :func:`embed_structures` hands it the structures chunk by chunk. Failures are captured per input (never dropped), so callers decide
 between raising (strict) and a NaN row plus the reason (``ignore_errors``).
 """
 
@@ -18,6 +19,7 @@ import torch
 from ssl_featurizer.graph.batch import collate_graphs
 from ssl_featurizer.graph.crystal_graph import CrystalGraph, GraphConfig, StructureError, build_graph, implausibility
 from ssl_featurizer.layer_sets import parse_layers
+from ssl_featurizer.models.foreign import Encoder, LayerEncoder
 from ssl_featurizer.models.registry import PretrainedModel
 
 __all__ = ["Embeddings", "batch_slices", "build_graphs", "embed_graphs", "embed_structures", "parse_layers",
@@ -153,17 +155,18 @@ def embed_graphs(model: PretrainedModel, graphs: Sequence[CrystalGraph], layers:
     return out
 
 
-def embed_structures(model: PretrainedModel, structures: Sequence[Any], layers: tuple[int, ...],
+def embed_structures(model: PretrainedModel | Encoder, structures: Sequence[Any], layers: tuple[int, ...],
                      batch_size: int = 64, n_jobs: int = 1,
                      progress: bool | Callable[[int], None] = False) -> Embeddings:
     """Atom embeddings of ``structures`` (any objects; invalid ones get a reason instead).
 
     Args:
-        model: a loaded model (:func:`ssl_featurizer.load_model`).
+        model: a loaded model (:func:`ssl_featurizer.load_model`): a shipped model or a foreign encoder.
         structures: pymatgen Structures.
         layers: validated layer indices (:func:`parse_layers`).
         batch_size: structures per forward pass (memory grows with it; results do not change).
-        n_jobs: processes used to build graphs.
+        n_jobs: processes used to build graphs (our models only; a foreign encoder builds its graphs in this
+            process).
         progress: show a progress bar that moves after every forward batch, or a function called
             with the number of structures done (embedded or failed) after each batch.
     """
@@ -183,6 +186,16 @@ def embed_structures(model: PretrainedModel, structures: Sequence[Any], layers: 
         advance = bar.update
     else:
         advance = None
+    if not isinstance(model, PretrainedModel):
+        if not isinstance(model, LayerEncoder):
+            raise TypeError(f"{type(model).__name__} is neither a shipped model nor a foreign encoder")
+        _guard_forked_process()
+        for start in range(0, len(structures), chunk):
+            part = slice(start, start + chunk)
+            atoms[part], errors[part] = model.embed_layers(structures[part], layers, batch_size, advance)
+        if bar is not None:
+            bar.close()
+        return Embeddings(atoms, errors, layers, notes)
     parallel = n_jobs != 1 and len(structures) >= 2 * chunk
     with _process_pool(n_jobs) if parallel else nullcontext() as pool:
         for start in range(0, len(structures), chunk):

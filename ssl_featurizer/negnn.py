@@ -45,6 +45,15 @@ from ssl_featurizer.models.registry import DEFAULT_MODEL, PretrainedModel, load_
 LOSSES = ("mse", "l1", "huber")
 
 
+def _graph_model(model: str, expected_fingerprint: str | None = None) -> PretrainedModel:
+    """One of this package's models (the NEGNN runs on its crystal graphs); a foreign encoder is refused."""
+    loaded = load_model(model, expected_fingerprint=expected_fingerprint)
+    if not isinstance(loaded, PretrainedModel):
+        raise ValueError(f"model={model!r} is a foreign encoder: NEGNNRegressor needs one of this package's models "
+                         "(it builds on their crystal graphs); use StructureFeaturizer for foreign encoders")
+    return loaded
+
+
 class NEGNNNet(nn.Module):
     r"""The supervised network: linear embedding, ``n_conv`` CGConv blocks, mean pooling, MLP head.
 
@@ -205,7 +214,7 @@ class NEGNNRegressor(RegressorMixin, BaseEstimator):
         """The frozen model (None for the baseline); after fit its fingerprint must match the one fitted."""
         if (self.layers_ if fitted else self.layers) is None:
             return None
-        return load_model(self.model, expected_fingerprint=self.model_fingerprint_ if fitted else None)
+        return _graph_model(self.model, expected_fingerprint=self.model_fingerprint_ if fitted else None)
 
     # ---- featurization ----------------------------------------------------------------------------
     def _inputs(self, X: Any, pretrained: PretrainedModel | None, graph_config: GraphConfig,
@@ -261,11 +270,11 @@ class NEGNNRegressor(RegressorMixin, BaseEstimator):
         pretrained = None
         graph_config = GraphConfig()
         if self.layers is not None:
-            pretrained = load_model(self.model)
+            pretrained = _graph_model(self.model)
             layers = parse_layers(self.layers, pretrained.n_layers)
             graph_config = pretrained.graph_config
         elif self.model is not None:
-            graph_config = load_model(self.model).graph_config  # same graphs as the NEGNN it is compared with
+            graph_config = _graph_model(self.model).graph_config  # same graphs as the NEGNN it is compared with
         data, labels = self._inputs(X, pretrained, graph_config, layers)
         if len(data.errors) != len(y):
             raise ValueError(f"X has {len(data.errors)} structures but y has {len(y)} values")

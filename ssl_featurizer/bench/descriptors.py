@@ -2,7 +2,8 @@
 
 Spec strings (``--descriptors`` on the command line):
 
-* ``ssl:<layers>[:<pooling>]`` — our pooled layer embeddings, e.g. ``ssl:012``, ``ssl:01:mean-std``;
+* ``ssl:<layers>[:<pooling>]`` — our pooled layer embeddings, e.g. ``ssl:012``, ``ssl:01:mean-std`` (with
+  ``model=`` a foreign encoder such as ``"sevennet-0"``, its layers: ``ssl:12345``);
 * ``magpie`` (ElementProperty, magpie preset), ``sine_coulomb`` (SineCoulombMatrix eigenvalues),
   ``ofm`` (OrbitalFieldMatrix, evaluated on the cell: :mod:`ssl_featurizer.bench.ofm`),
   ``site_stats_crystalnn`` (SiteStatsFingerprint of CrystalNNFingerprint ops), ``symmetry_density`` (GlobalSymmetryFeatures + DensityFeatures), ``soap`` (dscribe SOAP, averaged;
@@ -256,8 +257,8 @@ def _compute_one(part: str, task: Task, cache_dir: str | Path | None, model: str
             # a site's embedding is always computed for every layer (one pass) and then sliced: so take the
             # columns of the cached all-layer features (identical values, identical cost per input)
             x, seconds = _compute_one(f"ssl_site:{every}", task, cache_dir, model)
-            w = loaded.width
-            return x[:, np.concatenate([np.arange(int(c) * w, (int(c) + 1) * w) for c in layers])], seconds
+            offsets = np.concatenate([[0], np.cumsum(loaded.layer_widths)])
+            return x[:, np.concatenate([np.arange(offsets[int(c)], offsets[int(c) + 1]) for c in layers])], seconds
     if part.startswith("chgnet"):
         from importlib.metadata import PackageNotFoundError, version
 

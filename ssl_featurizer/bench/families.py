@@ -10,8 +10,12 @@ before any run and listed in docs/benchmarks.md (a test checks that the page and
   same layer sets × poolings, alone and ``+magpie``;
 - ``handbuilt``: matminer's :data:`HANDBUILT` descriptors and their ``+magpie`` forms (site tasks:
   :data:`HANDBUILT_SITE` and their ``+element_site`` forms);
-- ``peer``: the frozen features of the universal potential CHGNet, ``chgnet`` (``crystal_fea``), alone and
-  ``+magpie`` (site tasks: ``chgnet_site``, ``atom_fea``, alone and ``+element_site``);
+- ``peer``: the frozen supervised foreign encoders :data:`PEERS` (SevenNet-0 and CHGNet, optional extra ``peer``)
+  read through the same featurizers as ours, with the same menu where it applies: for each, its layer sets
+  :data:`PEERS` (every interaction block, and the last block alone) × poolings :data:`POOLING_MENU`, alone and
+  ``+magpie`` (site tasks: ``ssl_site`` of the same layer sets, alone and ``+element_site``); variants are prefixed
+  by the encoder (``sevennet-0/ssl:12345``). (Until this menu, ``peer`` was CHGNet's pooled ``crystal_fea``,
+  ``chgnet`` and ``chgnet+magpie``, which stay available as descriptors.)
 - ``ssl_inductive``: the ``ssl`` menu on the default's inductive control (:func:`inductive_model`: the same recipe
   pretrained on a corpus without any structure of the benchmark tasks), which shows how much of ``ssl``'s result
   comes from having seen the test structures without labels.
@@ -43,6 +47,8 @@ HANDBUILT = ("magpie", "sine_coulomb", "ofm", "site_stats_crystalnn", "symmetry_
 HANDBUILT_SITE = ("crystalnn_site", "opsite", "element_site")
 #: the released checkpoints (files under ``$SSL_FEATURIZER_SHARED/anchors/kong2023``, default ``../shared``)
 CHECKPOINTS = {"pred": "cgcnn_60k_pred.pth", "contra": "cgcnn_60k_contra.pth"}
+#: the ``peer`` family: foreign encoder (``load_model`` name) → its layer sets (every block; the last block alone)
+PEERS = {"sevennet-0": ("12345", "5"), "chgnet": ("1234", "4")}
 BASE_REGRESSORS = ("krr",)
 POSITIVE_REGRESSORS = ("krr_log",)
 #: regressors that ignore the groups of a site task (not offered there)
@@ -72,8 +78,12 @@ def declared_menu(family: str, level: str = "structure") -> list[str]:
         base = HANDBUILT_SITE if level == "site" else HANDBUILT
         return [*base, *(f"{b}+{mag}" for b in base if b != mag)]
     if family == "peer":
-        peer = "chgnet_site" if level == "site" else "chgnet"
-        return [peer, f"{peer}+{mag}"]
+        out = []
+        for encoder, layer_sets in PEERS.items():
+            base = ([f"ssl_site:{ls}" for ls in layer_sets] if level == "site"
+                    else [_pooled(ls, p) for ls in layer_sets for p in POOLING_MENU])
+            out += [f"{encoder}/{v}" for v in (*base, *(f"{b}+{mag}" for b in base))]
+        return out
     raise ValueError(f"unknown family {family!r}; choose from {FAMILIES}")
 
 
@@ -140,14 +150,21 @@ def build_menu(family: str, task: Task, cache_dir: str | Path | None = None,
             return False
         return True
 
-    if family in ("ssl", "authors", "ssl_inductive"):
-        models = {"": family_model(family)} if family != "authors" else {
-            f"{c}/": f"kong2023:{anchors_dir() / f}" for c, f in CHECKPOINTS.items()}
+    if family in ("ssl", "authors", "ssl_inductive", "peer"):
+        if family == "authors":
+            models = {f"{c}/": f"kong2023:{anchors_dir() / f}" for c, f in CHECKPOINTS.items()}
+        else:
+            models = {f"{e}/": e for e in PEERS} if family == "peer" else {"": family_model(family)}
         for prefix, model in models.items():
             if family == "authors" and not Path(model.split(":", 1)[1]).is_file():
                 problems[prefix.rstrip("/")] = f"checkpoint {model.split(':', 1)[1]} not found"
                 continue
-            sub = candidate_features(task, model, LAYER_SETS, () if site else POOLING_MENU, cache, prefix)
+            layer_sets = PEERS[model] if family == "peer" else LAYER_SETS
+            try:
+                sub = candidate_features(task, model, layer_sets, () if site else POOLING_MENU, cache, prefix)
+            except ImportError as exc:  # a foreign encoder whose package is missing (optional extra)
+                problems[prefix.rstrip("/")] = f"{type(exc).__name__}: {exc}"
+                continue
             blocks.update(sub.blocks)
             variants.update(sub.variants)
             if component(mag):

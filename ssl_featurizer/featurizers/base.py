@@ -18,6 +18,7 @@ from sklearn.utils import TransformerTags
 
 from ssl_featurizer.embed import parse_layers
 from ssl_featurizer.graph.crystal_graph import StructureError
+from ssl_featurizer.models.foreign import Encoder
 from ssl_featurizer.models.registry import PretrainedModel, load_model
 
 CITATIONS = [
@@ -100,8 +101,8 @@ class SSLFeaturizerBase(BaseFeaturizer):
     n_jobs: int = 1
 
     # ---- parameters -------------------------------------------------------------------------
-    def pretrained_model(self) -> PretrainedModel:
-        """The loaded pretrained model (cached per process by :func:`~ssl_featurizer.load_model`).
+    def pretrained_model(self) -> PretrainedModel | Encoder:
+        """The loaded pretrained model or foreign encoder (cached per process by :func:`~ssl_featurizer.load_model`).
 
         After :meth:`fit` (or unpickling) the model name must still give the model the featurizer was
         fitted with: its fingerprint (weights, graph settings, element table) is checked.
@@ -113,7 +114,7 @@ class SSLFeaturizerBase(BaseFeaturizer):
         fitted = getattr(self, "fitted_model_", None) == self.model
         return load_model(self.model, expected_fingerprint=self.model_fingerprint_ if fitted else None)
 
-    def layer_indices(self, model: PretrainedModel | None = None) -> tuple[int, ...]:
+    def layer_indices(self, model: PretrainedModel | Encoder | None = None) -> tuple[int, ...]:
         """The selected encoder layers as a tuple of ints (``layers="012"`` → ``(0, 1, 2)``).
 
         Raises:
@@ -121,7 +122,7 @@ class SSLFeaturizerBase(BaseFeaturizer):
         """
         return parse_layers(self.layers, (model or self.pretrained_model()).n_layers)
 
-    def _check_params(self, refit: bool = False) -> PretrainedModel:
+    def _check_params(self, refit: bool = False) -> PretrainedModel | Encoder:
         model = load_model(self.model) if refit else self.pretrained_model()
         self.layer_indices(model)
         if not (isinstance(self.batch_size, (int, np.integer)) and self.batch_size > 0):

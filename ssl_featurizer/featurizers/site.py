@@ -48,7 +48,8 @@ class SSLSiteFeaturizer(SSLFeaturizerBase):
     ``SiteStatsFingerprint``.
 
     Args:
-        model: ``"default"``, a name from :func:`ssl_featurizer.list_models`, or a model directory.
+        model: ``"default"``, a name from :func:`ssl_featurizer.list_models`, a model directory, or a foreign
+            encoder from :func:`ssl_featurizer.list_foreign_models`.
         layers: the paper's layer string ("0", "01", ...) or a tuple of ints.
         batch_size: structures per forward pass in ``featurize_many``/``transform``.
         n_jobs: processes for graph building.
@@ -74,7 +75,7 @@ class SSLSiteFeaturizer(SSLFeaturizerBase):
     def feature_labels(self) -> list[str]:
         """``"NE<layer>_<dim>"`` for every output column."""
         model = self.pretrained_model()
-        return [f"NE{lay}_{k}" for lay in self.layer_indices(model) for k in range(model.width)]
+        return [f"NE{lay}_{k}" for lay in self.layer_indices(model) for k in range(model.layer_widths[lay])]
 
     def featurize(self, structure: Any, idx: int) -> list[float]:
         """Descriptor of site ``idx`` of ``structure``. Raises on invalid input or index."""
@@ -125,7 +126,8 @@ class SSLSiteFeaturizer(SSLFeaturizerBase):
     def _featurize_batch(self, pairs: list, progress: Any = False) -> tuple[np.ndarray, list[str | None]]:
         model = self.pretrained_model()
         layers = self.layer_indices(model)
-        cols = np.concatenate([np.arange(lay * model.width, (lay + 1) * model.width) for lay in layers])
+        offsets = np.concatenate([[0], np.cumsum(model.layer_widths)])
+        cols = np.concatenate([np.arange(offsets[lay], offsets[lay + 1]) for lay in layers])
         atoms, errors, notes = self._all_layer_embeddings(decode_structures([p[0] for p in pairs]))
         warn_suspicious(notes)
         rows = np.full((len(pairs), len(cols)), np.nan)
@@ -136,3 +138,7 @@ class SSLSiteFeaturizer(SSLFeaturizerBase):
             if errors[i] is None:
                 rows[i] = emb[int(idx), cols]
         return rows, errors
+
+
+#: the same class under a neutral name: the featurizer serves foreign, supervised encoders too (``model="sevennet-0"``)
+SiteFeaturizer = SSLSiteFeaturizer

@@ -19,7 +19,7 @@ class SSLStructureFeaturizer(SSLFeaturizerBase):
     Layer ``l`` ("NE\\ *l*") of the encoder sees ``l`` hops of neighbours; ``layers="012"`` concatenates
     h0, h1 and h2 (Kong et al., arXiv 2211.03563). Each structure's atom vectors are pooled with
     every requested pooling and the results concatenated: ``len(pooling) * len(layers) * width``
-    features, ordered pooling → layer → dimension.
+    features (widths per layer: ``model.layer_widths``), ordered pooling → layer → dimension.
 
     A matminer ``BaseFeaturizer`` (``featurize``, ``featurize_dataframe``, ``feature_labels``,
     ``citations``, ``implementors``) and a scikit-learn transformer (``fit``/``transform``,
@@ -27,7 +27,8 @@ class SSLStructureFeaturizer(SSLFeaturizerBase):
     process; ``n_jobs`` only parallelises graph building.
 
     Args:
-        model: ``"default"``, a name from :func:`ssl_featurizer.list_models`, or a model directory.
+        model: ``"default"``, a name from :func:`ssl_featurizer.list_models`, a model directory, or a foreign
+            encoder from :func:`ssl_featurizer.list_foreign_models` (e.g. ``"sevennet-0"`` with ``layers="12345"``).
         layers: the paper's layer string ("0", "01", "012", ...) or a tuple of ints.
         pooling: one or more of "mean", "sum", "std", "min", "max", "density" ("sum" is extensive;
             "density" is the sum per cell volume in Å⁻³, intensive).
@@ -67,7 +68,8 @@ class SSLStructureFeaturizer(SSLFeaturizerBase):
         """``"<pooling> NE<layer>_<dim>"`` for every output column."""
         model = self.pretrained_model()
         layers = self.layer_indices(model)
-        return [f"{p} NE{lay}_{k}" for p in parse_pooling(self.pooling) for lay in layers for k in range(model.width)]
+        widths = model.layer_widths
+        return [f"{p} NE{lay}_{k}" for p in parse_pooling(self.pooling) for lay in layers for k in range(widths[lay])]
 
     def featurize(self, structure: Any) -> list[float]:
         """Descriptor of one structure (a list of floats). Raises on invalid input."""
@@ -87,8 +89,12 @@ class SSLStructureFeaturizer(SSLFeaturizerBase):
         structures = decode_structures(structures)
         emb = embed_structures(model, structures, layers, self.batch_size, self.n_jobs, progress)
         warn_suspicious(emb.warnings)
-        rows = np.full((len(structures), len(pooling) * len(layers) * model.width), np.nan)
+        rows = np.full((len(structures), len(pooling) * sum(model.layer_widths[lay] for lay in layers)), np.nan)
         for i, atoms in enumerate(emb.atoms):
             if atoms is not None:
                 rows[i] = pool(atoms, pooling, structures[i].volume)
         return rows, emb.errors
+
+
+#: the same class under a neutral name: the featurizer serves foreign, supervised encoders too (``model="sevennet-0"``)
+StructureFeaturizer = SSLStructureFeaturizer

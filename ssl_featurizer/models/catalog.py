@@ -25,6 +25,11 @@ CARD = "card.json"
 DEFAULT_MODEL = "cgcnn-ssl-mp2025@2.0"
 
 
+#: the foreign encoders by name (optional extra ``peer``): the pretrained networks of other packages, read through
+#: :mod:`ssl_featurizer.models.sevennet` and :mod:`ssl_featurizer.models.chgnet`; not in :func:`list_models`, which
+#: lists the models this package ships (``registry.list_foreign_models`` lists the installed ones)
+FOREIGN_MODELS = ("sevennet-0", "sevennet-0-22may2024", "sevennet-l3i5", "chgnet")
+
 #: the shipped models in a source checkout (the folder an install maps to ``ssl_featurizer.pretrained``)
 _SOURCE_TREE_MODELS = Path(__file__).resolve().parents[2] / "pretrained"
 
@@ -47,7 +52,10 @@ def _version_key(v: str) -> tuple:
 
 
 def list_models() -> list[str]:
-    """Names of the shipped models, as ``<name>@<version>`` (usable as ``model=``; ``"default"`` too)."""
+    """Names of the shipped models, as ``<name>@<version>`` (usable as ``model=``; ``"default"`` too).
+
+    The foreign encoders (SevenNet, CHGNet) are listed apart (:data:`FOREIGN_MODELS`).
+    """
     found = []
     root = _pretrained_root()
     for model_dir in root.iterdir():
@@ -69,7 +77,8 @@ def resolve_model(model: str) -> tuple[str, Any]:
     available = list_models()
     versions = sorted((m.split("@")[1] for m in available if m.split("@")[0] == base), key=_version_key)
     if not versions or (version and version not in versions):
-        raise ModelError(f"unknown model {model!r}; available: {', '.join(['default', *available]) or 'none'}")
+        raise ModelError(f"unknown model {model!r}; available: {', '.join(['default', *available]) or 'none'}; "
+                         f"foreign encoders (extra 'peer'): {', '.join(FOREIGN_MODELS)}")
     version = version or versions[-1]
     return f"{base}@{version}", _pretrained_root().joinpath(base, version)
 

@@ -72,6 +72,11 @@ class PretrainedModel:
         """Width of each layer embedding."""
         return self.encoder.config.width
 
+    @property
+    def layer_widths(self) -> tuple[int, ...]:
+        """Features per atom of layers 0..L (all :attr:`width`; the interface every encoder has)."""
+        return (self.width,) * (self.n_layers + 1)
+
 
 def for_inference(encoder: CrystalEncoder, node_table: torch.Tensor) -> tuple[CrystalEncoder, torch.Tensor]:
     """Frozen, eval-mode, float64 copies: descriptors are computed in double precision so that equivalent

@@ -18,22 +18,47 @@ import torch
 
 from ssl_featurizer.encoder.model import CrystalEncoder, EncoderConfig
 from ssl_featurizer.graph.elements import load_element_table
+from ssl_featurizer.models.foreign import Encoder
 from ssl_featurizer.models.kong2023 import PREFIX as KONG2023_PREFIX
 from ssl_featurizer.models.kong2023 import load_kong2023
-from ssl_featurizer.models.catalog import CARD, DEFAULT_MODEL, WEIGHTS, ModelError, list_models, resolve_model
+from ssl_featurizer.models.catalog import (CARD, DEFAULT_MODEL, FOREIGN_MODELS, WEIGHTS, ModelError, list_models,
+                                           resolve_model)
 from ssl_featurizer.models.pretrained import PretrainedModel, for_inference
 
-__all__ = ["CARD", "DEFAULT_MODEL", "WEIGHTS", "ModelError", "PretrainedModel", "list_models", "load_model",
-           "resolve_model", "save_model"]
+__all__ = ["CARD", "DEFAULT_MODEL", "FOREIGN_MODELS", "WEIGHTS", "ModelError", "PretrainedModel",
+           "list_foreign_models", "list_models", "load_model", "resolve_model", "save_model"]
 
 _ENCODER_PREFIX = "encoder."
 
 
-_CACHE: dict[str, PretrainedModel] = {}
+def list_foreign_models(installed: bool = True) -> list[str]:
+    """Names of the foreign encoders (usable as ``model=`` like a shipped model).
+
+    Args:
+        installed: only those whose package (and checkpoint file) is installed; ``False``: all of them.
+    """
+    if not installed:
+        return list(FOREIGN_MODELS)
+    from ssl_featurizer.models import chgnet, sevennet
+
+    return [*sevennet.available(), *chgnet.available()]
+
+
+def _load_foreign(name: str) -> Encoder:
+    if name == "chgnet":
+        from ssl_featurizer.models.chgnet import load_chgnet
+
+        return load_chgnet(name)
+    from ssl_featurizer.models.sevennet import load_sevennet
+
+    return load_sevennet(name)
+
+
+_CACHE: dict[str, PretrainedModel | Encoder] = {}
 _LOCK = threading.Lock()
 
 
-def load_model(model: str = "default", expected_fingerprint: str | None = None) -> PretrainedModel:
+def load_model(model: str = "default", expected_fingerprint: str | None = None) -> PretrainedModel | Encoder:
     """Load (once per process) a pretrained encoder, verifying it before use.
 
     The weights' sha256 must be the one the card records, and the card's :attr:`PretrainedModel.fingerprint`
@@ -41,20 +66,26 @@ def load_model(model: str = "default", expected_fingerprint: str | None = None) 
     loaded: an edited graph setting or element table is refused, not used under the same name.
 
     Args:
-        model: ``"default"``, a registry name (``list_models()``), a model directory, or
-            ``"kong2023:<path to the authors' .pth>"`` (see :mod:`ssl_featurizer.models.kong2023`).
+        model: ``"default"``, a registry name (``list_models()``), a model directory,
+            ``"kong2023:<path to the authors' .pth>"`` (see :mod:`ssl_featurizer.models.kong2023`), or a foreign
+            encoder (``list_foreign_models()``: ``"sevennet-0"``, ``"sevennet-l3i5"``, ``"chgnet"``, ...; optional
+            extra ``peer``), which the featurizers use exactly like a shipped model.
         expected_fingerprint: if given, the model must also have this fingerprint (used when a fitted or
             pickled featurizer, or a Dask worker, reloads its model by name: it must describe structures as
             the one it was fitted with).
 
     Raises:
         ModelError: unknown name, missing files, truncated/corrupted weights, an edited card, or a fingerprint
-            other than the expected one.
+            other than the expected one; for a foreign encoder whose package is missing,
+            :class:`~ssl_featurizer.models.foreign.MissingExtraError` (a ModelError and an ImportError) naming the
+            extra to install.
     """
     with _LOCK:
         loaded = _CACHE.get(model)
         if loaded is None and model.startswith(KONG2023_PREFIX):
             loaded = _CACHE[model] = load_kong2023(model)
+        if loaded is None and model in FOREIGN_MODELS:
+            loaded = _CACHE[model] = _load_foreign(model)
         if loaded is None:
             name, directory = resolve_model(model)
             loaded = _CACHE.get(name) or _load_verified(name, directory)
