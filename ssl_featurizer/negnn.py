@@ -35,6 +35,7 @@ from torch.nn import functional as F
 
 from ssl_featurizer.embed import build_graphs, embed_graphs, parse_layers
 from ssl_featurizer.encoder.layers import CGConv, GaussianExpansion
+from ssl_featurizer.featurizers import DEFAULT_LAYERS
 from ssl_featurizer.featurizers.base import check_errors
 from ssl_featurizer.featurizers.inputs import as_structure_list
 from ssl_featurizer.graph.batch import collate_graphs
@@ -168,7 +169,7 @@ class NEGNNRegressor(RegressorMixin, BaseEstimator):
         ``model.predict(test_structures)``; see ``docs/negnn.md``.
     """
 
-    def __init__(self, model: str = DEFAULT_MODEL, layers: str | int | Sequence[int] | None = "01", width: int = 64,
+    def __init__(self, model: str = DEFAULT_MODEL, layers: str | int | Sequence[int] | None = DEFAULT_LAYERS, width: int = 64,
                  n_conv: int = 3, hidden: int = 128, lr: float = 3e-3, weight_decay: float = 0.0,
                  batch_size: int = 64, max_epochs: int = 100, min_epochs: int = 10, patience: int = 15,
                  validation_fraction: float = 0.1,
@@ -194,7 +195,7 @@ class NEGNNRegressor(RegressorMixin, BaseEstimator):
         self.progress = progress
 
     # ---- parameters -------------------------------------------------------------------------------
-    def _validate_params(self) -> None:
+    def _check_hyperparameters(self) -> None:
         for name in ("width", "n_conv", "hidden", "batch_size", "max_epochs", "min_epochs", "patience"):
             value = getattr(self, name)
             if not (isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1):
@@ -262,7 +263,7 @@ class NEGNNRegressor(RegressorMixin, BaseEstimator):
         from sklearn.utils import check_random_state
         from sklearn.utils.validation import column_or_1d
 
-        self._validate_params()
+        self._check_hyperparameters()
         y = column_or_1d(np.asarray(y, dtype=np.float64), warn=True)
         if not np.all(np.isfinite(y)):
             raise ValueError(f"y has {int((~np.isfinite(y)).sum())} NaN or infinite values")

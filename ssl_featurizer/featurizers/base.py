@@ -174,8 +174,9 @@ class SSLFeaturizerBase(BaseFeaturizer):
         return tags
 
     def __getstate__(self) -> dict[str, Any]:
-        # Only parameters and fitted scalars; the model is reloaded (and its fingerprint checked) by name.
-        return {k: v for k, v in self.__dict__.items() if not k.startswith("_cache")}
+        # sklearn's state (with its version stamp) minus the caches: only parameters and fitted scalars travel;
+        # the model is reloaded (and its fingerprint checked) by name.
+        return {k: v for k, v in super().__getstate__().items() if not k.startswith("_cache")}
 
     # ---- matminer glue ----------------------------------------------------------------------
     def citations(self) -> list[str]:
@@ -188,7 +189,10 @@ class SSLFeaturizerBase(BaseFeaturizer):
 
     def featurize_many(self, entries: Any, ignore_errors: bool = False, return_errors: bool = False,
                        pbar: bool = True) -> list[list]:
-        """Batched replacement of matminer's per-entry loop; same return format (lists, NaN rows)."""
+        """Batched replacement of matminer's per-entry loop; same return format (lists, NaN rows).
+
+        Overridden because matminer's version featurizes entry by entry in a process pool (which would pickle
+        the model to every worker and run one forward pass per structure)."""
         if return_errors and not ignore_errors:
             raise ValueError("Please set ignore_errors to True to use return_errors.")
         rows, errors = self.featurize_with_errors(self._entries(entries), progress=bool(pbar))
@@ -203,7 +207,10 @@ class SSLFeaturizerBase(BaseFeaturizer):
 
     def featurize_dataframe(self, df: Any, col_id: Any, ignore_errors: bool = False, return_errors: bool = False,
                             inplace: bool = False, multiindex: bool = False, pbar: bool = True) -> Any:
-        """matminer's ``featurize_dataframe``, batched; a strict failure names the row's index label."""
+        """matminer's ``featurize_dataframe``, batched; a strict failure names the row's index label.
+
+        Overridden only to rename a failure by the row's index label (matminer's version knows positions only);
+        the work is matminer's, through :meth:`featurize_many`."""
         try:
             return super().featurize_dataframe(df, col_id, ignore_errors=ignore_errors, return_errors=return_errors,
                                                inplace=inplace, multiindex=multiindex, pbar=pbar)
@@ -213,7 +220,9 @@ class SSLFeaturizerBase(BaseFeaturizer):
                                      "reason instead, use ignore_errors=True.", position=i, reason=exc.reason) from None
 
     def featurize_wrapper(self, x: Any, return_errors: bool = False, ignore_errors: bool = False) -> list:
-        """matminer API: featurize one entry with the error handling of :meth:`featurize_many`."""
+        """matminer API: featurize one entry with the error handling of :meth:`featurize_many`.
+
+        Overridden so that one entry takes the batched path too (matminer's version calls ``featurize``)."""
         return self.featurize_many([tuple(x)], ignore_errors, return_errors, pbar=False)[0]
 
     def featurize_with_errors(self, entries: Sequence[Any],

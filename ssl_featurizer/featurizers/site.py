@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ssl_featurizer.embed import embed_structures
+from ssl_featurizer.featurizers import DEFAULT_LAYERS
 from ssl_featurizer.featurizers.base import SSLFeaturizerBase, warn_suspicious
 from ssl_featurizer.featurizers.inputs import as_site_list, decode_structures
 
@@ -63,7 +64,7 @@ class SSLSiteFeaturizer(SSLFeaturizerBase):
         64
     """
 
-    def __init__(self, model: str = "default", layers: str | Sequence[int] = "01", batch_size: int = 64,
+    def __init__(self, model: str = "default", layers: str | Sequence[int] = DEFAULT_LAYERS, batch_size: int = 64,
                  n_jobs: int = 1, ignore_errors: bool = False, cache_size: int = 64):
         self.model = model
         self.layers = layers

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ssl_featurizer.embed import embed_structures
+from ssl_featurizer.featurizers import DEFAULT_LAYERS
 from ssl_featurizer.featurizers.base import SSLFeaturizerBase, warn_suspicious
 from ssl_featurizer.featurizers.inputs import as_structure_list, decode_structures
 from ssl_featurizer.pooling import parse_pooling, pool
@@ -49,7 +50,7 @@ class SSLStructureFeaturizer(SSLFeaturizerBase):
         ['mean NE0_0', 'mean NE0_1']
     """
 
-    def __init__(self, model: str = "default", layers: str | Sequence[int] = "01",
+    def __init__(self, model: str = "default", layers: str | Sequence[int] = DEFAULT_LAYERS,
                  pooling: str | Sequence[str] = ("mean",), batch_size: int = 64, n_jobs: int = 1,
                  ignore_errors: bool = False, progress: bool = False):
         self.model = model
