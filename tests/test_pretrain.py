@@ -361,3 +361,31 @@ def test_settings_without_a_flag_are_refused_by_command_flags():
     config = ObjectivesConfig(enabled={"edge_bins": OBJECTIVES["edge_bins"].Params(bin_width=0.3)})
     with pytest.raises(ValueError, match="bin width"):
         command_flags(config)
+
+
+@pytest.mark.parametrize("killed_after", [0, 1])
+def test_a_checkpoint_killed_between_its_two_files_still_loads(tmp_path, monkeypatch, killed_after):
+    """The checkpoint and its digest are two files: a kill before the first rename keeps the old pair, a kill
+    between the renames leaves the new checkpoint with its digest pending; both load, neither is 'corrupted'."""
+    import os
+
+    from ssl_featurizer.pretrain import trainer
+
+    path = tmp_path / "checkpoint.pt"
+    trainer._save_checkpoint(path, {"step": torch.tensor(1)})
+    real_replace, calls = os.replace, {"n": 0}
+
+    def killed(src, dst):
+        if calls["n"] == killed_after:
+            raise KeyboardInterrupt  # stands for SIGKILL at this point
+        calls["n"] += 1
+        real_replace(src, dst)
+
+    monkeypatch.setattr(trainer.os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        trainer._save_checkpoint(path, {"step": torch.tensor(2)})
+    monkeypatch.undo()
+    assert int(trainer.load_checkpoint(path)["step"]) == (1 if killed_after == 0 else 2)
+    path.write_bytes(path.read_bytes()[:-3])  # and a damaged file is still refused
+    with pytest.raises(trainer.CheckpointError, match="corrupted"):
+        trainer.load_checkpoint(path)

@@ -104,23 +104,42 @@ def _lr_at(step: int, total: int, cfg: TrainConfig) -> float:
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
+    """Write ``path`` and its ``.sha256`` so that a kill at any point leaves a loadable pair.
+
+    The two files cannot be replaced in one atomic step, so the new digest is written first (as
+    ``<name>.sha256.tmp``), then the checkpoint is renamed into place, then the digest: a process killed between
+    the two renames leaves the new checkpoint with its digest still pending, which :func:`load_checkpoint` accepts.
+    """
     buf = io.BytesIO()
     torch.save(state, buf)
     data = buf.getvalue()
+    digest_file = path.with_name(path.name + ".sha256")
+    pending = path.with_name(path.name + ".sha256.tmp")
     tmp = path.with_suffix(".tmp")
-    tmp.write_bytes(data)
+    for target, payload in ((tmp, data), (pending, hashlib.sha256(data).hexdigest().encode())):
+        with target.open("wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
     os.replace(tmp, path)
-    path.with_name(path.name + ".sha256").write_text(hashlib.sha256(data).hexdigest())
+    os.replace(pending, digest_file)
 
 
 def load_checkpoint(path: str | Path) -> dict:
-    """Load a checkpoint after verifying its sha256 (tensors and plain data only, no pickle code)."""
+    """Load a checkpoint after verifying its sha256 (tensors and plain data only, no pickle code).
+
+    The digest is the ``.sha256`` file's, or, after a kill between the two renames of :func:`_save_checkpoint`,
+    the pending ``.sha256.tmp`` one.
+    """
     path = Path(path)
     digest_file = path.with_name(path.name + ".sha256")
-    if not path.exists() or not digest_file.exists():
+    pending = path.with_name(path.name + ".sha256.tmp")
+    if not path.exists() or not (digest_file.exists() or pending.exists()):
         raise CheckpointError(f"checkpoint {path} or its .sha256 file is missing")
     data = path.read_bytes()
-    if hashlib.sha256(data).hexdigest() != digest_file.read_text().strip():
+    digest = hashlib.sha256(data).hexdigest()
+    recorded = [f.read_text().strip() for f in (digest_file, pending) if f.exists()]
+    if digest not in recorded:
         raise CheckpointError(f"checkpoint {path} is corrupted: sha256 does not match {digest_file.name}")
     return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
 
