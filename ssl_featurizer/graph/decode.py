@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -144,20 +145,32 @@ def _lattice(value: Any) -> tuple[list[list[float]], tuple[bool, bool, bool]]:
     return matrix, tuple(pbc)
 
 
-def _element(symbol: Any, field: str) -> Any:
-    from pymatgen.core import Element
+@cache
+def _pymatgen() -> Any:
+    """pymatgen's core module, imported once on first use (heavy; not needed to import this module)."""
+    import pymatgen.core
 
+    return pymatgen.core
+
+
+@cache
+def _element_of(symbol: str) -> Any:
+    try:
+        return _pymatgen().Element(symbol)
+    except ValueError:
+        return None
+
+
+def _element(symbol: Any, field: str) -> Any:
     if not isinstance(symbol, str) or not symbol.isalpha() or len(symbol) > 3:
         raise DecodeError(f"{field} must be an element symbol, got {str(symbol)[:20]!r}")
-    try:
-        return Element(symbol)
-    except ValueError:
-        raise DecodeError(f"{field} {symbol!r} is not a chemical element") from None
+    element = _element_of(symbol)
+    if element is None:
+        raise DecodeError(f"{field} {symbol!r} is not a chemical element")
+    return element
 
 
 def _species(entries: Any, field: str) -> dict[Any, float]:
-    from pymatgen.core import Species
-
     if isinstance(entries, str):  # a bare symbol
         return {_element(entries, field): 1.0}
     if not isinstance(entries, list) or not entries:
@@ -174,7 +187,7 @@ def _species(entries: Any, field: str) -> dict[Any, float]:
         if not 0 < occu <= 1 + 1e-6:
             raise DecodeError(f"{where}.occu is {occu}: an occupancy must be in (0, 1]")
         oxi = entry.get("oxidation_state")
-        specie = element if oxi is None else Species(element.symbol, _number(oxi, f"{where}.oxidation_state"))
+        specie = element if oxi is None else _pymatgen().Species(element.symbol, _number(oxi, f"{where}.oxidation_state"))
         out[specie] = out.get(specie, 0.0) + occu
     if sum(out.values()) > 1 + 1e-6:
         raise DecodeError(f"{field}: occupancies sum to {sum(out.values()):.4g}, more than 1")
