@@ -86,7 +86,7 @@ class CrystalEncoder(nn.Module):
             edge_index = torch.cat([edge_index, edge_index.flip(0)], dim=1)
             edge_attr = torch.cat([edge_attr, edge_attr], dim=0)
         for i, (conv, norm) in enumerate(zip(self.convs[:n_convs], self.batch_norm[:n_convs])):
-            h = norm(conv(h, edge_index, edge_attr, self.embedding2 if fold else None))
+            h = norm((conv.composed(self.embedding2) if fold else conv)(h, edge_index, edge_attr))
             if i < len(self.convs) - 1:
                 h = torch.relu(h)
             layers.append(h)
