@@ -25,11 +25,13 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 from torch import Tensor, nn
 from torch.nn import functional as F
 
@@ -169,7 +171,26 @@ class NEGNNRegressor(RegressorMixin, BaseEstimator):
         ``model.predict(test_structures)``; see ``docs/negnn.md``.
     """
 
-    def __init__(self, model: str = DEFAULT_MODEL, layers: str | int | Sequence[int] | None = DEFAULT_LAYERS, width: int = 64,
+    # sklearn validates these in fit (``BaseEstimator._validate_params``); the layer range depends on the model and
+    # is checked when it is loaded
+    _parameter_constraints: dict = {
+        "model": [str],
+        "layers": [str, Integral, "array-like", None],
+        **{name: [Interval(Integral, 1, None, closed="left")]
+           for name in ("width", "n_conv", "hidden", "batch_size", "max_epochs", "min_epochs", "patience")},
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "loss": [StrOptions(set(LOSSES))],
+        "standardize_target": ["boolean"],
+        "random_state": ["random_state"],
+        "n_jobs": [Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})],
+        "ignore_errors": ["boolean"],
+        "progress": ["boolean"],
+    }
+
+    def __init__(self, model: str = DEFAULT_MODEL, layers: str | int | Sequence[int] | None = DEFAULT_LAYERS,
+                 width: int = 64,
                  n_conv: int = 3, hidden: int = 128, lr: float = 3e-3, weight_decay: float = 0.0,
                  batch_size: int = 64, max_epochs: int = 100, min_epochs: int = 10, patience: int = 15,
                  validation_fraction: float = 0.1,
@@ -195,22 +216,6 @@ class NEGNNRegressor(RegressorMixin, BaseEstimator):
         self.progress = progress
 
     # ---- parameters -------------------------------------------------------------------------------
-    def _check_hyperparameters(self) -> None:
-        for name in ("width", "n_conv", "hidden", "batch_size", "max_epochs", "min_epochs", "patience"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 1):
-                raise ValueError(f"{name}={value!r}: must be a positive integer")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise ValueError(f"lr={self.lr!r}: must be a positive number")
-        if not (isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0):
-            raise ValueError(f"weight_decay={self.weight_decay!r}: must be >= 0")
-        if not (isinstance(self.validation_fraction, (int, float)) and 0 <= self.validation_fraction < 1):
-            raise ValueError(f"validation_fraction={self.validation_fraction!r}: must be in [0, 1)")
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss={self.loss!r}: choose from {LOSSES}")
-        if not (isinstance(self.n_jobs, (int, np.integer)) and (self.n_jobs >= 1 or self.n_jobs == -1)):
-            raise ValueError(f"n_jobs={self.n_jobs!r}: must be a positive integer or -1")
-
     def _pretrained(self, fitted: bool) -> PretrainedModel | None:
         """The frozen model (None for the baseline); after fit its fingerprint must match the one fitted."""
         if (self.layers_ if fitted else self.layers) is None:
@@ -263,7 +268,7 @@ class NEGNNRegressor(RegressorMixin, BaseEstimator):
         from sklearn.utils import check_random_state
         from sklearn.utils.validation import column_or_1d
 
-        self._check_hyperparameters()
+        self._validate_params()
         y = column_or_1d(np.asarray(y, dtype=np.float64), warn=True)
         if not np.all(np.isfinite(y)):
             raise ValueError(f"y has {int((~np.isfinite(y)).sum())} NaN or infinite values")

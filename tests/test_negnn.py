@@ -122,7 +122,7 @@ def test_bad_structures_are_named(small):
 
 def test_parameter_and_target_validation(small):
     X, y = small
-    with pytest.raises(ValueError, match="loss='hinge'"):
+    with pytest.raises(ValueError, match="'loss' parameter of NEGNNRegressor must be a str among"):
         NEGNNRegressor(loss="hinge").fit(X, y)
     with pytest.raises(ValueError, match="layers='9'"):
         NEGNNRegressor(layers="9", **FAST).fit(X, y)

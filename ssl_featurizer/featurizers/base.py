@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
+from numbers import Integral
 from typing import Any
 
 import numpy as np
 from matminer.featurizers.base import BaseFeaturizer
 from sklearn.utils import TransformerTags
+from sklearn.utils._param_validation import Interval, Options
 
 from ssl_featurizer.embed import parse_layers
 from ssl_featurizer.graph.crystal_graph import StructureError
@@ -122,13 +124,20 @@ class SSLFeaturizerBase(BaseFeaturizer):
         """
         return parse_layers(self.layers, (model or self.pretrained_model()).n_layers)
 
+    #: what sklearn checks (``BaseEstimator._validate_params``) before the model is loaded; the layer range depends
+    #: on the model and is checked once it is (:meth:`layer_indices`)
+    _parameter_constraints: dict = {
+        "model": [str],
+        "layers": [str, Integral, "array-like"],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "n_jobs": [Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})],
+        "ignore_errors": ["boolean"],
+    }
+
     def _check_params(self, refit: bool = False) -> PretrainedModel | Encoder:
+        self._validate_params()
         model = load_model(self.model) if refit else self.pretrained_model()
         self.layer_indices(model)
-        if not (isinstance(self.batch_size, (int, np.integer)) and self.batch_size > 0):
-            raise ValueError(f"batch_size={self.batch_size!r}: must be a positive integer")
-        if not (isinstance(self.n_jobs, (int, np.integer)) and (self.n_jobs >= 1 or self.n_jobs == -1)):
-            raise ValueError(f"n_jobs={self.n_jobs!r}: must be a positive integer or -1")
         return model
 
     def set_n_jobs(self, n_jobs: int) -> None:

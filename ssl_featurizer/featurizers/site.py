@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from numbers import Integral
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from sklearn.utils._param_validation import Interval
 
 from ssl_featurizer.embed import embed_structures
 from ssl_featurizer.featurizers import DEFAULT_LAYERS
@@ -63,6 +65,9 @@ class SSLSiteFeaturizer(SSLFeaturizerBase):
         >>> len(SSLSiteFeaturizer(layers="1").featurize(nacl, 0))
         64
     """
+
+    _parameter_constraints: dict = {**SSLFeaturizerBase._parameter_constraints,
+                                    "cache_size": [Interval(Integral, 0, None, closed="left")]}
 
     def __init__(self, model: str = "default", layers: str | Sequence[int] = DEFAULT_LAYERS, batch_size: int = 64,
                  n_jobs: int = 1, ignore_errors: bool = False, cache_size: int = 64):

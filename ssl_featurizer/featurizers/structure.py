@@ -50,6 +50,9 @@ class SSLStructureFeaturizer(SSLFeaturizerBase):
         ['mean NE0_0', 'mean NE0_1']
     """
 
+    _parameter_constraints: dict = {**SSLFeaturizerBase._parameter_constraints, "pooling": [str, "array-like"],
+                                    "progress": ["boolean"]}
+
     def __init__(self, model: str = "default", layers: str | Sequence[int] = DEFAULT_LAYERS,
                  pooling: str | Sequence[str] = ("mean",), batch_size: int = 64, n_jobs: int = 1,
                  ignore_errors: bool = False, progress: bool = False):
