@@ -29,16 +29,20 @@ _EXPORTS = {
     "as_structure": "ssl_featurizer.graph.crystal_graph",
     "embed_structures": "ssl_featurizer.embed",
     "NEGNNRegressor": "ssl_featurizer.negnn",
+    "SimilarityIndex": "ssl_featurizer.similarity",
+    "KNNDistanceDomain": "ssl_featurizer.domain",
 }
 
 __all__ = [
     "FeaturizationError",
     "FeaturizationWarning",
     "GraphConfig",
+    "KNNDistanceDomain",
     "ModelError",
     "NEGNNRegressor",
     "SSLSiteFeaturizer",
     "SSLStructureFeaturizer",
+    "SimilarityIndex",
     "StructureError",
     "__version__",
     "as_structure",
@@ -55,7 +59,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from ssl_featurizer.featurizers.structure import SSLStructureFeaturizer
     from ssl_featurizer.graph.crystal_graph import GraphConfig, StructureError, as_structure, build_graph
     from ssl_featurizer.models.registry import ModelError, list_models, load_model
+    from ssl_featurizer.domain import KNNDistanceDomain
     from ssl_featurizer.negnn import NEGNNRegressor
+    from ssl_featurizer.similarity import SimilarityIndex
 
 
 def __getattr__(name: str) -> Any:
