@@ -276,9 +276,7 @@ class SimilarityIndex:
         with tmp.open("wb") as fh:
             np.savez(fh, **arrays)
         tmp.replace(path / VECTORS_FILE)
-        from ssl_featurizer import __version__
-
-        meta = {"format_version": _FORMAT_VERSION, "package_version": __version__, "n_entries": len(self),
+        meta = {"format_version": _FORMAT_VERSION, "n_entries": len(self),
                 "n_features": self.n_features, "standardized": self.mean is not None,
                 "featurizer": self.featurizer_settings, "failures": len(self.failures),
                 "vectors_sha256": _sha256(path / VECTORS_FILE)}
