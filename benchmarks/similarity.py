@@ -92,18 +92,274 @@ def prepare(n: int, seed: int) -> pd.DataFrame:
     return labels
 
 
+def feature_sets(n_layers_all: int, width: int) -> dict[str, tuple[np.ndarray, bool]]:
+    """Column selections of the cached ``012345`` mean+std matrix (pooling → layer → dimension), by name."""
+    half = n_layers_all * width
+    sets = {}
+    for layers in LAYER_SETS:
+        mean = np.arange(len(layers) * width)
+        sets[f"ssl:{layers}:mean"] = (mean, True)
+        sets[f"ssl:{layers}:mean-std"] = (np.concatenate([mean, half + mean]), True)
+    sets["ssl:012:mean-std (raw)"] = (sets["ssl:012:mean-std"][0], False)
+    return sets
+
+
+def stratified_queries(labels: pd.DataFrame, n: int, seed: int) -> np.ndarray:
+    """Positions of ``n`` rows, as evenly spread over crystal systems as their sizes allow (seeded)."""
+    rng = np.random.default_rng(seed + 1)
+    groups = {k: rng.permutation(v.to_numpy()) for k, v in labels.groupby("crystal_system").groups.items()}
+    quota = dict.fromkeys(groups, 0)
+    left = n
+    while left > 0:
+        open_ = [k for k in groups if quota[k] < len(groups[k])]
+        share = max(1, left // len(open_))
+        for k in open_:
+            take = min(share, len(groups[k]) - quota[k], left)
+            quota[k] += take
+            left -= take
+    return np.sort(np.concatenate([groups[k][:quota[k]] for k in groups]))
+
+
+def retrieval(labels: pd.DataFrame, x_ssl: np.ndarray, x_magpie: np.ndarray, n_queries: int, seed: int,
+              width: int) -> tuple[pd.DataFrame, dict]:
+    """Precision@k of every descriptor on the same index and queries."""
+    from ssl_featurizer.similarity import SimilarityIndex
+
+    ok = ((labels.spacegroup > 0) & np.isfinite(x_ssl).all(1) & np.isfinite(x_magpie).all(1)).to_numpy()
+    labels, x_ssl, x_magpie = labels[ok].reset_index(drop=True), x_ssl[ok], x_magpie[ok]
+    kind = (labels.anonymized + "|" + labels.spacegroup.astype(str)).to_numpy()
+    queries = stratified_queries(labels, n_queries, seed)
+    counts = pd.Series(kind).value_counts()
+    same_type = counts[kind[queries]].to_numpy() - 1  # other index entries of the query's type
+    info = {"n_index": int(len(labels)), "n_dropped": int((~ok).sum()), "n_queries": int(len(queries)),
+            "n_types": int(len(counts)), "chance": float(np.mean(same_type / (len(labels) - 1))),
+            "with_a_same_type_entry": float(np.mean(same_type > 0)),
+            "systems": labels.crystal_system[queries].value_counts().to_dict()}
+    kmax = max(KS)
+    rows = []
+    methods = {name: (x_ssl[:, cols], standardize) for name, (cols, standardize) in
+               feature_sets(len(ALL_LAYERS), width).items()}
+    methods["magpie"] = (x_magpie, True)
+    for name, (X, standardize) in methods.items():
+        index = SimilarityIndex.from_features(X, labels.id, labels.formula, standardize=standardize)
+        t0 = time.process_time()
+        _, pos = index.kneighbors(X[queries], k=kmax + 1)
+        seconds = time.process_time() - t0
+        neighbours = np.array([[p for p in row if p != q][:kmax] for row, q in zip(pos, queries)])
+        hit = kind[neighbours] == kind[queries][:, None]
+        row = {"descriptor": name, "n_features": X.shape[1], "standardized": standardize,
+               "query_cpu_ms": 1e3 * seconds / len(queries)}
+        for k in KS:
+            row[f"p@{k}"] = float(hit[:, :k].mean())
+        rows.append(row)
+        print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
+    return pd.DataFrame(rows), info
+
+
+def retrieval_table(frame: pd.DataFrame, info: dict) -> str:
+    lines = ["| descriptor | features | standardised | precision@1 | precision@5 | precision@10 |", "|---|---|---|---|---|---|"]
+    for r in frame.to_dict("records"):
+        lines.append(f"| {r['descriptor']} | {r['n_features']} | {'yes' if r['standardized'] else 'no'} | "
+                     + " | ".join(f"{r[f'p@{k}']:.3f}" for k in KS) + " |")
+    lines.append(f"| chance (share of same-type entries) | | | {info['chance']:.4f} | {info['chance']:.4f} | "
+                 f"{info['chance']:.4f} |")
+    return "\n".join(lines)
+
+
+def recommended(frame: pd.DataFrame) -> str:
+    """The standardised ssl layer set and pooling with the highest mean of precision@1, @5 and @10 (fewer
+    features on a tie)."""
+    ssl = frame[frame.descriptor.str.startswith("ssl:") & frame.standardized].copy()
+    ssl["score"] = ssl[[f"p@{k}" for k in KS]].mean(axis=1).round(3)
+    return ssl.sort_values(["score", "n_features"], ascending=[False, True]).iloc[0].descriptor
+
+
+def figure(frame: pd.DataFrame, info: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(KS), figsize=(4 * len(KS), 3.4), sharey=True)
+    for ax, k in zip(axes, KS):
+        for pooling, marker in (("mean", "o"), ("mean-std", "s")):
+            part = frame[frame.descriptor.isin([f"ssl:{lay}:{pooling}" for lay in LAYER_SETS])]
+            ax.plot(range(len(part)), part[f"p@{k}"], marker=marker, label=f"ours, {pooling}")
+        magpie = frame.loc[frame.descriptor == "magpie", f"p@{k}"].iloc[0]
+        ax.axhline(magpie, color="k", ls="--", lw=1, label="magpie")
+        ax.axhline(info["chance"], color="grey", ls=":", lw=1, label="chance")
+        ax.set_xticks(range(len(LAYER_SETS)), LAYER_SETS)
+        ax.set_xlabel("layers")
+        ax.set_title(f"precision@{k}")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("share of neighbours of the same structure type")
+    axes[-1].legend(fontsize=8, loc="lower right")
+    fig.suptitle(f"{info['n_queries']} queries, index of {info['n_index']:,} MP structures", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+NEIGHBOURHOOD = ("SrTiO3 (perovskite)", "GaAs (zincblende)", "TiO2 (rutile)")
+
+
+def neighbourhood_figure(labels: pd.DataFrame, x_ssl: np.ndarray, descriptor: str, width: int, path: Path,
+                         k: int = 15) -> None:
+    """PCA map of the ``k`` nearest sample structures of a few built-in crystals, coloured by structure type."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+    from sklearn.decomposition import PCA
+
+    from ssl_featurizer import SSLStructureFeaturizer
+    from ssl_featurizer.examples import example_structures
+    from ssl_featurizer.similarity import SimilarityIndex
+
+    cols, standardize = feature_sets(len(ALL_LAYERS), width)[descriptor]
+    ok = np.isfinite(x_ssl).all(1)
+    labels, X = labels[ok].reset_index(drop=True), x_ssl[ok][:, cols]
+    kind = (labels.anonymized + " " + labels.spacegroup.astype(str)).to_numpy()
+    index = SimilarityIndex.from_features(X, labels.id, labels.formula, standardize=standardize)
+    crystals = example_structures()
+    queries = [crystals[name] for name in NEIGHBOURHOOD]
+    xq = SSLStructureFeaturizer(layers=ALL_LAYERS, pooling=("mean", "std")).fit_transform(queries)[:, cols]
+    qkind = [f"{s.composition.anonymized_formula} {SpacegroupAnalyzer(s, symprec=0.1).get_space_group_number()}"
+             for s in queries]
+    _, pos = index.kneighbors(xq, k=k)
+    points = np.vstack([index.vectors[pos.ravel()], index.transform(xq)])
+    xy = PCA(n_components=2, random_state=0).fit_transform(points)
+    types = pd.Series(kind[pos.ravel()]).value_counts()
+    shown = list(types.index[:8])
+    colours = dict(zip(shown, plt.get_cmap("tab10").colors))
+    fig, ax = plt.subplots(figsize=(7, 4.6))
+    markers = "osD"
+    for q in range(len(queries)):
+        block = xy[q * k:(q + 1) * k]
+        for t in shown + ["other"]:
+            sel = [i for i, p in enumerate(pos[q]) if (kind[p] if kind[p] in shown else "other") == t]
+            if sel:
+                ax.scatter(block[sel, 0], block[sel, 1], s=28, marker=markers[q], color=colours.get(t, "0.75"),
+                           edgecolors="k", linewidths=0.3, label=t if q == 0 or t not in ax.get_legend_handles_labels()[1] else None)
+        qx, qy = xy[len(queries) * k + q]
+        ax.scatter([qx], [qy], s=160, marker="*", color=colours.get(qkind[q], "0.75"), edgecolors="k", zorder=5)
+        ax.annotate(f"{NEIGHBOURHOOD[q]} ({qkind[q]})", (qx, qy), xytext=(6, 6), textcoords="offset points",
+                    fontsize=8)
+    handles, names = ax.get_legend_handles_labels()
+    unique = dict(zip(names, handles))
+    ax.legend(unique.values(), unique.keys(), fontsize=7, title="structure type (anonymized formula, space group)",
+              title_fontsize=7, loc="best")
+    ax.set_xlabel("PC 1")
+    ax.set_ylabel("PC 2")
+    ax.set_title(f"{k} nearest of {len(labels):,} MP structures ({descriptor}); star: the query", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def full_index_timing(path: Path, seed: int, n_queries: int = 200) -> dict:
+    """Size of a saved index and the CPU and wall time of exact queries against it (one thread)."""
+    from ssl_featurizer.similarity import SimilarityIndex
+
+    t0 = time.perf_counter()
+    index = SimilarityIndex.load(path)
+    load_s = time.perf_counter() - t0
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(index), size=n_queries, replace=False)
+    raw = index.vectors[picks].astype(float)
+    if index.mean is not None:
+        raw = raw * index.scale + index.mean
+    index.kneighbors(raw[:3], k=10)  # warm-up
+    single_cpu, single_wall = [], []
+    for row in raw:
+        c, w = time.process_time(), time.perf_counter()
+        index.kneighbors(row[None], k=10)
+        single_cpu.append(time.process_time() - c)
+        single_wall.append(time.perf_counter() - w)
+    c, w = time.process_time(), time.perf_counter()
+    index.kneighbors(raw, k=10)
+    batch_cpu, batch_wall = time.process_time() - c, time.perf_counter() - w
+    meta = json.loads((path / "index.json").read_text())
+    return {"n_entries": len(index), "n_features": index.n_features, "featurizer": meta["featurizer"],
+            "size_mib": sum(p.stat().st_size for p in path.glob("index.*")) / 2**20, "load_s": load_s,
+            "single_cpu_ms_median": 1e3 * float(np.median(single_cpu)),
+            "single_wall_ms_median": 1e3 * float(np.median(single_wall)),
+            "single_wall_ms_p95": 1e3 * float(np.percentile(single_wall, 95)),
+            "batch_cpu_ms_per_query": 1e3 * batch_cpu / n_queries, "batch_wall_ms_per_query": 1e3 * batch_wall / n_queries,
+            "n_queries": n_queries}
+
+
+def timing_text(t: dict, build: dict | None) -> str:
+    f = t["featurizer"]
+    what = f"layers {''.join(map(str, f['layers']))}, pooling {'+'.join(f['pooling'])}" if f else "external features"
+    built = (f" Building it took {build['seconds'] / 60:.0f} min on one core ({build['failures']} structures could "
+             "not be featurized and are not indexed)." if build else "")
+    return (f"The whole corpus: {t['n_entries']:,} entries × {t['n_features']} features ({what}), "
+            f"{t['size_mib']:.0f} MiB on disk, loaded in {t['load_s']:.1f} s.{built} An exact query for the 10 "
+            f"nearest takes {t['single_wall_ms_median']:.0f} ms (median wall time over {t['n_queries']} queries; "
+            f"{t['single_cpu_ms_median']:.0f} ms CPU; 95th percentile {t['single_wall_ms_p95']:.0f} ms) on one "
+            f"thread; {t['n_queries']} queries at once take {t['batch_wall_ms_per_query']:.1f} ms each. "
+            "Featurizing a query structure adds a few ms ([performance](performance.md)).")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n-index", type=int, default=25000, help="corpus structures indexed")
     parser.add_argument("--n-queries", type=int, default=2000, help="queries, stratified by crystal system")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--prepare-only", action="store_true", help="compute and cache descriptors and labels")
+    parser.add_argument("--skip-retrieval", action="store_true", help="only the full-index timing")
+    parser.add_argument("--full-index", type=Path, default=None,
+                        help="an index of the whole corpus (ssl-featurizer index) to time queries against")
+    parser.add_argument("--build", action="store_true", help="build --full-index first (timed)")
+    parser.add_argument("--layers", default="012", help="layers of the index built by --build")
+    parser.add_argument("--pooling", default="mean-std", help="pooling of the index built by --build")
     args = parser.parse_args()
+    if args.full_index is not None:
+        results = ROOT / "benchmarks" / "results" / "similarity"
+        results.mkdir(parents=True, exist_ok=True)
+        build = json.loads((results / "full_index_build.json").read_text()) if (
+            results / "full_index_build.json").exists() else None
+        if args.build:
+            from ssl_featurizer.similarity import build_index
+
+            c = time.process_time()
+            index, seconds = build_index(CORPUS, args.full_index, layers=args.layers,
+                                         pooling=tuple(args.pooling.split("-")), progress=False)
+            build = {"seconds": seconds, "cpu_seconds": time.process_time() - c, "failures": len(index.failures),
+                     "layers": args.layers, "pooling": args.pooling}
+            (results / "full_index_build.json").write_text(json.dumps(build, indent=1) + "\n")
+        timing = full_index_timing(args.full_index, args.seed)
+        (results / "full_index_timing.json").write_text(json.dumps(timing, indent=1) + "\n")
+        write_block(PAGE, "query_time", timing_text(timing, build))
+        print(timing_text(timing, build))
+    if args.skip_retrieval:
+        return
     labels = prepare(args.n_index, args.seed)
     print(labels.crystal_system.value_counts().to_string())
     if args.prepare_only:
         return
-    print(json.dumps({}))
+    from ssl_featurizer.models.registry import load_model
+
+    x_ssl = np.load(CACHE / f"ssl_{args.n_index}_{args.seed}.npy")
+    x_magpie = np.load(CACHE / f"magpie_{args.n_index}_{args.seed}.npy")
+    frame, info = retrieval(labels, x_ssl, x_magpie, args.n_queries, args.seed, load_model("default").width)
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(FIGURES / "similarity_retrieval.csv", index=False)
+    (FIGURES / "similarity_retrieval.json").write_text(json.dumps(info, indent=1) + "\n")
+    figure(frame, info, FIGURES / "similarity_retrieval.png")
+    best = recommended(frame)
+    body = retrieval_table(frame, info) + (
+        f"\n\nIndex: {info['n_index']:,} corpus structures (seed {args.seed}; {info['n_dropped']} left out: "
+        f"symmetry or a descriptor failed), {info['n_types']:,} structure types; {info['n_queries']:,} queries "
+        f"stratified by crystal system ({', '.join(f'{k} {v}' for k, v in sorted(info['systems'].items()))}). "
+        f"{100 * info['with_a_same_type_entry']:.1f} % of the queries have at least one other entry of their "
+        f"structure type in the index (the ceiling of precision@1). Highest mean of precision@1, @5 and @10: "
+        f"**{best}**.")
+    write_block(PAGE, "retrieval", body)
+    print(body)
+    neighbourhood_figure(labels, x_ssl, best, load_model("default").width, FIGURES / "similarity_neighbourhood.png")
 
 
 if __name__ == "__main__":
