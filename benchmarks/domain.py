@@ -78,8 +78,10 @@ def descriptors(name: str, structures: list) -> dict[str, np.ndarray]:
             else:
                 from matminer.featurizers.composition import ElementProperty
 
-                X = np.array(ElementProperty.from_preset("magpie", impute_nan=True).featurize_many(
-                    [s.composition for s in structures], ignore_errors=True, pbar=False), dtype=float)
+                magpie = ElementProperty.from_preset("magpie", impute_nan=True)
+                magpie.set_n_jobs(1)  # matminer's default process pool is slower here than one process
+                X = np.array(magpie.featurize_many([s.composition for s in structures], ignore_errors=True,
+                                                   pbar=False), dtype=float)
             np.save(path, X)
             print(f"{kind}: {X.shape} in {time.process_time() - t0:.0f} CPU s", flush=True)
         out[kind] = np.load(path)

@@ -65,31 +65,35 @@ def prepare(n: int, seed: int) -> pd.DataFrame:
     t0 = time.process_time()
     for row in sample_rows(n, seed):
         s = corpus_structure(row)
+        structures.append(s)
+        if labels_path.exists():
+            continue
         try:
             sg = SpacegroupAnalyzer(s, symprec=0.1)
             number, system = sg.get_space_group_number(), sg.get_crystal_system()
         except Exception as exc:  # noqa: BLE001 - spglib failures leave the row unlabelled
             number, system = -1, f"failed: {exc}"
-        structures.append(s)
         records.append({"id": row["id"], "formula": s.composition.reduced_formula,
                         "anonymized": s.composition.anonymized_formula, "spacegroup": number,
                         "crystal_system": system, "n_elements": len(s.composition.elements)})
-    print(f"symmetry of {n}: {time.process_time() - t0:.0f} CPU s", flush=True)
-    t0 = time.process_time()
-    ssl = SSLStructureFeaturizer(layers=ALL_LAYERS, pooling=("mean", "std"), ignore_errors=True).fit()
-    with np.errstate(all="ignore"):  # in chunks: the per-atom vectors of a chunk are held at once
-        x_ssl = np.vstack([ssl.transform(structures[i:i + 2000]) for i in range(0, n, 2000)])
-    print(f"ssl descriptors of {n}: {time.process_time() - t0:.0f} CPU s", flush=True)
+    if not labels_path.exists():
+        pd.DataFrame(records).to_csv(labels_path, index=False)
+        print(f"symmetry of {n}: {time.process_time() - t0:.0f} CPU s", flush=True)
+    if not ssl_path.exists():
+        t0 = time.process_time()
+        ssl = SSLStructureFeaturizer(layers=ALL_LAYERS, pooling=("mean", "std"), ignore_errors=True).fit()
+        with np.errstate(all="ignore"):  # in chunks: the per-atom vectors of a chunk are held at once
+            x_ssl = np.vstack([ssl.transform(structures[i:i + 2000]) for i in range(0, n, 2000)])
+        np.save(ssl_path, x_ssl)
+        print(f"ssl descriptors of {n}: {time.process_time() - t0:.0f} CPU s", flush=True)
     t0 = time.process_time()
     magpie = ElementProperty.from_preset("magpie", impute_nan=True)
+    magpie.set_n_jobs(1)  # matminer's default process pool is slower here than one process
     x_magpie = np.array(magpie.featurize_many([s.composition for s in structures], ignore_errors=True, pbar=False),
                         dtype=float)
-    print(f"magpie of {n}: {time.process_time() - t0:.0f} CPU s", flush=True)
-    np.save(ssl_path, x_ssl)
     np.save(magpie_path, x_magpie)
-    labels = pd.DataFrame(records)
-    labels.to_csv(labels_path, index=False)
-    return labels
+    print(f"magpie of {n}: {time.process_time() - t0:.0f} CPU s", flush=True)
+    return pd.read_csv(labels_path)
 
 
 def feature_sets(n_layers_all: int, width: int) -> dict[str, tuple[np.ndarray, bool]]:
