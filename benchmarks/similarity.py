@@ -196,7 +196,7 @@ def figure(frame: pd.DataFrame, info: dict, path: Path) -> None:
         ax.set_xlabel("layers")
         ax.set_title(f"precision@{k}")
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("share of neighbours of the same structure type")
+    axes[0].set_ylabel("same structure type")
     axes[-1].legend(fontsize=8, loc="lower right")
     fig.suptitle(f"{info['n_queries']} queries, index of {info['n_index']:,} MP structures", fontsize=10)
     fig.tight_layout()
@@ -235,28 +235,32 @@ def neighbourhood_figure(labels: pd.DataFrame, x_ssl: np.ndarray, descriptor: st
     points = np.vstack([index.vectors[pos.ravel()], index.transform(xq)])
     xy = PCA(n_components=2, random_state=0).fit_transform(points)
     types = pd.Series(kind[pos.ravel()]).value_counts()
-    shown = list(types.index[:8])
+    shown = list(dict.fromkeys(qkind + [t for t in types.index if t not in qkind]))[:10]  # the queries' types first
     colours = dict(zip(shown, plt.get_cmap("tab10").colors))
-    fig, ax = plt.subplots(figsize=(7, 4.6))
+    fig, ax = plt.subplots(figsize=(8.5, 4.8))
     markers = "osD"
     for q in range(len(queries)):
         block = xy[q * k:(q + 1) * k]
         for t in shown + ["other"]:
             sel = [i for i, p in enumerate(pos[q]) if (kind[p] if kind[p] in shown else "other") == t]
             if sel:
-                ax.scatter(block[sel, 0], block[sel, 1], s=28, marker=markers[q], color=colours.get(t, "0.75"),
-                           edgecolors="k", linewidths=0.3, label=t if q == 0 or t not in ax.get_legend_handles_labels()[1] else None)
+                ax.scatter(block[sel, 0], block[sel, 1], s=28, marker=markers[q], color=colours.get(t, "0.8"),
+                           edgecolors="k", linewidths=0.3, label=t)
         qx, qy = xy[len(queries) * k + q]
-        ax.scatter([qx], [qy], s=160, marker="*", color=colours.get(qkind[q], "0.75"), edgecolors="k", zorder=5)
-        ax.annotate(f"{NEIGHBOURHOOD[q]} ({qkind[q]})", (qx, qy), xytext=(6, 6), textcoords="offset points",
-                    fontsize=8)
+        ax.scatter([qx], [qy], s=200, marker="*", color=colours[qkind[q]], edgecolors="k", zorder=5)
+        same = sum(kind[p] == qkind[q] for p in pos[q])
+        right = qx > np.median(xy[:, 0])
+        ax.annotate(f"{NEIGHBOURHOOD[q]}\n{qkind[q]}: {same} of {k} neighbours", (qx, qy),
+                    xytext=(-10 if right else 10, -4), textcoords="offset points", fontsize=8,
+                    ha="right" if right else "left")
     handles, names = ax.get_legend_handles_labels()
     unique = dict(zip(names, handles))
-    ax.legend(unique.values(), unique.keys(), fontsize=7, title="structure type (anonymized formula, space group)",
-              title_fontsize=7, loc="best")
+    ax.legend(unique.values(), unique.keys(), fontsize=7, title="structure type\n(anonymized formula,\nspace group)",
+              title_fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_xlabel("PC 1")
     ax.set_ylabel("PC 2")
-    ax.set_title(f"{k} nearest of {len(labels):,} MP structures ({descriptor}); star: the query", fontsize=9)
+    ax.set_title(f"the {k} nearest of {len(labels):,} MP structures ({descriptor}); star: the query; "
+                 "marker shape: whose neighbour", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -317,7 +321,7 @@ def main() -> None:
     parser.add_argument("--full-index", type=Path, default=None,
                         help="an index of the whole corpus (ssl-featurizer index) to time queries against")
     parser.add_argument("--build", action="store_true", help="build --full-index first (timed)")
-    parser.add_argument("--layers", default="012", help="layers of the index built by --build")
+    parser.add_argument("--layers", default="012345", help="layers of the index built by --build")
     parser.add_argument("--pooling", default="mean-std", help="pooling of the index built by --build")
     args = parser.parse_args()
     if args.full_index is not None:

@@ -222,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ssl_featurizer import __version__
     from ssl_featurizer.featurizers import DEFAULT_LAYERS
     from ssl_featurizer.pretrain import objectives
+    from ssl_featurizer.similarity import SEARCH_LAYERS, SEARCH_POOLING
 
     parser = argparse.ArgumentParser(prog="ssl-featurizer", description=__doc__, formatter_class=_HelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -282,8 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "or an existing `ssl-featurizer featurize` output folder")
     p.add_argument("-o", "--out", required=True, help="index folder (index.npz + index.json)")
     p.add_argument("--model", default="default", help=model_help)
-    p.add_argument("--layers", default="012", help="encoder layers, the paper's string: 0, 01, 012, ...")
-    p.add_argument("--pooling", default="mean-std", help="pooling(s) joined by -, e.g. mean or mean-std")
+    p.add_argument("--layers", default=SEARCH_LAYERS, help="encoder layers, the paper's string: 0, 01, 012, ... "
+                   "(the default retrieved structure types best, docs/similarity.md)")
+    p.add_argument("--pooling", default="-".join(SEARCH_POOLING), help="pooling(s) joined by -, e.g. mean or mean-std")
     p.add_argument("--no-standardize", action="store_true", help="index raw descriptors instead of z-scores")
     p.add_argument("--chunk-size", type=int, default=1000, help="structures per part file / resume step")
     p.add_argument("--batch-size", type=int, default=64, help="structures per forward pass")

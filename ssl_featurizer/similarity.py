@@ -8,7 +8,7 @@ in the (standardised) descriptor space, no approximation. It is built from struc
 saved as a folder holding ``index.npz`` (vectors, ids, formulas, standardisation; read back without pickle) and
 ``index.json`` (featurizer settings, sizes, the npz file's sha256)::
 
-    index = SimilarityIndex.build(structures, ids, layers="012", pooling=("mean", "std"))
+    index = SimilarityIndex.build(structures, ids)   # layers "012345", mean+std pooling by default
     index.save("known.index")
     SimilarityIndex.load("known.index").query(new_structures, k=5)   # DataFrame: query, rank, id, formula, distance
 
@@ -36,6 +36,10 @@ if TYPE_CHECKING:
 
     from ssl_featurizer.featurizers.structure import SSLStructureFeaturizer
 
+#: layers and pooling of an index when none are given: the highest precision of retrieving the same structure type
+#: among the layer sets measured in docs/similarity.md (``benchmarks/similarity.py``)
+SEARCH_LAYERS = "012345"
+SEARCH_POOLING = ("mean", "std")
 #: files of a saved index folder
 VECTORS_FILE = "index.npz"
 META_FILE = "index.json"
@@ -186,8 +190,8 @@ class SimilarityIndex:
         return cls(X, ids, formulas, mean, scale, featurizer)
 
     @classmethod
-    def build(cls, structures: Any, ids: Sequence[str] | None = None, layers: str | Sequence[int] = "012",
-              pooling: str | Sequence[str] = ("mean", "std"), model: str = "default", standardize: bool = True,
+    def build(cls, structures: Any, ids: Sequence[str] | None = None, layers: str | Sequence[int] = SEARCH_LAYERS,
+              pooling: str | Sequence[str] = SEARCH_POOLING, model: str = "default", standardize: bool = True,
               batch_size: int = 64, chunk_size: int = 2000, progress: bool = False) -> SimilarityIndex:
         """Featurize structures and index them; structures that fail are left out and listed in ``failures``.
 
@@ -437,7 +441,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def build_index(source: str | Path, out: str | Path, layers: str = "012", pooling: Sequence[str] = ("mean", "std"),
+def build_index(source: str | Path, out: str | Path, layers: str = SEARCH_LAYERS, pooling: Sequence[str] = SEARCH_POOLING,
                 model: str = "default", standardize: bool = True, chunk_size: int = 1000, batch_size: int = 64,
                 n_jobs: int = 1, limit: int | None = None, fmt: str | None = None, keep_features: bool = False,
                 progress: bool = True) -> tuple[SimilarityIndex, float]:
