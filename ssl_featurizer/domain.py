@@ -40,12 +40,15 @@ class KNNDistanceDomain(TransformerMixin, BaseEstimator):
     Attributes:
         n_features_in_: number of columns seen in ``fit``.
         feature_names_in_: column names of a DataFrame given to ``fit``.
-        mean_, scale_: the standardisation (zeros and ones when ``standardize=False``).
+        mean_: column means of the training rows (zeros when ``standardize=False``).
+        scale_: column standard deviations of the training rows (ones when ``standardize=False``; constant
+            columns get 1).
+        neighbors_: the fitted ``sklearn.neighbors.NearestNeighbors`` over the standardised training rows.
         train_distances_: each training row's mean distance to its k nearest *other* training rows.
         threshold_: the ``percentile``-th percentile of ``train_distances_`` (a domain score of 1).
 
     Shapes:
-        mean_, scale_: ``(n_features,)``; train_distances_: ``(n_train,)``.
+        mean_: ``(n_features,)``; scale_: ``(n_features,)``; train_distances_: ``(n_train,)``.
 
     Examples:
         >>> import numpy as np

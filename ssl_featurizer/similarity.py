@@ -130,7 +130,8 @@ class SimilarityIndex:
         vectors: the indexed descriptor rows, already standardised when ``mean``/``scale`` are given.
         ids: one name per row.
         formulas: reduced formula per row ("" when unknown).
-        mean, scale: the standardisation applied to raw descriptor rows (None: rows are used as they are).
+        mean: column means subtracted from raw descriptor rows (None: rows are used as they are).
+        scale: column scales raw rows are divided by after centring (None with ``mean``).
         featurizer: ``{"model", "model_sha256", "layers", "pooling"}`` of the
             :class:`~ssl_featurizer.featurizers.structure.SSLStructureFeaturizer` that made the rows, or None for
             rows of another descriptor (then only :meth:`kneighbors` can be queried).
@@ -199,8 +200,10 @@ class SimilarityIndex:
             structures: pymatgen Structures (a list, a Series — its index gives the ids —, or a mapping id →
                 Structure).
             ids: one name per structure (default: the Series index or mapping keys, else positions).
-            layers, pooling, model, batch_size: as for
-                :class:`~ssl_featurizer.featurizers.structure.SSLStructureFeaturizer`.
+            layers: encoder layers, as for :class:`~ssl_featurizer.featurizers.structure.SSLStructureFeaturizer`.
+            pooling: pooling(s), as for the featurizer.
+            model: pretrained model name, as for the featurizer.
+            batch_size: structures per forward pass.
             standardize: see :meth:`from_features`.
             chunk_size: structures featurized at a time (memory grows with it).
             progress: progress bar.
@@ -451,6 +454,21 @@ def build_index(source: str | Path, out: str | Path, layers: str = SEARCH_LAYERS
     ``out/features.parquet`` by :func:`ssl_featurizer.stream.featurize_to_parquet` (an interrupted run resumes
     there; removed once the index is saved unless ``keep_features``), or an existing ``ssl-featurizer featurize``
     output folder, indexed as it is (``layers``/``pooling``/``model`` are then those of that dataset).
+
+    Args:
+        source: structure file or folder, or a ``ssl-featurizer featurize`` output folder.
+        out: index folder to write.
+        layers: encoder layers of the descriptor.
+        pooling: pooling(s) of the descriptor.
+        model: pretrained model name.
+        standardize: z-score the columns (see :meth:`SimilarityIndex.from_features`).
+        chunk_size: structures per parquet part (the unit of resumption).
+        batch_size: structures per forward pass.
+        n_jobs: processes building graphs.
+        limit: index only the first ``limit`` structures (None: all).
+        fmt: force the format of a single-file source.
+        keep_features: keep ``out/features.parquet`` after the index is saved.
+        progress: progress bar on stderr.
 
     Returns:
         ``(index, seconds)``.
