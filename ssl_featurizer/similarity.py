@@ -69,6 +69,19 @@ def _check_matrix(X: Any, what: str, n_features: int | None = None) -> np.ndarra
     return X
 
 
+def squared_norms(vectors: np.ndarray, chunk: int = 65536) -> np.ndarray:
+    """Squared euclidean norms of the rows, in float64, without a float64 copy of the whole matrix.
+
+    Shapes:
+        vectors: ``(n, d)``; returns ``(n,)``.
+    """
+    out = np.empty(len(vectors))
+    for start in range(0, len(vectors), chunk):
+        block = np.asarray(vectors[start:start + chunk], dtype=np.float64)
+        out[start:start + chunk] = np.einsum("ij,ij->i", block, block)
+    return out
+
+
 def exact_kneighbors(vectors: np.ndarray, queries: np.ndarray, k: int,
                      sq_norms: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` nearest rows of ``vectors`` to each query row, exactly (euclidean; ties by position).
@@ -95,7 +108,7 @@ def exact_kneighbors(vectors: np.ndarray, queries: np.ndarray, k: int,
         raise ValueError(f"k={k}: must be between 1 and the number of indexed entries ({n})")
     v32 = np.ascontiguousarray(vectors, dtype=np.float32)
     if sq_norms is None:
-        sq_norms = np.einsum("ij,ij->i", vectors.astype(np.float64), vectors.astype(np.float64))
+        sq_norms = squared_norms(vectors)
     sq32 = sq_norms.astype(np.float32)
     eps = float(np.finfo(np.float32).eps)
     max_sq = float(sq_norms.max(initial=0.0))
@@ -161,7 +174,7 @@ class SimilarityIndex:
         self.scale = None if scale is None else np.asarray(scale, dtype=np.float64)
         self.featurizer_settings = featurizer
         self.failures: list[tuple[str, str]] = []
-        self._sq_norms = np.einsum("ij,ij->i", self.vectors.astype(np.float64), self.vectors.astype(np.float64))
+        self._sq_norms = squared_norms(self.vectors)
 
     # ---- construction ---------------------------------------------------------------------------------------
     @classmethod
