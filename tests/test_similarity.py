@@ -161,3 +161,24 @@ def test_cli_index_then_similar_in_a_subprocess(tmp_path, crystals):
     table = pd.read_csv(tmp_path / "n.csv")
     assert table["rank"].tolist() == [1, 2, 3] and table["id"][0] == "NaCl (rock salt)"
     assert "NaCl (rock salt)" in run.stdout
+
+
+def test_search_defaults_are_the_measured_recommendation():
+    """The default layers/pooling of an index are the setting the retrieval study recommends (docs block)."""
+    import inspect
+    import re
+    from pathlib import Path
+
+    from ssl_featurizer.cli import build_parser
+    from ssl_featurizer.similarity import SEARCH_LAYERS, SEARCH_POOLING, build_index
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "similarity.md").read_text()
+    block = page.split("<!-- retrieval:start -->")[1].split("<!-- retrieval:end -->")[0]
+    best = re.search(r"Highest mean of precision@1, @5 and @10: \*\*(ssl:[^*]+)\*\*", block)
+    assert best, "the retrieval block names no recommended setting"
+    assert best[1] == f"ssl:{SEARCH_LAYERS}:{'-'.join(SEARCH_POOLING)}"
+    signature = inspect.signature(SimilarityIndex.build).parameters
+    assert (signature["layers"].default, tuple(signature["pooling"].default)) == (SEARCH_LAYERS, SEARCH_POOLING)
+    assert inspect.signature(build_index).parameters["layers"].default == SEARCH_LAYERS
+    index_command = build_parser().parse_args(["index", "in.jsonl", "-o", "out"])
+    assert (index_command.layers, index_command.pooling) == (SEARCH_LAYERS, "-".join(SEARCH_POOLING))
