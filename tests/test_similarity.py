@@ -30,7 +30,7 @@ def integer_problem(draw):
     return vectors + offset, queries + offset, draw(st.integers(1, n))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(integer_problem())
 def test_exact_search_equals_brute_force_with_ties(problem):
     vectors, queries, k = problem
@@ -40,7 +40,7 @@ def test_exact_search_equals_brute_force_with_ties(problem):
     np.testing.assert_allclose(dist, want_dist, rtol=1e-12, atol=1e-9)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(st.integers(0, 2**32 - 1), st.integers(2, 300), st.integers(1, 40), st.floats(1e-3, 1e3))
 def test_exact_search_equals_brute_force_on_random_floats(seed, n, d, scale):
     rng = np.random.default_rng(seed)
