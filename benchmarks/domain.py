@@ -130,7 +130,8 @@ def summarise(error: np.ndarray, score: np.ndarray) -> dict[str, float]:
     order = np.argsort(score, kind="stable")
     tenth = max(1, len(score) // 10)
     row = {"spearman": float(spearmanr(score, error).statistic), "mae": float(error.mean()),
-           "mae_bottom_decile": float(error[order[:tenth]].mean()), "mae_top_decile": float(error[order[-tenth:]].mean())}
+           "mae_bottom_decile": float(error[order[:tenth]].mean()),
+           "mae_top_decile": float(error[order[-tenth:]].mean())}
     row["top_over_bottom"] = row["mae_top_decile"] / row["mae_bottom_decile"]
     return row
 
@@ -143,7 +144,7 @@ def main() -> None:
     args = parser.parse_args()
     from sklearn.model_selection import ShuffleSplit
 
-    structures, y, ids = load_task(args.task, args.target)
+    structures, y, _ = load_task(args.task, args.target)
     X = descriptors(args.task, structures)
     ok = np.isfinite(X["ssl"]).all(1) & np.isfinite(X["magpie"]).all(1)
     X, y = {k: v[ok] for k, v in X.items()}, y[ok]
@@ -176,8 +177,8 @@ def table(frame: pd.DataFrame, task: str, n: int) -> str:
     def pm(values: pd.Series, fmt: str = ".3f") -> str:
         return f"{values.mean():{fmt}} ± {values.std():{fmt}}"
 
-    lines = ["| score | Spearman ρ (score, abs. error) | MAE, bottom decile | MAE, top decile | top / bottom | "
-             "flagged out of domain | MAE out / in |", "|---|---|---|---|---|---|---|"]
+    lines = [("| score | Spearman ρ (score, abs. error) | MAE, bottom decile | MAE, top decile | top / bottom | "
+              "flagged out of domain | MAE out / in |"), "|---|---|---|---|---|---|---|"]
     means = frame.groupby("score", sort=False).spearman.mean()
     for name, g in frame.groupby("score", sort=False):
         flagged = f"{100 * g.share_out.mean():.1f} %" if name.startswith("knn:") else "–"

@@ -7,7 +7,9 @@ A neighbour is *of the same structure type* when it has the query's anonymized f
 computed for the sample only. Precision@k is the share of the k nearest neighbours of the same type, averaged over
 the queries, for every layer set of our descriptor (mean and mean+std pooling; standardised features, as
 :class:`ssl_featurizer.similarity.SimilarityIndex` does by default, and once raw) and for matminer's magpie
-(``ElementProperty``, standardised). *Chance* is the share of same-type entries in the index, averaged over queries.
+(``ElementProperty``, standardised) and SOAP (the benchmark harness's ``soap``: dscribe, averaged over atoms,
+standardised; when dscribe is installed). *Chance* is the share of same-type entries in the index, averaged over
+queries.
 
 Also times exact queries against an index of the whole corpus when ``--full-index`` names one built by
 ``ssl-featurizer index`` (single thread, one query at a time and batched).
@@ -96,6 +98,26 @@ def prepare(n: int, seed: int) -> pd.DataFrame:
     return pd.read_csv(labels_path)
 
 
+def prepare_soap(n: int, seed: int) -> np.ndarray | None:
+    """SOAP (the benchmark harness's ``soap``: dscribe, averaged over atoms) of the sample, cached; None without
+    dscribe."""
+    path = CACHE / f"soap_{n}_{seed}.npy"
+    if not path.exists():
+        import importlib.util
+
+        if importlib.util.find_spec("dscribe") is None:
+            print("dscribe not installed: no SOAP row", flush=True)
+            return None
+        from ssl_featurizer.bench.descriptors import HANDBUILT
+
+        t0 = time.process_time()
+        structures = [corpus_structure(row) for row in sample_rows(n, seed)]
+        x = HANDBUILT["soap"](structures)  # one call: the species list (the columns) spans the whole sample
+        np.save(path, x)
+        print(f"soap of {n}: {x.shape[1]} features, {time.process_time() - t0:.0f} CPU s", flush=True)
+    return np.load(path)
+
+
 def feature_sets(n_layers_all: int, width: int) -> dict[str, tuple[np.ndarray, bool]]:
     """Column selections of the cached ``012345`` mean+std matrix (pooling → layer → dimension), by name."""
     half = n_layers_all * width
@@ -125,18 +147,21 @@ def stratified_queries(labels: pd.DataFrame, n: int, seed: int) -> np.ndarray:
 
 
 def retrieval(labels: pd.DataFrame, x_ssl: np.ndarray, x_magpie: np.ndarray, n_queries: int, seed: int,
-              width: int) -> tuple[pd.DataFrame, dict]:
+              width: int, x_soap: np.ndarray | None = None) -> tuple[pd.DataFrame, dict]:
     """Precision@k of every descriptor on the same index and queries."""
     from ssl_featurizer.similarity import SimilarityIndex
 
     ok = ((labels.spacegroup > 0) & np.isfinite(x_ssl).all(1) & np.isfinite(x_magpie).all(1)).to_numpy()
+    if x_soap is not None:
+        ok &= np.isfinite(x_soap).all(1)
+        x_soap = x_soap[ok]
     labels, x_ssl, x_magpie = labels[ok].reset_index(drop=True), x_ssl[ok], x_magpie[ok]
     kind = (labels.anonymized + "|" + labels.spacegroup.astype(str)).to_numpy()
     queries = stratified_queries(labels, n_queries, seed)
     counts = pd.Series(kind).value_counts()
     same_type = counts[kind[queries]].to_numpy() - 1  # other index entries of the query's type
-    info = {"n_index": int(len(labels)), "n_dropped": int((~ok).sum()), "n_queries": int(len(queries)),
-            "n_types": int(len(counts)), "chance": float(np.mean(same_type / (len(labels) - 1))),
+    info = {"n_index": len(labels), "n_dropped": int((~ok).sum()), "n_queries": len(queries),
+            "n_types": len(counts), "chance": float(np.mean(same_type / (len(labels) - 1))),
             "with_a_same_type_entry": float(np.mean(same_type > 0)),
             "systems": labels.crystal_system[queries].value_counts().to_dict()}
     kmax = max(KS)
@@ -144,6 +169,8 @@ def retrieval(labels: pd.DataFrame, x_ssl: np.ndarray, x_magpie: np.ndarray, n_q
     methods = {name: (x_ssl[:, cols], standardize) for name, (cols, standardize) in
                feature_sets(len(ALL_LAYERS), width).items()}
     methods["magpie"] = (x_magpie, True)
+    if x_soap is not None:
+        methods["soap"] = (x_soap, True)
     for name, (X, standardize) in methods.items():
         index = SimilarityIndex.from_features(X, labels.id, labels.formula, standardize=standardize)
         t0 = time.process_time()
@@ -161,7 +188,8 @@ def retrieval(labels: pd.DataFrame, x_ssl: np.ndarray, x_magpie: np.ndarray, n_q
 
 
 def retrieval_table(frame: pd.DataFrame, info: dict) -> str:
-    lines = ["| descriptor | features | standardised | precision@1 | precision@5 | precision@10 |", "|---|---|---|---|---|---|"]
+    lines = ["| descriptor | features | standardised | precision@1 | precision@5 | precision@10 |",
+             "|---|---|---|---|---|---|"]
     for r in frame.to_dict("records"):
         lines.append(f"| {r['descriptor']} | {r['n_features']} | {'yes' if r['standardized'] else 'no'} | "
                      + " | ".join(f"{r[f'p@{k}']:.3f}" for k in KS) + " |")
@@ -191,6 +219,9 @@ def figure(frame: pd.DataFrame, info: dict, path: Path) -> None:
             ax.plot(range(len(part)), part[f"p@{k}"], marker=marker, label=f"ours, {pooling}")
         magpie = frame.loc[frame.descriptor == "magpie", f"p@{k}"].iloc[0]
         ax.axhline(magpie, color="k", ls="--", lw=1, label="magpie")
+        if (frame.descriptor == "soap").any():
+            ax.axhline(frame.loc[frame.descriptor == "soap", f"p@{k}"].iloc[0], color="tab:red", ls="-.", lw=1,
+                       label="SOAP")
         ax.axhline(info["chance"], color="grey", ls=":", lw=1, label="chance")
         ax.set_xticks(range(len(LAYER_SETS)), LAYER_SETS)
         ax.set_xlabel("layers")
@@ -294,15 +325,17 @@ def full_index_timing(path: Path, seed: int, n_queries: int = 200) -> dict:
             "single_cpu_ms_median": 1e3 * float(np.median(single_cpu)),
             "single_wall_ms_median": 1e3 * float(np.median(single_wall)),
             "single_wall_ms_p95": 1e3 * float(np.percentile(single_wall, 95)),
-            "batch_cpu_ms_per_query": 1e3 * batch_cpu / n_queries, "batch_wall_ms_per_query": 1e3 * batch_wall / n_queries,
+            "batch_cpu_ms_per_query": 1e3 * batch_cpu / n_queries,
+            "batch_wall_ms_per_query": 1e3 * batch_wall / n_queries,
             "n_queries": n_queries}
 
 
 def timing_text(t: dict, build: dict | None) -> str:
     f = t["featurizer"]
     what = f"layers {''.join(map(str, f['layers']))}, pooling {'+'.join(f['pooling'])}" if f else "external features"
-    built = (f" Building it (`ssl-featurizer index` on the corpus file) took {build['seconds'] / 60:.0f} min of wall "
-             f"time, {build['cpu_seconds'] / 60:.0f} min of CPU, on one thread of a shared machine "
+    built = (" Building it (`build_index`, the function behind `ssl-featurizer index`) took "
+             f"{build['seconds'] / 60:.0f} min of wall time, {build['cpu_seconds'] / 60:.0f} min of CPU, on one "
+             "thread of a shared machine "
              f"({build['failures']} structures could not be featurized and are not indexed)." if build else "")
     goal = 50.0
     verdict = (f" That meets the goal of {goal:.0f} ms per query on one core, so no approximate-neighbour library "
@@ -322,6 +355,7 @@ def main() -> None:
     parser.add_argument("--n-queries", type=int, default=2000, help="queries, stratified by crystal system")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--prepare-only", action="store_true", help="compute and cache descriptors and labels")
+    parser.add_argument("--no-soap", action="store_true", help="leave out the SOAP baseline (needs dscribe)")
     parser.add_argument("--skip-retrieval", action="store_true", help="only the full-index timing")
     parser.add_argument("--full-index", type=Path, default=None,
                         help="an index of the whole corpus (ssl-featurizer index) to time queries against")
@@ -357,7 +391,8 @@ def main() -> None:
 
     x_ssl = np.load(CACHE / f"ssl_{args.n_index}_{args.seed}.npy")
     x_magpie = np.load(CACHE / f"magpie_{args.n_index}_{args.seed}.npy")
-    frame, info = retrieval(labels, x_ssl, x_magpie, args.n_queries, args.seed, load_model("default").width)
+    x_soap = None if args.no_soap else prepare_soap(args.n_index, args.seed)
+    frame, info = retrieval(labels, x_ssl, x_magpie, args.n_queries, args.seed, load_model("default").width, x_soap)
     FIGURES.mkdir(parents=True, exist_ok=True)
     frame.to_csv(FIGURES / "similarity_retrieval.csv", index=False)
     (FIGURES / "similarity_retrieval.json").write_text(json.dumps(info, indent=1) + "\n")

@@ -95,12 +95,16 @@ class KNNDistanceDomain(TransformerMixin, BaseEstimator):
     def _check_params(self) -> None:
         """Parameter checks (in ``fit``, as scikit-learn's convention wants; ``__init__`` only stores)."""
         k, p = self.n_neighbors, self.percentile
-        if isinstance(k, bool) or not isinstance(k, Integral) or k < 1:
+        if isinstance(k, bool) or not isinstance(k, Integral):
+            raise TypeError(f"n_neighbors={k!r}: must be an integer >= 1")
+        if k < 1:
             raise ValueError(f"n_neighbors={k!r}: must be an integer >= 1")
-        if isinstance(p, bool) or not isinstance(p, Real) or not 0 <= p <= 100:
+        if isinstance(p, bool) or not isinstance(p, Real):
+            raise TypeError(f"percentile={p!r}: must be a number between 0 and 100")
+        if not 0 <= p <= 100:
             raise ValueError(f"percentile={p!r}: must be a number between 0 and 100")
         if not isinstance(self.standardize, (bool, np.bool_)):
-            raise ValueError(f"standardize={self.standardize!r}: must be True or False")
+            raise TypeError(f"standardize={self.standardize!r}: must be True or False")
 
     def mean_distance(self, X: Any) -> np.ndarray:
         """Mean (standardised) euclidean distance of each row to its ``n_neighbors`` nearest training rows.

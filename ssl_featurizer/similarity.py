@@ -323,8 +323,8 @@ class SimilarityIndex:
             raise SimilarityIndexError(f"{path / VECTORS_FILE} does not match {META_FILE} (sha256 differs): "
                                        "damaged or replaced; rebuild the index")
         with np.load(path / VECTORS_FILE, allow_pickle=False) as data:
-            index = cls(data["vectors"], data["ids"], data["formulas"], data["mean"] if "mean" in data else None,
-                        data["scale"] if "scale" in data else None, meta["featurizer"])
+            index = cls(data["vectors"], data["ids"], data["formulas"], data.get("mean"), data.get("scale"),
+                        meta["featurizer"])
         return index
 
     # ---- queries --------------------------------------------------------------------------------------------
@@ -457,9 +457,9 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def build_index(source: str | Path, out: str | Path, layers: str = SEARCH_LAYERS, pooling: Sequence[str] = SEARCH_POOLING,
-                model: str = "default", standardize: bool = True, chunk_size: int = 1000, batch_size: int = 64,
-                n_jobs: int = 1, limit: int | None = None, fmt: str | None = None, keep_features: bool = False,
+def build_index(source: str | Path, out: str | Path, layers: str = SEARCH_LAYERS,
+                pooling: Sequence[str] = SEARCH_POOLING, model: str = "default", standardize: bool = True,
+                chunk_size: int = 1000, batch_size: int = 64, n_jobs: int = 1, limit: int | None = None, fmt: str | None = None, keep_features: bool = False,
                 progress: bool = True) -> tuple[SimilarityIndex, float]:
     """``ssl-featurizer index``: featurize ``source`` (streamed, resumable) and save its index in ``out``.
 
