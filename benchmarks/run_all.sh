@@ -44,3 +44,9 @@ python benchmarks/grid_check.py --task matbench_dielectric --regressor krr_log \
 python benchmarks/density_probe.py
 python benchmarks/nested_pooling.py --tasks kong2023_log_kvrh,kong2023_log_gvrh,kong2023_formation_energy,kong2023_hse_gap
 python benchmarks/collect.py
+# similar materials and the applicability domain (docs/similarity.md): retrieval of the same structure type on a
+# 25k corpus sample, the whole corpus indexed and queried (the index is written outside the repository), domain
+# scores against a model's own spread
+OMP_NUM_THREADS=1 python benchmarks/similarity.py
+OMP_NUM_THREADS=1 python benchmarks/similarity.py --full-index ../mp2025.index --build --skip-retrieval
+OMP_NUM_THREADS=1 python benchmarks/domain.py

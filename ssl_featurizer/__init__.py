@@ -37,6 +37,8 @@ _EXPORTS = {
     "SuspiciousStructureWarning": "ssl_featurizer.featurizers.base",
     "embed_structures": "ssl_featurizer.embed",
     "NEGNNRegressor": "ssl_featurizer.negnn",
+    "SimilarityIndex": "ssl_featurizer.similarity",
+    "KNNDistanceDomain": "ssl_featurizer.domain",
 }
 
 __all__ = [
@@ -44,10 +46,12 @@ __all__ = [
     "FeaturizationError",
     "FeaturizationWarning",
     "GraphConfig",
+    "KNNDistanceDomain",
     "ModelError",
     "NEGNNRegressor",
     "SSLSiteFeaturizer",
     "SSLStructureFeaturizer",
+    "SimilarityIndex",
     "SiteFeaturizer",
     "StructureError",
     "SuspiciousStructureWarning",
@@ -68,10 +72,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from ssl_featurizer.featurizers.site import SiteFeaturizer, SSLSiteFeaturizer
     from ssl_featurizer.featurizers.structure import SSLStructureFeaturizer, StructureFeaturizer
     from ssl_featurizer.graph.crystal_graph import GraphConfig, StructureError, as_structure, build_graph
+    from ssl_featurizer.domain import KNNDistanceDomain
     from ssl_featurizer.graph.ordering import ordered_approximant
     from ssl_featurizer.models.foreign import Encoder
     from ssl_featurizer.models.registry import ModelError, list_foreign_models, list_models, load_model
     from ssl_featurizer.negnn import NEGNNRegressor
+    from ssl_featurizer.similarity import SimilarityIndex
 
 
 def __getattr__(name: str) -> Any:

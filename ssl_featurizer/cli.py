@@ -3,6 +3,8 @@
 commands:
   demo       featurize built-in crystals offline; print a summary, write parquet + figure
   featurize  featurize a folder or file of structures into a parquet dataset (chunked, resumable)
+  index      build a similarity index of known structures (exact nearest-neighbour search)
+  similar    the known structures most similar to query structures (needs an index)
   models     list the shipped pretrained models and the foreign encoders
   bench      compare descriptors under the benchmark protocol
   magnetism  MAGNDATA site embeddings: element/motif separation by layer, maps, cosine similarity
@@ -122,6 +124,48 @@ def _cmd_featurize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_index(args: argparse.Namespace) -> int:
+    from ssl_featurizer.pooling import parse_pooling
+    from ssl_featurizer.similarity import build_index
+    from ssl_featurizer.stream import StreamLockedError
+
+    try:
+        index, seconds = build_index(args.input, args.out, layers=args.layers, pooling=parse_pooling(args.pooling),
+                                     model=args.model, standardize=not args.no_standardize,
+                                     chunk_size=args.chunk_size, batch_size=args.batch_size, n_jobs=args.n_jobs,
+                                     limit=args.limit, fmt=args.format, keep_features=args.keep_features,
+                                     progress=not args.quiet)
+    except StreamLockedError as exc:
+        print(f"ssl-featurizer index: {exc}", file=sys.stderr)
+        return 3
+    size = sum(p.stat().st_size for p in Path(args.out).glob("index.*"))
+    print(f"{index!r}: {len(index.failures)} structures not indexed; {size / 2**20:.1f} MiB in {args.out}; "
+          f"{seconds:.1f} s", file=sys.stderr)
+    return 0
+
+
+def _cmd_similar(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from ssl_featurizer.readers import iter_records
+    from ssl_featurizer.similarity import SimilarityIndex
+
+    index = SimilarityIndex.load(args.index)
+    records = list(iter_records(args.query, args.format))
+    bad = [r for r in records if r.structure is None]
+    for record in bad[:_SHOWN_REASONS]:
+        print(f"  {record.id}: {record.error}", file=sys.stderr)
+    good = [r for r in records if r.structure is not None]
+    if not good:
+        raise ValueError(f"{args.query}: no readable structure ({len(bad)} failed)")
+    table = index.query([r.structure for r in good], k=min(args.k, len(index)), labels=[r.id for r in good])
+    if args.out:
+        table.to_csv(args.out, index=False)
+    with pd.option_context("display.max_rows", None, "display.width", 200):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    return 0
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from ssl_featurizer.pretrain.export import export_run
 
@@ -203,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ssl_featurizer.featurizers import DEFAULT_LAYERS
     from ssl_featurizer.models.catalog import DEFAULT_MODEL
     from ssl_featurizer.pretrain import objectives
+    from ssl_featurizer.similarity import SEARCH_LAYERS, SEARCH_POOLING
 
     parser = argparse.ArgumentParser(prog="ssl-featurizer", description=__doc__, formatter_class=_HelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -258,6 +303,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_featurize)
+
+    p = add("index", "build a similarity index of known structures (exact nearest-neighbour search); read it "
+            "with `ssl-featurizer similar` or SimilarityIndex.load")
+    p.add_argument("input", help="structures as for `featurize` (streamed into OUT/features.parquet, resumable), "
+                   "or an existing `ssl-featurizer featurize` output folder")
+    p.add_argument("-o", "--out", required=True, help="index folder (index.npz + index.json)")
+    p.add_argument("--model", default="default", help=model_help)
+    p.add_argument("--layers", default=SEARCH_LAYERS, help="encoder layers, the paper's string: 0, 01, 012, ... "
+                   "(the default retrieved structure types best, docs/similarity.md)")
+    p.add_argument("--pooling", default="-".join(SEARCH_POOLING), help="pooling(s) joined by -, e.g. mean or mean-std")
+    p.add_argument("--no-standardize", action="store_true", help="index raw descriptors instead of z-scores")
+    p.add_argument("--chunk-size", type=int, default=1000, help="structures per part file / resume step")
+    p.add_argument("--batch-size", type=int, default=64, help="structures per forward pass")
+    p.add_argument("--limit", type=int, default=None, help="stop after N structures (default: all)")
+    p.add_argument("--format", default=None, choices=["cif", "poscar", "jsonl", "json", "extxyz"],
+                   help="format of a single input file (default: from its name)")
+    p.add_argument("--n-jobs", type=int, default=1, help="processes building graphs")
+    p.add_argument("--keep-features", action="store_true", help="keep OUT/features.parquet after indexing")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_index)
+
+    p = add("similar", "the known structures most similar to query structures, from an index built by "
+            "`ssl-featurizer index`")
+    p.add_argument("query", help="structure file or folder (CIF, POSCAR, JSON(L), extxyz)")
+    p.add_argument("--index", required=True, help="index folder written by `ssl-featurizer index`")
+    p.add_argument("--k", type=int, default=10, help="neighbours per query structure")
+    p.add_argument("--format", default=None, choices=["cif", "poscar", "jsonl", "json", "extxyz"],
+                   help="format of a single query file (default: from its name)")
+    p.add_argument("--out", default=None, help="also write the table as CSV (default: print only)")
+    p.set_defaults(func=_cmd_similar)
 
     p = add("magnetism", "MAGNDATA site embeddings: element/motif separation by layer, maps, cosine similarity "
             "(PNG + CSV)")

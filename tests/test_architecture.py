@@ -24,7 +24,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("ssl_featurizer.models",),
     ("ssl_featurizer.embed",),
     ("ssl_featurizer.featurizers",),
-    ("ssl_featurizer.stream", "ssl_featurizer.dask", "ssl_featurizer.negnn", "ssl_featurizer.pretrain"),
+    ("ssl_featurizer.stream", "ssl_featurizer.dask", "ssl_featurizer.negnn", "ssl_featurizer.pretrain",
+     "ssl_featurizer.similarity", "ssl_featurizer.domain"),
     ("ssl_featurizer.bench",),
     ("ssl_featurizer.cli", "ssl_featurizer.demo", "ssl_featurizer"),
 ]
