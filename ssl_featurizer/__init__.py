@@ -54,8 +54,8 @@ __all__ = [
     "SimilarityIndex",
     "SiteFeaturizer",
     "StructureError",
-    "SuspiciousStructureWarning",
     "StructureFeaturizer",
+    "SuspiciousStructureWarning",
     "__version__",
     "as_structure",
     "build_graph",
@@ -67,12 +67,12 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ssl_featurizer.domain import KNNDistanceDomain
     from ssl_featurizer.embed import embed_structures
     from ssl_featurizer.featurizers.base import FeaturizationError, FeaturizationWarning, SuspiciousStructureWarning
     from ssl_featurizer.featurizers.site import SiteFeaturizer, SSLSiteFeaturizer
     from ssl_featurizer.featurizers.structure import SSLStructureFeaturizer, StructureFeaturizer
     from ssl_featurizer.graph.crystal_graph import GraphConfig, StructureError, as_structure, build_graph
-    from ssl_featurizer.domain import KNNDistanceDomain
     from ssl_featurizer.graph.ordering import ordered_approximant
     from ssl_featurizer.models.foreign import Encoder
     from ssl_featurizer.models.registry import ModelError, list_foreign_models, list_models, load_model

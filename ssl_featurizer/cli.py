@@ -29,9 +29,9 @@ _SHOWN_REASONS = 3  # failure reasons printed after `featurize`; the errors file
 def _cmd_pretrain(args: argparse.Namespace) -> int:
     from ssl_featurizer.encoder.model import EncoderConfig
     from ssl_featurizer.graph.crystal_graph import GraphConfig
+    from ssl_featurizer.pretrain import objectives
     from ssl_featurizer.pretrain.cache import GraphStore, build_graph_cache, views_cache_dir
     from ssl_featurizer.pretrain.distributed import finish_distributed, init_distributed
-    from ssl_featurizer.pretrain import objectives
     from ssl_featurizer.pretrain.trainer import EXCLUDED, Pretrainer, TrainConfig, ids_digest, read_ids
 
     if not Path(args.data).is_file():

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 
@@ -58,6 +59,13 @@ class KNNDistanceDomain(TransformerMixin, BaseEstimator):
         [True, False]
     """
 
+    # checked in fit by scikit-learn (``BaseEstimator._validate_params``)
+    _parameter_constraints: dict = {
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "percentile": [Interval(Real, 0, 100, closed="both")],
+        "standardize": ["boolean"],
+    }
+
     def __init__(self, n_neighbors: int = 5, percentile: float = 95.0, standardize: bool = True):
         self.n_neighbors = n_neighbors
         self.percentile = percentile
@@ -73,7 +81,7 @@ class KNNDistanceDomain(TransformerMixin, BaseEstimator):
         Shapes:
             X: ``(n_train, n_features)`` with ``n_train > n_neighbors``.
         """
-        self._check_params()
+        self._validate_params()
         X = _finite(validate_data(self, X, ensure_all_finite=False, dtype=np.float64))
         if len(X) <= self.n_neighbors:
             raise ValueError(f"n_neighbors={self.n_neighbors} needs at least {self.n_neighbors + 1} training rows "
@@ -91,20 +99,6 @@ class KNNDistanceDomain(TransformerMixin, BaseEstimator):
         self.train_distances_ = dist.mean(axis=1)
         self.threshold_ = float(np.percentile(self.train_distances_, self.percentile))
         return self
-
-    def _check_params(self) -> None:
-        """Parameter checks (in ``fit``, as scikit-learn's convention wants; ``__init__`` only stores)."""
-        k, p = self.n_neighbors, self.percentile
-        if isinstance(k, bool) or not isinstance(k, Integral):
-            raise TypeError(f"n_neighbors={k!r}: must be an integer >= 1")
-        if k < 1:
-            raise ValueError(f"n_neighbors={k!r}: must be an integer >= 1")
-        if isinstance(p, bool) or not isinstance(p, Real):
-            raise TypeError(f"percentile={p!r}: must be a number between 0 and 100")
-        if not 0 <= p <= 100:
-            raise ValueError(f"percentile={p!r}: must be a number between 0 and 100")
-        if not isinstance(self.standardize, (bool, np.bool_)):
-            raise TypeError(f"standardize={self.standardize!r}: must be True or False")
 
     def mean_distance(self, X: Any) -> np.ndarray:
         """Mean (standardised) euclidean distance of each row to its ``n_neighbors`` nearest training rows.

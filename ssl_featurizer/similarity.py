@@ -145,7 +145,7 @@ class SimilarityIndex:
         formulas: reduced formula per row ("" when unknown).
         mean: column means subtracted from raw descriptor rows (None: rows are used as they are).
         scale: column scales raw rows are divided by after centring (None with ``mean``).
-        featurizer: ``{"model", "model_sha256", "layers", "pooling"}`` of the
+        featurizer: ``{"model", "model_fingerprint", "layers", "pooling"}`` of the
             :class:`~ssl_featurizer.featurizers.structure.SSLStructureFeaturizer` that made the rows, or None for
             rows of another descriptor (then only :meth:`kneighbors` can be queried).
 
@@ -278,7 +278,7 @@ class SimilarityIndex:
         source = Path(manifest.get("source", ""))
         if formulas and manifest.get("source") and source.exists():
             names = formulas_of(source, positions, manifest.get("fmt"))
-        settings = {"model": manifest["model"], "model_sha256": manifest["model_sha256"],
+        settings = {"model": manifest["model"], "model_fingerprint": manifest["model_fingerprint"],
                     "layers": list(manifest["layers"]), "pooling": list(manifest["pooling"])}
         return cls.from_features(table.to_numpy(dtype=float), list(table.index), names, standardize, settings)
 
@@ -350,8 +350,8 @@ class SimilarityIndex:
                                        "with kneighbors(rows) instead of structures")
         featurizer = SSLStructureFeaturizer(model=s["model"], layers=tuple(s["layers"]),
                                             pooling=tuple(s["pooling"])).fit()
-        if featurizer.model_sha256_ != s["model_sha256"]:
-            raise SimilarityIndexError(f"model {s['model']!r} now has other weights than the ones this index was "
+        if featurizer.model_fingerprint_ != s.get("model_fingerprint"):
+            raise SimilarityIndexError(f"model {s['model']!r} no longer describes structures as when this index was "
                                        "built with; rebuild the index")
         return featurizer
 
@@ -422,11 +422,11 @@ class SimilarityIndex:
 
 
 def settings_of(featurizer: SSLStructureFeaturizer) -> dict[str, Any]:
-    """What an index records of the featurizer that made its rows (model name and sha256, layers, pooling)."""
+    """What an index records of the featurizer that made its rows (model name and fingerprint, layers, pooling)."""
     from ssl_featurizer.pooling import parse_pooling
 
     model = featurizer.pretrained_model()
-    return {"model": model.name, "model_sha256": model.sha256, "layers": list(featurizer.layer_indices(model)),
+    return {"model": model.name, "model_fingerprint": model.fingerprint, "layers": list(featurizer.layer_indices(model)),
             "pooling": list(parse_pooling(featurizer.pooling))}
 
 

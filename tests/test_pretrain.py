@@ -8,9 +8,9 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-import torch
 
 from ssl_featurizer.cli import main
 from ssl_featurizer.encoder.model import EncoderConfig

@@ -20,8 +20,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pymatgen.core import IStructure, Lattice, Molecule, Structure
 
-from ssl_featurizer import (FeaturizationError, SSLSiteFeaturizer, SSLStructureFeaturizer, SuspiciousStructureWarning,
-                            load_model, ordered_approximant)
+from ssl_featurizer import (
+    FeaturizationError,
+    SSLSiteFeaturizer,
+    SSLStructureFeaturizer,
+    SuspiciousStructureWarning,
+    load_model,
+    ordered_approximant,
+)
 from ssl_featurizer.embed import embed_structures
 from ssl_featurizer.examples import example_structures
 
@@ -242,7 +248,7 @@ def test_a_json_line_past_the_size_limit_is_not_read(tmp_path, monkeypatch):
     from ssl_featurizer import readers
 
     monkeypatch.setattr(readers, "MAX_JSON_CHARS", 4000)
-    big = json.dumps({"id": "big", **{"pad": "x" * 10_000}, **NACL.as_dict()})
+    big = json.dumps({"id": "big", "pad": "x" * 10_000, **NACL.as_dict()})
     path = tmp_path / "x.jsonl"
     path.write_text(big + "\n" + json.dumps({"id": "ok", **NACL.as_dict()}) + "\n")
     records = list(readers.iter_records(path))
@@ -320,9 +326,9 @@ def test_an_output_inside_its_input_folder_is_not_input_and_resumes(messy_folder
     _, errors = _result(folder / "features.parquet")
     assert not any("features.parquet" in e["id"] for e in errors)
     assert not (folder / "features.parquet" / "_lock").exists()
-    from ssl_featurizer.cli import main
-
     import os
+
+    from ssl_featurizer.cli import main
 
     cwd = os.getcwd()
     try:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from numbers import Integral
 from collections import OrderedDict
 from collections.abc import Sequence
+from numbers import Integral
 from typing import Any
 
 import numpy as np

@@ -112,8 +112,13 @@ def as_structure(obj: Any) -> Structure:
 
     if isinstance(obj, IStructure):
         return obj
-    from ssl_featurizer.graph.decode import DecodeError, NotAStructureError, loads_structure, structure_from_dict
-    from ssl_featurizer.graph.decode import text_hint
+    from ssl_featurizer.graph.decode import (
+        DecodeError,
+        NotAStructureError,
+        loads_structure,
+        structure_from_dict,
+        text_hint,
+    )
 
     text = obj.decode("utf-8", "replace") if isinstance(obj, bytes) else obj
     if isinstance(text, str) and not text.lstrip().startswith("{"):

@@ -18,11 +18,18 @@ import torch
 
 from ssl_featurizer.encoder.model import CrystalEncoder, EncoderConfig
 from ssl_featurizer.graph.elements import load_element_table
+from ssl_featurizer.models.catalog import (
+    CARD,
+    DEFAULT_MODEL,
+    FOREIGN_MODELS,
+    WEIGHTS,
+    ModelError,
+    list_models,
+    resolve_model,
+)
 from ssl_featurizer.models.foreign import Encoder
 from ssl_featurizer.models.kong2023 import PREFIX as KONG2023_PREFIX
 from ssl_featurizer.models.kong2023 import load_kong2023
-from ssl_featurizer.models.catalog import (CARD, DEFAULT_MODEL, FOREIGN_MODELS, WEIGHTS, ModelError, list_models,
-                                           resolve_model)
 from ssl_featurizer.models.pretrained import PretrainedModel, for_inference
 
 __all__ = ["CARD", "DEFAULT_MODEL", "FOREIGN_MODELS", "WEIGHTS", "ModelError", "PretrainedModel",
