@@ -199,10 +199,11 @@ def inner_scores(menu: Menu | Mapping[str, np.ndarray], y: np.ndarray, train: np
 
 def select_and_score(candidates: Menu | Mapping[str, np.ndarray], y: np.ndarray, train: np.ndarray, test: np.ndarray,
                      seed: int, groups: np.ndarray | None = None, n_jobs: int = 1,
-                     regressors: Sequence[str] = ("krr",)) -> list[dict[str, Any]]:
+                     regressors: Sequence[str] = ("krr",), predictions: bool = False) -> list[dict[str, Any]]:
     """Screen every configuration on ``train``; fit the one with the lowest inner-CV MAE fully and score it.
 
     ``n_jobs`` is accepted for compatibility and unused (the screening shares distance matrices in one process).
+    ``predictions=True`` adds the selected configuration's test predictions (``"predictions"``, in ``test`` order).
 
     Returns:
         One row per configuration: ``spec``, ``regressor``, ``inner_mae`` (training rows only) and ``selected``
@@ -214,18 +215,21 @@ def select_and_score(candidates: Menu | Mapping[str, np.ndarray], y: np.ndarray,
     scores = inner_scores(menu, y, train, seed, groups, regressors)
     spec, reg = min(scores, key=scores.get)
     fit_groups = groups if reg in ("krr", "krr_log") else None
-    score = evaluate_split(menu.features(spec), np.asarray(y, dtype=float), train, test, reg, seed, fit_groups)
+    score = evaluate_split(menu.features(spec), np.asarray(y, dtype=float), train, test, reg, seed, fit_groups,
+                           predictions=predictions)
     rows = [{"spec": s, "regressor": r, "inner_mae": inner, "selected": (s, r) == (spec, reg)}
             for (s, r), inner in scores.items()]
     rows[list(scores).index((spec, reg))].update(test_mae=score["mae"], rmse=score["rmse"], r2=score["r2"],
                                                  best_params=score["best_params"])
+    if predictions:
+        rows[list(scores).index((spec, reg))]["predictions"] = score["predictions"]
     return rows
 
 
 def select_on_splits(candidates: Menu | Mapping[str, np.ndarray], task: Task,
                      split_list: Iterable[tuple[str, np.ndarray, np.ndarray]],
-                     regressors: Sequence[str] = ("krr",)) -> Iterator[tuple[str, np.ndarray, np.ndarray,
-                                                                             list[dict[str, Any]]]]:
+                     regressors: Sequence[str] = ("krr",),
+                     predictions: bool = False) -> Iterator[tuple[str, np.ndarray, np.ndarray, list[dict[str, Any]]]]:
     """:func:`select_and_score` on each outer split in turn: the nested choice as every study runs it.
 
     Each split is seeded by its name (:func:`~ssl_featurizer.bench.protocol.split_seed`); inner folds are grouped
@@ -237,7 +241,7 @@ def select_on_splits(candidates: Menu | Mapping[str, np.ndarray], task: Task,
     """
     for name, train, test in split_list:
         yield name, train, test, select_and_score(candidates, task.y, train, test, split_seed(name), task.groups,
-                                                  regressors=regressors)
+                                                  regressors=regressors, predictions=predictions)
 
 
 def selected(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
