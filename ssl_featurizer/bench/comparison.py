@@ -326,6 +326,91 @@ def task_from_frame(df: pd.DataFrame, structure: str = "structure", target: str 
                 None if site_index is None else np.asarray(groups), unit=target, notes=notes, failures=failures)
 
 
+def load_table(data: str | Path, target: str | None = None, structure: str = "structure",
+               labels: str | Path | None = None, site_index: str | None = None, group: str | None = None,
+               ids: str = "id") -> Task:
+    """A :class:`Task` from a file or folder of labelled structures, every structure decoded strictly.
+
+    Args:
+        data: a matminer JSON dataframe (``.json``/``.json.gz``), a CSV with a column of structure JSON text, a
+            JSON-lines file of objects holding a structure and a target, a folder (or file) of structure files
+            (CIF, POSCAR, JSON, extxyz) with ``labels``, or a task name of the project (``kong2023_log_kvrh``, …).
+        target: the target column (a named task knows its own).
+        structure: the structure column (CSV, JSON lines, JSON dataframe).
+        labels: with a folder of structure files, a CSV ``id,<target>``: a structure's id is its path relative to
+            the folder, with or without its extension, or its file name without extension.
+        site_index: a column of site indices (a site task; not with ``labels``).
+        group: the column naming each row's material (site tasks; default: grouped by structure).
+        ids: the column naming each row.
+
+    Returns:
+        The task; rows that could not be used (unreadable structure, label without structure, structure without
+        label, target not a finite number) are in :attr:`Task.failures`.
+    """
+    from ssl_featurizer.bench.tasks import SHARED_TASKS, SITE_TASKS, MATBENCH_TASKS, load_task, read_structure_table
+    from ssl_featurizer.readers import iter_records, read_labels_csv, read_structure_csv, read_structure_jsonl
+
+    path = Path(data)
+    lower = path.name.lower()
+    if labels is not None:
+        if site_index is not None:
+            raise ValueError("--labels gives one target per structure; a site task needs a table with a site column")
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such file or folder")
+        values, failures = read_labels_csv(labels, target, ids)
+        inputs, y, seen = [], [], set()
+        failures = [{"id": f["id"], "site_index": None, "kind": "bad label", "reason": f["reason"]} for f in failures]
+        for record in iter_records(path):
+            if record.structure is None:
+                if not record.skipped:
+                    failures.append({"id": record.id, "site_index": None, "kind": "unreadable structure",
+                                     "reason": record.error})
+                continue
+            rel = Path(record.id.split("#")[0])
+            key = next((k for k in (record.id, str(rel.with_suffix("")), rel.stem) if k in values), None)
+            if key is None:
+                failures.append({"id": record.id, "site_index": None, "kind": "no label",
+                                 "reason": f"no row of {Path(labels).name} has this id"})
+                continue
+            seen.add(key)
+            inputs.append(record.structure)
+            y.append(values[key])
+        failures += [{"id": k, "site_index": None, "kind": "no structure", "reason": f"labelled in {Path(labels).name} "
+                      f"but no structure of {path.name} has this id"} for k in values if k not in seen]
+        if not inputs:
+            raise ValueError(f"no labelled structure in {path} ({len(failures)} rows left out)")
+        notes = [f"{len(failures)} source rows left out (failures)"] if failures else []
+        return Task(path.name, inputs, np.asarray(y), unit=target or "target", notes=notes, failures=failures)
+    if str(data) in (*SHARED_TASKS, *SITE_TASKS, *MATBENCH_TASKS):
+        return load_task(str(data))
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file (or give --labels with a folder of structure files)")
+    if target is None:
+        raise ValueError(f"{path}: name the target column (--target)")
+    name = path.name.split(".")[0]
+    if lower.endswith((".json", ".json.gz")):
+        df, failures = read_structure_table(path, structure)
+        df = df.assign(**{ids: df[ids] if ids in df.columns else df.index.astype(str)})
+    else:
+        if lower.endswith((".csv", ".csv.gz")):
+            rows, bad = read_structure_csv(path, structure, ids)
+        elif lower.endswith((".jsonl", ".jsonl.gz", ".ndjson")):
+            rows, bad = read_structure_jsonl(path, structure, ids)
+        else:
+            raise ValueError(f"{path}: give a .json(.gz) matminer dataframe, a .csv(.gz), a .jsonl(.gz), or a folder "
+                             "of structure files with --labels")
+        df = pd.DataFrame(rows)
+        failures = [{"id": f["id"], "site_index": None, "kind": "unreadable structure", "reason": f["reason"]}
+                    for f in bad]
+        if df.empty:
+            raise ValueError(f"{path}: no readable row ({len(failures)} left out"
+                             + (f", e.g. {failures[0]['reason']})" if failures else ")"))
+    task = task_from_frame(df, structure, target, name, site_index, group, ids)
+    task.failures = failures + task.failures
+    task.notes = [f"{len(task.failures)} source rows left out (failures)"] if task.failures else []
+    return task
+
+
 def declared_families(families: Sequence[str], level: str, slow: bool = False,
                       authors: str | Path | None = None) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """The families :func:`compare` will run, with their declared menus, and notes on what was left out.
