@@ -85,6 +85,9 @@ def run_family(task: Task, family: str, menu: Any, split_list: Sequence[tuple[st
     def stored(suffix: str) -> pd.DataFrame:
         path = None if folder is None else folder / f"{family}{suffix}.csv"
         frame = pd.read_csv(path) if path is not None and path.exists() else pd.DataFrame(columns=["menu_id", "split"])
+        for text in ("model", "missing", "best_params"):  # empty text is read back as NaN
+            if text in frame.columns:
+                frame[text] = frame[text].fillna("")
         return frame[frame.menu_id == mid]
 
     rows, inner, preds = stored(""), stored("__inner"), stored("__predictions")
