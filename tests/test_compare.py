@@ -167,11 +167,13 @@ def test_cli_bench_runs_the_nested_comparison_in_one_subprocess(kvrh40, tmp_path
     (tmp_path / "labels.csv").write_text("id,log_k\n" + "".join(f"{n},{y}\n" for n, y in zip(ids, kvrh40.y)))
     out = tmp_path / "report"
     result = subprocess.run([sys.executable, "-m", "ssl_featurizer.cli", "bench", str(folder), "--labels",
-                             str(tmp_path / "labels.csv"), "--families", "ssl", "--repeats", "1", "--folds", "3",
+                             str(tmp_path / "labels.csv"), "--families", "handbuilt", "--repeats", "1", "--folds", "3",
                              "--no-estimate", "--quiet", "--out", str(out)],
                             capture_output=True, text=True, cwd=ROOT, timeout=120, check=False,
                             env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "  ssl: 18 variants: ssl:01, " in result.stderr  # the declared menu, printed before the run
-    assert "# cells: 30 structures" in result.stdout and "| ssl | cgcnn-ssl-" in result.stdout
+    # the declared (fast) menu is printed before the run, and what was left out of it is said
+    assert "  handbuilt: 7 variants: magpie, sine_coulomb, symmetry_density, soap, " in result.stderr
+    assert "ofm (about 1 s per structure)" in result.stderr
+    assert "# cells: 30 structures" in result.stdout and "| handbuilt | — | 7 variants × 2 regressors |" in result.stdout
     assert len(pd.read_csv(out / "per_split.csv")) == 3

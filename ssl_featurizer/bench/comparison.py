@@ -427,7 +427,6 @@ def declared_families(families: Sequence[str], level: str, slow: bool = False,
     import importlib.util
 
     from ssl_featurizer.bench.families import FAMILIES, FAST_HANDBUILT, HANDBUILT, PEERS, SLOW, declared_menu
-    from ssl_featurizer.models.registry import list_foreign_models
 
     bad = [f for f in families if f not in FAMILIES]
     if bad:
@@ -444,6 +443,8 @@ def declared_families(families: Sequence[str], level: str, slow: bool = False,
                 handbuilt.remove("soap")
                 notes.append("handbuilt: soap left out (needs dscribe: pip install 'ssl-featurizer[bench]')")
         if family == "peer":
+            from ssl_featurizer.models.registry import list_foreign_models  # imports torch: only when asked
+
             installed = set(list_foreign_models())
             peers = {e: ls for e, ls in PEERS.items() if e in installed}
             if not peers:
@@ -518,7 +519,7 @@ def compare(data: pd.DataFrame | Task, structure: str = "structure", target: str
 
     from ssl_featurizer.bench.families import build_menu, family_model, regressor_menu
     from ssl_featurizer.bench.protocol import repeated_kfold
-    from ssl_featurizer.models.registry import resolve_model
+    from ssl_featurizer.models.catalog import resolve_model
 
     say = log or (lambda _: None)
     task = data if isinstance(data, Task) else task_from_frame(data, structure, target, name, site_index, group)
