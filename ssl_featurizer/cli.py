@@ -260,19 +260,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a matminer JSON dataframe (.json/.json.gz), a CSV with a column of structure JSON text, a "
                         "JSON-lines file of {structure, target} objects, a folder of structure files (with --labels), "
                         "or a task name (e.g. kong2023_log_kvrh)")
-    p.add_argument("--task", default=None, help="the same as DATA (kept for older command lines)")
-    p.add_argument("--target", default=None, help="target column (a task name knows its own)")
+    p.add_argument("--task", default=None, help="the same as DATA, kept for older command lines (default: none)")
+    p.add_argument("--target", default=None, help="target column (default: none; a task name knows its own)")
     p.add_argument("--structure-column", default="structure", help="column of the structures")
     p.add_argument("--labels", default=None, help="with a folder of structure files: a CSV id,target (id: the file's "
-                   "path relative to the folder, with or without extension, or its name without extension)")
-    p.add_argument("--site-index", default=None, help="column of site indices: a site task, split by structure")
+                   "path relative to the folder, with or without extension, or its name without extension; default: none)")
+    p.add_argument("--site-index", default=None, help="column of site indices: a site task, split by structure (default: none, a structure task)")
     p.add_argument("--group", default=None, help="column naming each row's material (site tasks; default: by "
                    "structure)")
     p.add_argument("--families", default="ssl,handbuilt,peer",
                    help="comma-separated: ssl, handbuilt, peer (foreign encoders, when installed), authors (needs "
                         "--authors), ssl_inductive")
     p.add_argument("--authors", default=None, help="folder of Kong et al.'s cgcnn_60k_pred.pth and "
-                   "cgcnn_60k_contra.pth (for the authors family)")
+                   "cgcnn_60k_contra.pth (for the authors family; default: none)")
     p.add_argument("--slow", action="store_true", help="add the slow hand-built descriptors (ofm about 1 s, "
                    "site_stats_crystalnn about 0.4 s per structure)")
     p.add_argument("--repeats", type=int, default=2, help="repeats of the outer k-fold")
