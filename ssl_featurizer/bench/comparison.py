@@ -561,7 +561,13 @@ def compare(data: pd.DataFrame | Task, structure: str = "structure", target: str
         keep = [v for v in spec["variants"] if v in menu.variants]
         menu.variants = {v: menu.variants[v] for v in keep}
         missing = [m for m in missing if m.split(": ")[0] in spec["variants"]]
+        if not len(menu):
+            report.notes.append(f"{family}: left out, no variant could be built ({'; '.join(missing[:2])})")
+            say(f"  note: {report.notes[-1]}")
+            continue
         built[family] = (menu, missing, ssl_model if family == "ssl" else family_model(family))
+    if not built:
+        raise ValueError(f"no family could be built on {task.name}: " + "; ".join(report.notes))
     frames, preds = [], []
     bar = tqdm(total=len(built) * len(split_list), desc="selection", disable=not progress)
     for family, (menu, missing, fam_model) in built.items():
