@@ -305,7 +305,8 @@ def update_history(path: Path, results: pd.DataFrame, n_splits: dict[str, int]) 
     added = [{**r, "recorded": date.today().isoformat()} for r in new
              if tuple(str(r[k]) for k in HISTORY_COLUMNS) not in seen]
     if added:
-        history = pd.concat([history, pd.DataFrame(added)], ignore_index=True)
+        history = pd.DataFrame(added) if history.empty else pd.concat([history, pd.DataFrame(added)],
+                                                                       ignore_index=True)
         history.to_csv(path, index=False)
     return history
 
