@@ -177,3 +177,23 @@ def test_cli_bench_runs_the_nested_comparison_in_one_subprocess(kvrh40, tmp_path
     assert "ofm (about 1 s per structure)" in result.stderr
     assert "# cells: 30 structures" in result.stdout and "| handbuilt | — | 7 variants × 2 regressors |" in result.stdout
     assert len(pd.read_csv(out / "per_split.csv")) == 3
+
+
+def test_the_named_preset_is_the_development_tasks_choice():
+    """The preset is what the nested choice picked most often for the default model on the development tasks
+    (never the benchmark tasks): it follows the choice table on disk, it is not typed in by hand."""
+    from ssl_featurizer import SSLStructureFeaturizer
+    from ssl_featurizer.featurizers.structure import PRESETS
+    from ssl_featurizer.models.catalog import resolve_model
+
+    choices = pd.read_csv(ROOT / "docs" / "figures" / "default_choice.csv")
+    default = choices[choices.model == resolve_model("default")[0]]
+    assert len(default), "no development-task choice recorded for the registry default"
+    spec = default.spec.value_counts().index[0]  # e.g. "ssl:0123:mean-std"
+    parts = spec.split(":")
+    f = SSLStructureFeaturizer.from_preset("dev-choice")
+    assert (f.layers, tuple(f.pooling)) == (parts[1], tuple(parts[2].split("-")) if len(parts) > 2 else ("mean",))
+    assert PRESETS["dev-choice"]["layers"] == parts[1]
+    assert SSLStructureFeaturizer.from_preset("dev-choice", batch_size=8).batch_size == 8
+    with pytest.raises(ValueError, match="unknown preset"):
+        SSLStructureFeaturizer.from_preset("best")
