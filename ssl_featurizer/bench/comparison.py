@@ -459,13 +459,12 @@ def declared_families(families: Sequence[str], level: str, slow: bool = False,
     return out, notes
 
 
-def _estimate(task: Task, families: Mapping[str, dict[str, Any]], model: str, authors: str | Path | None,
-              regressors: Sequence[str]) -> dict[str, float]:
+def _estimate(task: Task, families: Mapping[str, dict[str, Any]], model: str,
+              authors: str | Path | None) -> dict[str, float]:
     """Featurization seconds per family: ``len(task)`` × seconds per input measured on a small sample (a second
     sample, after a first one has loaded the models)."""
     from ssl_featurizer.bench.families import build_menu
 
-    del regressors
     k = min(ESTIMATE_SAMPLE, max(len(task) // 2, 1))
     samples = [Task(f"{task.name}[sample{j}]", task.inputs[j * k:(j + 1) * k], task.y[j * k:(j + 1) * k], task.level,
                     None if task.groups is None else task.groups[j * k:(j + 1) * k]) for j in (0, 1)]
@@ -548,11 +547,12 @@ def compare(data: pd.DataFrame | Task, structure: str = "structure", target: str
         say(f"  note: {note}")
     report = ComparisonReport(task, {f: list(s["variants"]) for f, s in chosen.items()}, tuple(regressors), notes)
     if estimate:
-        report.estimate = _estimate(task, chosen, model, authors, regressors)
+        report.estimate = _estimate(task, chosen, model, authors)
         say("featurization estimate (uncached; structures × seconds per structure on a sample of "
             f"{min(ESTIMATE_SAMPLE, max(len(task) // 2, 1))}): "
             + ", ".join(f"{f} {s / 60:.1f} min" for f, s in report.estimate.items())
-            + "; selection and fitting follow, per split (progress bar)")
+            + "; an upper bound (fixed per-call costs weigh more on a small sample); selection and fitting "
+            "follow, per split (progress bar)")
     built = {}
     for family in tqdm(list(chosen), desc="featurizing", disable=not progress):
         spec = chosen[family]
