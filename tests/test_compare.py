@@ -197,3 +197,25 @@ def test_the_named_preset_is_the_development_tasks_choice():
     assert SSLStructureFeaturizer.from_preset("dev-choice", batch_size=8).batch_size == 8
     with pytest.raises(ValueError, match="unknown preset"):
         SSLStructureFeaturizer.from_preset("best")
+
+
+def test_families_are_declared_before_anything_runs(monkeypatch):
+    """The authors family needs its folder; peer runs only installed encoders (none: left out, said why); the fast
+    hand-built menu states what it leaves out; a restricted menu must come from the declared one."""
+    import ssl_featurizer.models.registry as registry
+    from ssl_featurizer.bench.comparison import compare, declared_families
+    from ssl_featurizer.bench.families import SLOW
+
+    with pytest.raises(ValueError, match="authors family needs"):
+        declared_families(("ssl", "authors"), "structure")
+    fast, notes = declared_families(("handbuilt",), "structure")
+    assert not any(s in v.split("+") for v in fast["handbuilt"]["variants"] for s in SLOW)
+    assert any("ofm (about 1 s per structure)" in n for n in notes)
+    slow, _ = declared_families(("handbuilt",), "structure", slow=True)
+    assert set(fast["handbuilt"]["variants"]) < set(slow["handbuilt"]["variants"])
+    monkeypatch.setattr(registry, "list_foreign_models", lambda installed=True: [])
+    none, notes = declared_families(("ssl", "peer"), "structure")
+    assert list(none) == ["ssl"] and any(n.startswith("peer: left out") for n in notes)
+    df = pd.DataFrame({"structure": [_nacl(5.0 + 0.05 * k) for k in range(12)], "y": np.arange(12.0)})
+    with pytest.raises(ValueError, match="not in its declared menu"):
+        compare(df, families=("ssl",), menus={"ssl": ["ssl:5"]}, estimate=False, progress=False, log=None)
