@@ -134,9 +134,12 @@ def test_compare_end_to_end_on_real_structures(kvrh40, tmp_path):
     lines: list[str] = []
     report = compare(df, target="log_k", families=("ssl", "handbuilt"), name="kvrh40",
                      menus={"ssl": ["ssl:01", "ssl:012+magpie"], "handbuilt": ["magpie"]},
-                     repeats=1, folds=4, out=tmp_path, estimate=False, progress=False, log=lines.append)
-    # the menus are printed before the run, each family's as declared
+                     repeats=1, folds=4, out=tmp_path, estimate=True, progress=False, log=lines.append)
+    # the menus are printed before the run, each family's as declared, then the cost estimate, then the splits
     assert lines[1] == "  ssl: 2 variants: ssl:01, ssl:012+magpie"
+    estimate = next(k for k, line in enumerate(lines) if line.startswith("featurization estimate"))
+    assert estimate < next(k for k, line in enumerate(lines) if " r0f0: " in line)
+    assert set(report.estimate) == {"ssl", "handbuilt"} and all(s > 0 for s in report.estimate.values())
     assert len(report.per_split) == 2 * 4 and set(report.per_split.family) == {"ssl", "handbuilt"}
     assert set(report.per_split.spec) <= {"ssl:01", "ssl:012+magpie", "magpie"}
     # each test row of each split is predicted once per family; the per-split MAE is the predictions' MAE

@@ -35,7 +35,7 @@ from ssl_featurizer.bench.tasks import Task
 #: the families :func:`compare` runs unless told otherwise (``authors`` needs the checkpoints' folder)
 DEFAULT_FAMILIES = ("ssl", "handbuilt", "peer")
 #: structures of the sample whose featurization time gives the cost estimate
-ESTIMATE_SAMPLE = 6
+ESTIMATE_SAMPLE = 8
 INCOMPLETE = "no verdict (incomplete menu)"
 
 
@@ -461,22 +461,19 @@ def declared_families(families: Sequence[str], level: str, slow: bool = False,
 
 def _estimate(task: Task, families: Mapping[str, dict[str, Any]], model: str,
               authors: str | Path | None) -> dict[str, float]:
-    """Featurization seconds per family: ``len(task)`` × seconds per input measured on a small sample (a second
-    sample, after a first one has loaded the models)."""
+    """Featurization seconds per family: ``len(task)`` × the steady-state seconds per input of each descriptor the
+    family computes, measured on a sample of :data:`ESTIMATE_SAMPLE` inputs (after one warm-up input, so loading a
+    model or a table is not counted per input)."""
     from ssl_featurizer.bench.families import build_menu
 
-    k = min(ESTIMATE_SAMPLE, max(len(task) // 2, 1))
-    samples = [Task(f"{task.name}[sample{j}]", task.inputs[j * k:(j + 1) * k], task.y[j * k:(j + 1) * k], task.level,
-                    None if task.groups is None else task.groups[j * k:(j + 1) * k]) for j in (0, 1)]
+    k = min(ESTIMATE_SAMPLE, len(task))
+    sample = Task(f"{task.name}[sample]", task.inputs[:k], task.y[:k], task.level,
+                  None if task.groups is None else task.groups[:k])
     out = {}
     for family, spec in families.items():
-        seconds = 0.0
-        for sample in samples:
-            t0 = time.perf_counter()
-            build_menu(family, sample, None, model=model if family == "ssl" else None, anchors=authors,
-                       handbuilt=spec["handbuilt"], peers=spec["peers"])
-            seconds = time.perf_counter() - t0
-        out[family] = seconds / max(len(samples[1]), 1) * len(task)
+        menu, _ = build_menu(family, sample, None, model=model if family == "ssl" else None, anchors=authors,
+                             handbuilt=spec["handbuilt"], peers=spec["peers"])
+        out[family] = sum(menu.seconds.values()) * len(task)
     return out
 
 
@@ -548,11 +545,10 @@ def compare(data: pd.DataFrame | Task, structure: str = "structure", target: str
     report = ComparisonReport(task, {f: list(s["variants"]) for f, s in chosen.items()}, tuple(regressors), notes)
     if estimate:
         report.estimate = _estimate(task, chosen, model, authors)
-        say("featurization estimate (uncached; structures × seconds per structure on a sample of "
-            f"{min(ESTIMATE_SAMPLE, max(len(task) // 2, 1))}): "
+        say(f"featurization estimate (uncached; {len(task):,} inputs × seconds per input measured on a sample of "
+            f"{min(ESTIMATE_SAMPLE, len(task))}): "
             + ", ".join(f"{f} {s / 60:.1f} min" for f, s in report.estimate.items())
-            + "; an upper bound (fixed per-call costs weigh more on a small sample); selection and fitting "
-            "follow, per split (progress bar)")
+            + "; selection and fitting follow, per split (progress bar)")
     built = {}
     for family in tqdm(list(chosen), desc="featurizing", disable=not progress):
         spec = chosen[family]

@@ -157,6 +157,7 @@ def build_menu(family: str, task: Task, cache_dir: str | Path | None = None,
     blocks: dict[str, np.ndarray] = {}
     variants: dict[str, tuple[str, ...]] = {}
     problems: dict[str, str] = {}
+    seconds: dict[str, float] = {}
 
     def component(name: str) -> bool:
         if name in blocks:
@@ -167,7 +168,7 @@ def build_menu(family: str, task: Task, cache_dir: str | Path | None = None,
             problems[name] = "skipped"
             return False
         try:
-            blocks[name] = compute(name, task, cache)[0]
+            blocks[name], seconds[name] = compute(name, task, cache)
         except ImportError as exc:
             problems[name] = f"{type(exc).__name__}: {exc}"
             return False
@@ -191,6 +192,7 @@ def build_menu(family: str, task: Task, cache_dir: str | Path | None = None,
                 continue
             blocks.update(sub.blocks)
             variants.update(sub.variants)
+            seconds.update(sub.seconds)
             if component(mag):
                 variants.update({f"{spec}+{mag}": (*parts, mag) for spec, parts in sub.variants.items()})
         variants = {v: variants[v] for v in declared if v in variants}
@@ -203,4 +205,4 @@ def build_menu(family: str, task: Task, cache_dir: str | Path | None = None,
     missing = [f"{v}: " + "; ".join(f"{k} {why}" for k, why in problems.items()
                                     if k in v.split("+") or v.startswith(f"{k}/"))
                for v in declared if v not in variants]
-    return Menu(blocks, variants), missing
+    return Menu(blocks, variants, seconds), missing

@@ -25,7 +25,7 @@ a ``KernelRidgeCV`` with :data:`SCREEN_GRID` in the protocol pipeline).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -49,10 +49,13 @@ class Menu:
     Attributes:
         blocks: ``{block name: (n_rows, n_columns) features}``.
         variants: ``{variant spec: block names}`` (concatenated in that order).
+        seconds: ``{computed descriptor: featurization seconds per input}`` (steady state, as
+            :func:`~ssl_featurizer.bench.descriptors.compute` measured or cached it), for cost estimates.
     """
 
     blocks: dict[str, np.ndarray]
     variants: dict[str, tuple[str, ...]]
+    seconds: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_features(cls, features: Mapping[str, np.ndarray]) -> Menu:
@@ -88,14 +91,16 @@ def candidate_features(task: Task, model: str, layer_sets: Sequence[str] = LAYER
     layers_all = "".join(sorted(set("".join(layer_sets)), key=int))
     blocks: dict[str, np.ndarray] = {}
     if task.level == "site":
-        X, _ = compute(f"ssl_site:{layers_all}", task, cache_dir, model)
+        X, seconds = compute(f"ssl_site:{layers_all}", task, cache_dir, model)
         labels = SSLSiteFeaturizer(model=model, layers=layers_all).feature_labels()
         layer_of = np.array([lab.split("_")[0][2:] for lab in labels])
         for layer in layers_all:
             blocks[f"{prefix}L{layer}"] = X[:, layer_of == layer]
-        return Menu(blocks, {f"{prefix}ssl_site:{ls}": tuple(f"{prefix}L{c}" for c in ls) for ls in layer_sets})
+        return Menu(blocks, {f"{prefix}ssl_site:{ls}": tuple(f"{prefix}L{c}" for c in ls) for ls in layer_sets},
+                    {f"{prefix}ssl_site:{layers_all}": seconds})
     pools_all = tuple(dict.fromkeys(p for pool in poolings for p in pool))
-    X, _ = compute(f"ssl:{layers_all}:{'-'.join(pools_all)}", task, cache_dir, model)
+    spec_all = f"ssl:{layers_all}:{'-'.join(pools_all)}"
+    X, seconds = compute(spec_all, task, cache_dir, model)
     labels = SSLStructureFeaturizer(model=model, layers=layers_all, pooling=pools_all).feature_labels()
     pool_of = np.array([lab.split(" ")[0] for lab in labels])
     layer_of = np.array([lab.split(" ")[1].split("_")[0][2:] for lab in labels])
@@ -107,7 +112,7 @@ def candidate_features(task: Task, model: str, layer_sets: Sequence[str] = LAYER
         for pool in poolings:
             spec = f"{prefix}ssl:{ls}" + ("" if pool == ("mean",) else f":{'-'.join(pool)}")
             variants[spec] = tuple(f"{prefix}L{layer} {stat}" for layer in ls for stat in pool)
-    return Menu(blocks, variants)
+    return Menu(blocks, variants, {f"{prefix}{spec_all}": seconds})
 
 
 def _standardised(x: np.ndarray, train: np.ndarray) -> np.ndarray:
