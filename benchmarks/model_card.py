@@ -34,7 +34,8 @@ GATE = {
     "text": ("Benchmark verdicts (docs/benchmarks.md has the protocol and menus): each family's configuration "
              "(descriptor variant × regressor, from menus declared before the run and equal across families) is "
              "chosen per outer split on training rows only; 2 × 5-fold CV (matbench_dielectric: its 5 official folds; "
-             "site tasks grouped by material); corrected resampled t-test; a win needs p < 0.05. Run once, on the "
+             "site tasks grouped by material); corrected resampled t-test, Holm-adjusted over every comparison of the "
+             "verdict tables; a win needs an adjusted p < 0.05. Run once, on the "
              "chosen default, and published as measured; \"pending\" rows have not finished yet."),
     "command": ("OMP_NUM_THREADS=1 python benchmarks/verdicts.py --families ssl,ssl_inductive,authors,peer --docs && "
                 "python benchmarks/model_card.py"),

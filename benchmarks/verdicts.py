@@ -4,8 +4,13 @@ For every task and outer split (2 × 5-fold CV; matbench tasks: the 5 official f
 material), every family of :mod:`ssl_featurizer.bench.families` picks one configuration (descriptor variant ×
 regressor, from menus declared in code before the run) by inner cross-validation on the split's training rows
 (:mod:`ssl_featurizer.bench.selection`); only that configuration is scored on the test rows. Families are compared
-pairwise by the corrected resampled t-test (:mod:`ssl_featurizer.bench.stats`): "A wins" needs a lower mean MAE and
-p < 0.05, anything else is a tie.
+pairwise by the corrected resampled t-test (:mod:`ssl_featurizer.bench.stats`); the p-values of every comparison
+the tables show (every pair of families on every task) are one family of tests, Holm–Bonferroni adjusted: "A wins"
+needs a lower mean MAE and an adjusted p < 0.05, anything else is a tie. Material sets are counted once
+(:data:`MATERIAL_SETS`, tallied by :data:`ssl_featurizer.bench.stats.SET_RULE`).
+
+This script is a thin caller of :mod:`ssl_featurizer.bench.comparison`, the functions behind ``compare()`` and
+``ssl-featurizer bench`` (one mechanism): it adds the project's tasks, the five families and the docs blocks.
 
 Resumable: features are cached (``--cache-dir``, chunked for the slow descriptors), and every finished (task,
 family, split) is a row of ``<out>/<task>/<family>.csv``, reused while the family's menu, model and splits are the
@@ -20,7 +25,6 @@ extra missing) is run on what there is, and the tables mark it "incomplete" and 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -35,10 +39,17 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "verdicts"
 TASKS = ("kong2023_formation_energy", "kong2023_hse_gap", "kong2023_log_kvrh", "kong2023_log_gvrh",
          "magndata_site_moments_kong2023", "magndata_transition_temperature", "matbench_dielectric")
-#: tasks that are further targets of another task's material set (counted once)
-SAME_SET = {"kong2023_log_gvrh": "kong2023_log_kvrh"}
-COMPARISONS = (("ssl", "handbuilt"), ("ssl", "authors"), ("ssl", "peer"), ("ssl_inductive", "authors"),
-               ("ssl_inductive", "peer"))
+#: the material set of each task (a set of materials is counted once, whatever the number of its targets): log K
+#: and log G are two targets of one set; MAGNDATA's site moments and transition temperatures share 1,086 of their
+#: 1,089 materials
+MATERIAL_SETS = {"kong2023_formation_energy": "kong2023 formation energy", "kong2023_hse_gap": "kong2023 HSE gap",
+                 "kong2023_log_kvrh": "kong2023 elastic (log K, log G)",
+                 "kong2023_log_gvrh": "kong2023 elastic (log K, log G)",
+                 "magndata_site_moments_kong2023": "MAGNDATA (site moments, transition temperature)",
+                 "magndata_transition_temperature": "MAGNDATA (site moments, transition temperature)",
+                 "matbench_dielectric": "matbench dielectric"}
+COMPARISONS = (("ssl", "handbuilt"), ("ssl", "authors"), ("ssl", "peer"), ("ssl_inductive", "handbuilt"),
+               ("ssl_inductive", "authors"), ("ssl_inductive", "peer"))
 #: how the tables name the families on the left of a comparison
 LABELS = {"ssl": "ours", "ssl_inductive": "ours (inductive control)"}
 #: the families the gate compares ours against, as the gate table names them
@@ -58,32 +69,29 @@ def gate_summary(scores: dict[tuple[str, str], list[tuple[str, dict]]]) -> str:
         peer = [(t, c) for t, c in scores[a, "peer"] if t in GATE_TASKS]
         if not auth and not peer:
             continue
-        wins = [c for _, c in auth if c["verdict"] == f"{a} wins"]
+        wins = [c for _, c in auth if c["verdict"] == f"{a} wins"]  # verdicts on Holm-adjusted p
         big = [c for c in wins if c["diff"] <= -0.1 * c["mean_b"]]
         losses = [t for t, c in auth if c["verdict"] == "authors wins"]
         peer_wins = [t for t, c in peer if c["verdict"] == f"{a} wins"]
         peer_losses = [t for t, c in peer if c["verdict"] == "peer wins"]
         lines.append(f"- **{LABELS[a]}** (`{family_model(a)}`), on {len(auth)} of {len(GATE_TASKS)} gate tasks "
-                     f"finished against the authors' checkpoints: {len(wins)} win(s) at p < 0.05, {len(big)} of them "
+                     f"finished against the authors' checkpoints: {len(wins)} win(s) at adjusted p < 0.05, {len(big)} of them "
                      f"by ≥ 10 % lower mean MAE; {len(losses)} significant loss(es)"
                      + (f" ({', '.join(losses)})" if losses else "")
                      + f". Against the peer encoders ({len(peer)} finished): {len(peer_wins)} win(s), {len(peer_losses)} "
                      f"loss(es)" + (f" ({', '.join(peer_losses)})" if peer_losses else "") + ".")
     goal = ("Goal of the default model: beat the better of the authors' checkpoints on ≥ 4 of the 6 gate tasks at "
-            "p < 0.05 with ≥ 10 % lower mean MAE and no significant loss, and beat CHGNet's features on ≥ 4 of 6.")
+            "p < 0.05 with ≥ 10 % lower mean MAE and no significant loss, and beat CHGNet's features on ≥ 4 of 6 "
+            "(p: Holm-adjusted over every comparison of the verdict tables).")
     return "\n".join([goal, "", *lines]) if lines else goal + " No gate task has finished yet."
-
-
-def menu_id(variants: list[str], regressors: tuple[str, ...], model: str) -> str:
-    """Identity of a family's menu on a task: results are reused only for the same variants, regressors, model."""
-    return hashlib.sha256(json.dumps([variants, list(regressors), model]).encode()).hexdigest()[:12]
 
 
 def run_family(task, family: str, split_list: list, cache_dir: Path, skip: tuple[str, ...], out: Path,
                featurize_only: bool) -> None:
-    """Score one family on every outer split of ``task`` not yet on disk (one CSV row per split)."""
+    """Score one family on every outer split of ``task`` not yet on disk (one CSV row per split), by
+    :func:`ssl_featurizer.bench.comparison.run_family`."""
+    from ssl_featurizer.bench.comparison import run_family as score_family
     from ssl_featurizer.bench.families import build_menu, declared_menu, family_model, regressor_menu
-    from ssl_featurizer.bench.selection import select_on_splits, selected
 
     t0 = time.perf_counter()
     menu, missing = build_menu(family, task, cache_dir, skip)
@@ -93,34 +101,8 @@ def run_family(task, family: str, split_list: list, cache_dir: Path, skip: tuple
     if featurize_only or not len(menu):
         return
     regressors = regressor_menu(task.y, task.groups is not None)
-    model = family_model(family)
-    mid = menu_id(list(menu), regressors, model)
-    path = out / task.name / f"{family}.csv"
-    inner_path = out / task.name / f"{family}__inner.csv"
-    rows = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=["menu_id", "split"])
-    rows = rows[rows.menu_id == mid]
-    inner = pd.read_csv(inner_path) if inner_path.exists() else pd.DataFrame(columns=["menu_id", "split"])
-    inner = inner[inner.menu_id == mid]
-    todo = [split for split in split_list if split[0] not in set(rows.split)]
-    t1 = time.perf_counter()
-    for name, tr, te, scored in select_on_splits(menu, task, todo, regressors):
-        chosen = selected(scored)
-        new = {"task": task.name, "family": family, "model": model, "menu_id": mid, "split": name,
-               "spec": chosen["spec"], "regressor": chosen["regressor"], "inner_mae": chosen["inner_mae"],
-               "test_mae": chosen["test_mae"], "rmse": chosen["rmse"], "r2": chosen["r2"],
-               "best_params": chosen["best_params"], "n_train": len(tr), "n_test": len(te),
-               "n_variants": len(menu), "n_regressors": len(regressors), "missing": " | ".join(missing),
-               "seconds": round(time.perf_counter() - t1, 1)}
-        rows = pd.concat([rows, pd.DataFrame([new])], ignore_index=True)
-        inner = pd.concat([inner, pd.DataFrame([{"menu_id": mid, "split": name, "spec": r["spec"],
-                                                 "regressor": r["regressor"], "inner_mae": r["inner_mae"],
-                                                 "selected": r["selected"]} for r in scored])], ignore_index=True)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        rows.to_csv(path, index=False)
-        inner.to_csv(inner_path, index=False)
-        print(f"  {task.name} {family} {name}: {new['spec']} / {new['regressor']} test MAE {new['test_mae']:.4g} "
-              f"({new['seconds']:.0f} s)", flush=True)
-        t1 = time.perf_counter()  # the next split's selection starts now
+    score_family(task, family, menu, split_list, regressors, family_model(family), missing, out / task.name,
+                 log=lambda line: print(line, flush=True))
 
 
 def load_results(out: Path) -> pd.DataFrame:
@@ -140,21 +122,47 @@ def load_results(out: Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def compare(results: pd.DataFrame, task: str, a: str, b: str, n_splits: int) -> dict | None:
-    """Paired comparison of families ``a`` and ``b`` on ``task`` (None unless both ran every split)."""
-    from ssl_featurizer.bench.stats import corrected_ttest, verdict
+def all_comparisons(results: pd.DataFrame, n_splits: dict[str, int]) -> dict[tuple[str, str, str], dict]:
+    """Every comparison the tables show — each pair of families on each task where both finished — with its verdict:
+    one family of tests, Holm-adjusted together (:func:`ssl_featurizer.bench.comparison.decide`).
 
-    block = results[results.task == task]
-    per = {f: block[block.family == f].set_index("split") for f in (a, b)}
-    if any(len(p) < n_splits for p in per.values()):
-        return None
-    common = per[a].index.intersection(per[b].index)
-    diff = per[a].loc[common, "test_mae"] - per[b].loc[common, "test_mae"]
-    t, p = corrected_ttest(diff, per[a].loc[common, "n_train"].mean(), per[a].loc[common, "n_test"].mean())
-    ma, mb = per[a].loc[common, "test_mae"].mean(), per[b].loc[common, "test_mae"].mean()
-    complete = all(not isinstance(m, str) or not m for m in (per[a].missing.iloc[0], per[b].missing.iloc[0]))
-    return {"diff": diff.mean(), "diff_std": diff.std(), "t": t, "p": p, "mean_a": ma, "mean_b": mb,
-            "verdict": verdict(a, ma, b, mb, p) if complete else "no verdict (incomplete menu)"}
+    Returns:
+        ``{(task, a, b): comparison}`` (keys in table order: :data:`COMPARISONS` first, then the other pairs).
+    """
+    from ssl_featurizer.bench.comparison import decide, paired_comparison
+
+    found = []
+    for task in dict.fromkeys(results.task):
+        n = n_splits.get(task, results[results.task == task].split.nunique())
+        for a, b in table_pairs():
+            c = paired_comparison(results, task, a, b, n)
+            if c is not None:
+                found.append(c)
+    return {(c["task"], c["a"], c["b"]): c for c in decide(found)}
+
+
+def table_pairs() -> list[tuple[str, str]]:
+    """The pairs of families the tables compare: :data:`COMPARISONS`, then every other pair."""
+    from ssl_featurizer.bench.families import FAMILIES
+
+    return [*COMPARISONS, *((a, b) for i, a in enumerate(FAMILIES) for b in FAMILIES[i + 1:]
+                            if (a, b) not in COMPARISONS and (b, a) not in COMPARISONS)]
+
+
+def set_tallies(decided: dict[tuple[str, str, str], dict]) -> dict[tuple[str, str], list[tuple[str, str, list[str]]]]:
+    """Per comparison of :data:`COMPARISONS`, one verdict per material set (:func:`ssl_featurizer.bench.stats.
+    set_verdict`): ``{(a, b): [(set, verdict, [task verdicts]), ...]}``."""
+    from ssl_featurizer.bench.stats import set_verdict
+
+    out: dict[tuple[str, str], list[tuple[str, str, list[str]]]] = {}
+    for a, b in COMPARISONS:
+        by_set: dict[str, list[str]] = {}
+        for (task, ca, cb), c in decided.items():
+            if (ca, cb) == (a, b):
+                by_set.setdefault(MATERIAL_SETS.get(task, task), []).append(f"{task} {c['verdict']}")
+        out[a, b] = [(name, set_verdict([v.split(" ", 1)[1] for v in tasks], a, b), tasks)
+                     for name, tasks in by_set.items()]
+    return out
 
 
 def _missing_components(missing: str) -> str:
@@ -165,9 +173,12 @@ def _missing_components(missing: str) -> str:
 def tables(results: pd.DataFrame, n_splits: dict[str, int]) -> tuple[str, str, str]:
     """Markdown: (per-task detail for docs/benchmarks.md, authors-only table for docs/kong2023.md, README lines)."""
     from ssl_featurizer.bench.families import FAMILIES, family_model
+    from ssl_featurizer.bench.stats import SET_RULE
     from ssl_featurizer.models.registry import DEFAULT_MODEL
 
-    lines, gate, counts = [], [], {c: [] for c in COMPARISONS}
+    decided = all_comparisons(results, n_splits)
+    size = len(decided)
+    lines, gate = [], []
     scores: dict[tuple[str, str], list[tuple[str, dict]]] = {(a, b): [] for a in LABELS for b in OPPONENTS}
     head = ["| task | " + " | ".join(f"{LABELS[a]} vs {b}" for a, b in COMPARISONS) + " |", "|---" * (len(COMPARISONS) + 1)
             + "|"]
@@ -175,7 +186,8 @@ def tables(results: pd.DataFrame, n_splits: dict[str, int]) -> tuple[str, str, s
         block = results[results.task == task]
         n = n_splits.get(task, block.split.nunique())
         lines += [f"#### {task}", "", (f"{n} outer splits ({', '.join(sorted(block.split.unique())[:3])}, …), "
-                  f"{int(block.n_train.mean()):,} training / {int(block.n_test.mean()):,} test rows per split."), "",
+                  f"{int(block.n_train.mean()):,} training / {int(block.n_test.mean()):,} test rows per split; "
+                  f"material set: {MATERIAL_SETS.get(task, task)}."), "",
                   ("| family | menu | test MAE (mean ± std) | splits | selection + fit time | "
                   "chosen configuration per split |"), "|---|---|---|---|---|---|"]
         for family in FAMILIES:
@@ -189,64 +201,125 @@ def tables(results: pd.DataFrame, n_splits: dict[str, int]) -> tuple[str, str, s
             label = f"{family} ({f.model.iloc[0]})" if isinstance(f.model.iloc[0], str) and f.model.iloc[0] else family
             lines.append(f"| {label} | {menu} | {f.test_mae.mean():.4g} ± {f.test_mae.std():.2g} | {len(f)}/{n} | "
                          f"{f.seconds.sum() / 60:.0f} min | {picks(f.spec + ' / ' + f.regressor)} |")
-        lines += ["", "| comparison (A − B) | paired difference (mean ± std) | corrected p | verdict |",
-                  "|---|---|---|---|"]
+        lines += ["", "| comparison (A − B) | paired difference (mean ± std) | corrected p | Holm-adjusted p | verdict |",
+                  "|---|---|---|---|---|"]
         cells: dict[tuple[str, str], str] = {}
-        pairs = [*COMPARISONS, *((a, b) for i, a in enumerate(FAMILIES) for b in FAMILIES[i + 1:]
-                                 if (a, b) not in COMPARISONS and (b, a) not in COMPARISONS)]
-        for a, b in pairs:
-            c = compare(results, task, a, b, n)
+        for a, b in table_pairs():
+            c = decided.get((task, a, b))
             if c is None:
                 if (a, b) in COMPARISONS:
                     done = [int((block.family == f).sum()) for f in (a, b)]
                     cells[a, b] = f"pending ({a} {done[0]}/{n}, {b} {done[1]}/{n} splits)"
                 continue
-            lines.append(f"| {a} − {b} | {c['diff']:+.4g} ± {c['diff_std']:.2g} | {c['p']:.3g} | {c['verdict']} |")
+            lines.append(f"| {a} − {b} | {c['diff']:+.4g} ± {c['diff_std']:.2g} | {c['p']:.3g} | {c['p_holm']:.3g} | "
+                         f"{c['verdict']} |")
             if (a, b) in COMPARISONS:
-                cells[a, b] = f"{c['verdict']} (p = {c['p']:.2g})"
-                counts[a, b].append((task, c["verdict"]))
+                cells[a, b] = f"{c['verdict']} (p = {c['p']:.2g}, adjusted {c['p_holm']:.2g})"
         head.append(f"| {task} | " + " | ".join(cells[c] for c in COMPARISONS) + " |")
         lines.append("")
         for a in ("ssl", "ssl_inductive"):
             for b in ("authors", "peer"):
-                c = compare(results, task, a, b, n)
+                c = decided.get((task, a, b))
                 label = f"{LABELS[a]}: `{family_model(a)}` | {OPPONENTS[b]}"
                 if c is not None:
                     gate.append(f"| {task} | {label} | {c['mean_a']:.4g} | {c['mean_b']:.4g} | {c['diff']:+.4g} "
-                                f"({c['diff'] / c['mean_b']:+.1%}) | {c['p']:.3g} | {c['verdict']} |")
+                                f"({c['diff'] / c['mean_b']:+.1%}) | {c['p']:.3g} | {c['p_holm']:.3g} | "
+                                f"{c['verdict']} |")
                     scores[a, b].append((task, c))
                 else:
                     done = {f: block[block.family == f] for f in (a, b)}
                     gate.append(f"| {task} | {label} | " + " | ".join(
                         f"{d.test_mae.mean():.4g} ({len(d)}/{n} splits)" if len(d) else f"0/{n} splits"
-                        for d in done.values()) + " | — | — | pending |")
-    sets = {SAME_SET.get(t, t) for t in results.task.unique()}
+                        for d in done.values()) + " | — | — | — | pending |")
+    sets = {MATERIAL_SETS.get(t, t) for t in results.task.unique()}
+    tallies = set_tallies(decided)
     summary = [f"Default model `{DEFAULT_MODEL}`. **Its pretraining corpus contains the structures of these tasks (no "
                "labels)**, so ours is transductive here; its inductive control (`ssl_inductive`, the same recipe "
                "pretrained without any structure of these tasks) shows what that is worth. The hand-built descriptors "
                "are not transductive, the authors' "
                "checkpoints were pretrained on other structures, and CHGNet was trained on Materials Project "
                "relaxation trajectories (energies, forces, stresses, magnetic moments), which likely include many "
-               f"of these materials with their DFT energies. {results.task.nunique()} task(s) on {len(sets)} material set(s) so far "
-               "(log K and log G are two targets of one set and count as one)"
+               f"of these materials with their DFT energies. {results.task.nunique()} task(s) on {len(sets)} material "
+               "set(s) so far (log K and log G are two targets of one set; MAGNDATA's site moments and transition "
+               "temperatures share 1,086 of 1,089 materials and are one set)"
                + (f"; not started: {', '.join(t for t in TASKS if t not in set(results.task))}"
                   if set(TASKS) - set(results.task) else "")
                + f". Selection and fitting took {results.seconds.sum() / 3600:.1f} h of wall time (one process per "
                "family, `OMP_NUM_THREADS=1`, on a 2-core machine shared with other jobs; featurization not included, "
-               "see the exploratory tables for its cost per structure).", "", *head, ""]
-    readme = []
-    for (a, b), found in counts.items():
+               "see the exploratory tables for its cost per structure).", "",
+               f"**Multiple comparisons**: the {size} paired comparisons below (every pair of families on every task "
+               "where both finished) are one family of tests, Holm–Bonferroni adjusted; a verdict needs an adjusted "
+               "p < 0.05 and a lower mean MAE. Both the corrected p and the adjusted p are shown. **Material sets** "
+               f"are counted once, by a rule fixed before the results were read: {SET_RULE}.", "", *head, "",
+               "Per material set:", "", "| comparison | " + " | ".join(dict.fromkeys(
+                   MATERIAL_SETS.get(t, t) for t in results.task.unique())) + " |",
+               "|---" * (len(sets) + 1) + "|"]
+    for (a, b), found in tallies.items():
         if found:
-            wins = sum(v == f"{a} wins" for _, v in found)
-            losses = sum(v == f"{b} wins" for _, v in found)
-            open_ = sum(v.startswith("no verdict") for _, v in found)
+            by = {name: v for name, v, _ in found}
+            summary.append(f"| {LABELS[a]} vs {b} | " + " | ".join(by.get(name, "pending") for name in dict.fromkeys(
+                MATERIAL_SETS.get(t, t) for t in results.task.unique())) + " |")
+    summary.append("")
+    readme = []
+    for (a, b), found in tallies.items():
+        if found:
+            verdicts = [v for _, v, _ in found]
+            wins, losses = verdicts.count(f"{a} wins"), verdicts.count(f"{b} wins")
+            open_ = sum(v.startswith("no verdict") for v in verdicts)
             readme.append(f"- {LABELS[a]} vs {b}: {wins} win(s), {losses} loss(es), "
                           f"{len(found) - wins - losses - open_} tie(s)"
                           + (f", {open_} without verdict (incomplete menu)" if open_ else "")
-                          + f" on {len(found)} task(s): " + ", ".join(f"{t} {v}" for t, v in found))
+                          + f" on {len(found)} material set(s): "
+                          + "; ".join(f"{name} {v}" + (f" ({', '.join(tasks)})" if len(tasks) > 1 else "")
+                                      for name, v, tasks in found))
+    if readme:
+        readme.append(f"- Holm–Bonferroni over {size} comparisons (every pair of families on every task); "
+                      f"material sets counted once: {SET_RULE}.")
     gate_md = [gate_summary(scores), "", ("| task | model | against | its MAE | their MAE | difference (relative) | "
-               "corrected p | verdict |"), "|---|---|---|---|---|---|---|---|", *gate]
+               "corrected p | Holm-adjusted p | verdict |"), "|---|---|---|---|---|---|---|---|---|", *gate]
     return "\n".join(summary + lines), "\n".join(gate_md), "\n".join(readme or ["- no comparison finished yet"])
+
+
+HISTORY_COLUMNS = ["model", "task", "a", "b", "mean_a", "mean_b", "p", "p_holm", "family_size", "verdict"]
+
+
+def update_history(path: Path, results: pd.DataFrame, n_splits: dict[str, int]) -> pd.DataFrame:
+    """Append the current default's verdict rows (:data:`COMPARISONS`) to the history CSV at ``path``.
+
+    Rows are never overwritten or removed: a row is added when no identical one (same model, task, comparison,
+    means, p-values and verdict) is there yet, with the date it was first recorded. So every shipped default keeps
+    its verdicts after it is replaced, and a default whose verdicts changed (more tasks finished, a larger family
+    of tests) shows each version.
+    """
+    from datetime import date
+
+    from ssl_featurizer.bench.families import family_model
+
+    history = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=[*HISTORY_COLUMNS, "recorded"])
+    decided = all_comparisons(results, n_splits)
+    new = [{"model": family_model(a) if a in LABELS else "", "task": task, "a": a, "b": b,
+            "mean_a": round(c["mean_a"], 6), "mean_b": round(c["mean_b"], 6), "p": float(f"{c['p']:.3g}"),
+            "p_holm": float(f"{c['p_holm']:.3g}"), "family_size": c["family_size"], "verdict": c["verdict"]}
+           for (task, a, b), c in decided.items() if (a, b) in COMPARISONS]
+    seen = {tuple(str(v) for v in r) for r in history[HISTORY_COLUMNS].itertuples(index=False)}
+    added = [{**r, "recorded": date.today().isoformat()} for r in new
+             if tuple(str(r[k]) for k in HISTORY_COLUMNS) not in seen]
+    if added:
+        history = pd.DataFrame(added) if history.empty else pd.concat([history, pd.DataFrame(added)],
+                                                                       ignore_index=True)
+        history.to_csv(path, index=False)
+    return history
+
+
+def history_markdown(history: pd.DataFrame) -> str:
+    """Every recorded verdict row of every default, oldest first (the generated history block)."""
+    lines = ["| recorded | model | task | comparison | A mean MAE | B mean MAE | p | adjusted p (tests) | verdict |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in history.to_dict("records"):
+        lines.append(f"| {r['recorded']} | `{r['model']}` | {r['task']} | {r['a']} vs {r['b']} | {r['mean_a']:.4g} | "
+                     f"{r['mean_b']:.4g} | {r['p']:.3g} | {r['p_holm']:.3g} ({int(r['family_size'])}) | "
+                     f"{r['verdict']} |")
+    return "\n".join(lines)
 
 
 def menus_markdown() -> str:
@@ -309,6 +382,8 @@ def write_docs(out: Path) -> None:
     n_splits = {p.parent.name: json.loads(p.read_text())["n_splits"] for p in out.glob("*/splits.json")}
     detail, gate, readme = tables(results, n_splits)
     write_block(ROOT / "docs" / "benchmarks.md", "verdicts", detail)
+    write_block(ROOT / "docs" / "benchmarks.md", "history", history_markdown(update_history(out / "history.csv",
+                                                                                            results, n_splits)))
     write_block(ROOT / "docs" / "kong2023.md", "verdicts", gate)
     write_block(ROOT / "README.md", "verdicts", readme)
     print(detail)

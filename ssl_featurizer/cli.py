@@ -6,7 +6,7 @@ commands:
   index      build a similarity index of known structures (exact nearest-neighbour search)
   similar    the known structures most similar to query structures (needs an index)
   models     list the shipped pretrained models and the foreign encoders
-  bench      compare descriptors under the benchmark protocol
+  bench      compare descriptor families on labelled structures (nested choice, corrected t-test)
   magnetism  MAGNDATA site embeddings: element/motif separation by layer, maps, cosine similarity
   pretrain   self-supervised pretraining on a JSON-lines structure corpus
   export     export a pretraining run as a model directory (weights + card)
@@ -201,15 +201,45 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    data = args.data or args.task
+    if data is None:
+        raise ValueError("give DATA: a task name, a .json/.csv/.jsonl file, or a folder with --labels")
+    if args.exploratory:
+        return _bench_exploratory(args, data)
+    given = [flag for flag, value in (("--descriptors", args.descriptors), ("--regressors", args.regressors),
+                                      ("--seeds", args.seeds)) if value is not None]
+    if given:
+        raise ValueError(f"{', '.join(given)} belong to the exploratory table (scored on test rows, never a "
+                         "verdict): add --exploratory, or leave them out for the nested comparison")
+    from ssl_featurizer.bench.comparison import compare, load_table
+
+    task = load_table(data, args.target, args.structure_column, args.labels, args.site_index, args.group)
+    if args.limit:
+        task = task.subset(args.limit)
+    families = tuple(f for f in args.families.split(",") if f)
+    report = compare(task, families=families, model=args.model, authors=args.authors, slow=args.slow,
+                     repeats=args.repeats, folds=args.folds, out=args.out, cache_dir=args.cache_dir,
+                     estimate=not args.no_estimate, progress=not args.quiet,
+                     log=lambda line: print(line, file=sys.stderr, flush=True))
+    print(report.markdown())
+    return 0
+
+
+def _bench_exploratory(args: argparse.Namespace, data: str) -> int:
+    """The exploratory table: every descriptor × regressor scored on the test rows (never a verdict)."""
     from ssl_featurizer.bench import load_task, run_benchmark
     from ssl_featurizer.bench.report import markdown_table, summarise
 
-    task = load_task(args.task)
+    task = load_task(data)
     if args.limit:
         task = task.subset(args.limit)
-    seeds = [int(s) for s in args.seeds.split(",")] if "," in args.seeds else int(args.seeds)
-    results = run_benchmark(task, args.descriptors.split(","), tuple(args.regressors.split(",")), seeds,
-                            out=args.out, cache_dir=args.cache_dir, model=args.model, n_jobs=args.n_jobs)
+    seeds_arg = args.seeds or "3"
+    seeds = [int(s) for s in seeds_arg.split(",")] if "," in seeds_arg else int(seeds_arg)
+    results = run_benchmark(task, (args.descriptors or "ssl:0,ssl:01,ssl:012,magpie").split(","),
+                            tuple((args.regressors or "krr,rf,gbr").split(",")), seeds, out=args.out,
+                            cache_dir=args.cache_dir, model=args.model, n_jobs=args.n_jobs)
+    print("EXPLORATORY: every descriptor × regressor scored on the test rows; picking the lowest is a choice made on "
+          "test data, not a verdict (run without --exploratory for the nested comparison)\n")
     print(markdown_table(summarise(results)))
     return 0
 
@@ -269,20 +299,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pooling", default="mean", help="pooling(s) joined by -, e.g. mean or mean-std")
     p.set_defaults(func=_cmd_demo)
 
-    p = add("bench", "compare descriptors under the benchmark protocol (KRR/RF/GBR, repeated splits)")
-    p.add_argument("--task", required=True, help="a task name (e.g. kong2023_log_kvrh, magndata_site_moments, "
-                   "matbench_dielectric) or a matminer JSON dataframe file")
-    p.add_argument("--descriptors", default="ssl:0,ssl:01,ssl:012,magpie",
-                   help="comma-separated specs, e.g. ssl:012:mean-std,magpie,ssl:012+magpie")
-    p.add_argument("--regressors", default="krr,rf,gbr",
-                   help="krr, rf, gbr; for strictly positive targets, fitted to log y: krr_log, gbr_l1_log "
-                        "(absolute-error boosting), ensemble_log (their geometric mean)")
-    p.add_argument("--seeds", default="3", help="number of random 80/20 splits, or a comma-separated seed list")
-    p.add_argument("--out", required=True, help="output folder")
+    p = add("bench", "compare descriptor families on labelled structures: configurations chosen on training rows "
+            "only (nested), repeated k-fold, corrected resampled t-test, Holm-adjusted verdicts")
+    p.add_argument("data", nargs="?", default=None,
+                   help="a matminer JSON dataframe (.json/.json.gz), a CSV with a column of structure JSON text, a "
+                        "JSON-lines file of {structure, target} objects, a folder of structure files (with --labels), "
+                        "or a task name (e.g. kong2023_log_kvrh)")
+    p.add_argument("--task", default=None, help="the same as DATA, kept for older command lines (default: none)")
+    p.add_argument("--target", default=None, help="target column (default: none; a task name knows its own)")
+    p.add_argument("--structure-column", default="structure", help="column of the structures")
+    p.add_argument("--labels", default=None, help="with a folder of structure files: a CSV id,target (id: the file's "
+                   "path relative to the folder, with or without extension, or its name without extension; default: none)")
+    p.add_argument("--site-index", default=None, help="column of site indices: a site task, split by structure (default: none, a structure task)")
+    p.add_argument("--group", default=None, help="column naming each row's material (site tasks; default: by "
+                   "structure)")
+    p.add_argument("--families", default="ssl,handbuilt,peer",
+                   help="comma-separated: ssl, handbuilt, peer (foreign encoders, when installed), authors (needs "
+                        "--authors), ssl_inductive")
+    p.add_argument("--authors", default=None, help="folder of Kong et al.'s cgcnn_60k_pred.pth and "
+                   "cgcnn_60k_contra.pth (for the authors family; default: none)")
+    p.add_argument("--slow", action="store_true", help="add the slow hand-built descriptors (ofm about 1 s, "
+                   "site_stats_crystalnn about 0.4 s per structure)")
+    p.add_argument("--repeats", type=int, default=2, help="repeats of the outer k-fold")
+    p.add_argument("--folds", type=int, default=5, help="outer folds per repeat")
+    p.add_argument("--out", default="bench_report", help="output folder (report.md, CSV, JSON, figures, feature "
+                   "cache); rerunning into it resumes")
     p.add_argument("--cache-dir", default=None, help="feature cache (default: OUT/features)")
     p.add_argument("--model", default="default", help=model_help)
     p.add_argument("--limit", type=int, default=None, help="random subset of N rows (default: all rows)")
-    p.add_argument("--n-jobs", type=int, default=1, help="parallel splits")
+    p.add_argument("--no-estimate", action="store_true", help="skip the cost estimate")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--exploratory", action="store_true",
+                   help="instead: the exploratory table, every --descriptors × --regressors scored on test rows of "
+                        "random 80/20 splits (a choice made on test data, never a verdict)")
+    p.add_argument("--descriptors", default=None, help="exploratory only: comma-separated specs (default "
+                   "ssl:0,ssl:01,ssl:012,magpie), e.g. ssl:012:mean-std,magpie,ssl:012+magpie")
+    p.add_argument("--regressors", default=None,
+                   help="exploratory only: krr, rf, gbr (default krr,rf,gbr); for strictly positive targets, fitted "
+                        "to log y: krr_log, gbr_l1_log, ensemble_log")
+    p.add_argument("--seeds", default=None, help="exploratory only: number of random 80/20 splits (default 3), or a "
+                   "comma-separated seed list")
+    p.add_argument("--n-jobs", type=int, default=1, help="exploratory only: parallel splits")
     p.set_defaults(func=_cmd_bench)
 
     p = add("featurize", "featurize a folder or file of structures into a parquet dataset (chunked, resumable, "

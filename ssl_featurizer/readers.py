@@ -495,3 +495,132 @@ def _read_extxyz(path: Path, name: str, skip: int) -> Iterator[_Item]:
 _READERS: dict[str, Callable[[Path, str, int], Iterator[_Item]]] = {
     "cif": _read_cif, "poscar": _read_poscar, "json": _read_json, "extxyz": _read_extxyz,
 }
+
+
+#: the table readers' row of a structure that could not be read: ``{"id", "reason"}``
+TableFailure = dict
+
+
+def _table_row_id(row: dict, ids: str | None, default: str) -> str:
+    value = row.get(ids) if ids else None
+    return default if value in (None, "") else str(value)
+
+
+def read_structure_csv(path: str | Path, structure: str = "structure",
+                       ids: str | None = "id") -> tuple[list[dict[str, Any]], list[TableFailure]]:
+    """Rows of a CSV file whose ``structure`` column holds structures as JSON text (``Structure.as_dict()`` or the
+    corpus format), each decoded strictly (:func:`structure_from_object`: nothing a document names is imported).
+
+    Args:
+        path: the CSV file (``.gz`` too), with a header row.
+        structure: the column of structure JSON text.
+        ids: the column naming each row (default ``id``; absent: ``<file>:<line>``).
+
+    Returns:
+        ``(rows, failures)``: every row that decoded, as ``{column: text}`` with the column ``structure`` replaced
+        by the Structure (and ``"id"`` set); one ``{"id", "reason"}`` per row that did not.
+
+    Raises:
+        ValueError: no header, or no ``structure`` column.
+    """
+    import csv
+
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_JSON_CHARS))
+    rows, failures = [], []
+    with open_text(path) as fh:
+        reader = csv.DictReader(fh)
+        if reader.fieldnames is None or structure not in reader.fieldnames:
+            raise ValueError(f"{path}: no column {structure!r} in the header {reader.fieldnames}")
+        for row in reader:
+            key = _table_row_id(row, ids, f"{Path(path).name}:{reader.line_num}")
+            if None in row or any(v is None for v in row.values()):
+                failures.append({"id": key, "reason": f"line {reader.line_num}: wrong number of fields"})
+                continue
+            obj, reason = structure_from_object(row[structure])
+            if obj is None:
+                failures.append({"id": key, "reason": f"{structure} could not be read: {reason}"})
+                continue
+            rows.append({**row, structure: obj, "id": key})
+    return rows, failures
+
+
+def read_structure_jsonl(path: str | Path, structure: str = "structure",
+                         ids: str | None = "id") -> tuple[list[dict[str, Any]], list[TableFailure]]:
+    """Rows of a JSON-lines file, one JSON object per line holding a structure (under ``structure``) and other
+    fields (a target, a site index, …); structures decoded strictly, lines bounded to the JSON size limit.
+
+    Returns:
+        ``(rows, failures)`` as :func:`read_structure_csv` (other fields keep their JSON values).
+    """
+    rows, failures = [], []
+    with open_text(path, binary=True) as fh:
+        for k, raw in enumerate(_bounded_lines(fh, MAX_JSON_CHARS)):
+            label = f"{Path(path).name}:{k + 1}"
+            if raw is _TOO_LONG:
+                failures.append({"id": label, "reason": f"line {k + 1}: longer than {MAX_JSON_CHARS:,} bytes"})
+                continue
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+                failures.append({"id": label, "reason": f"line {k + 1}: invalid JSON: {_failure(exc)}"})
+                continue
+            if not isinstance(obj, dict) or structure not in obj:
+                failures.append({"id": label, "reason": f"line {k + 1}: not a JSON object with a {structure!r} entry"})
+                continue
+            key = _table_row_id(obj, ids, label)
+            decoded, reason = structure_from_object(obj[structure])
+            if decoded is None:
+                failures.append({"id": key, "reason": f"{structure} could not be read: {reason}"})
+                continue
+            rows.append({**obj, structure: decoded, "id": key})
+    return rows, failures
+
+
+def read_labels_csv(path: str | Path, target: str | None = None,
+                    ids: str = "id") -> tuple[dict[str, float], list[TableFailure]]:
+    """Targets by id from a CSV ``id,<target>`` (a header row; other columns ignored).
+
+    Args:
+        path: the CSV file.
+        target: the target column (default: the only column besides ``ids``).
+        ids: the id column.
+
+    Returns:
+        ``({id: target}, failures)``; a row whose target is not a finite number is a failure.
+
+    Raises:
+        ValueError: a missing column, an ambiguous target column, or an id given twice.
+    """
+    import csv
+    import math
+
+    labels: dict[str, float] = {}
+    failures = []
+    with open_text(path) as fh:
+        reader = csv.DictReader(fh)
+        names = reader.fieldnames or []
+        if ids not in names:
+            raise ValueError(f"{path}: no {ids!r} column in the header {names}")
+        if target is None:
+            others = [n for n in names if n != ids]
+            if len(others) != 1:
+                raise ValueError(f"{path}: name the target column (one of {others})")
+            target = others[0]
+        if target not in names:
+            raise ValueError(f"{path}: no {target!r} column in the header {names}")
+        for row in reader:
+            key = (row.get(ids) or "").strip()
+            if key in labels:
+                raise ValueError(f"{path}: id {key!r} is given twice (line {reader.line_num})")
+            try:
+                value = float(row.get(target) or "")
+            except ValueError:
+                value = math.nan
+            if not key or not math.isfinite(value):
+                failures.append({"id": key or f"line {reader.line_num}",
+                                 "reason": f"label {row.get(target)!r} is not a finite number" if key else "no id"})
+                continue
+            labels[key] = value
+    return labels, failures

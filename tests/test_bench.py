@@ -244,8 +244,12 @@ def test_matbench_task_row_that_does_not_decode_is_reported_and_others_keep_thei
 def test_cli_bench(kvrh, tmp_path, capsys, shared_file, monkeypatch):
     monkeypatch.setenv("SSL_FEATURIZER_SHARED", str(shared_file("README.md").parent.parent))
     assert main(["bench", "--task", "kong2023_log_kvrh", "--limit", "40", "--descriptors", "ssl:0,magpie",
-                 "--regressors", "gbr", "--seeds", "2", "--out", str(tmp_path)]) == 0
-    assert "| ssl:0 | 64 |" in capsys.readouterr().out
+                 "--regressors", "gbr", "--seeds", "2", "--out", str(tmp_path), "--exploratory"]) == 0
+    out = capsys.readouterr().out
+    assert "| ssl:0 | 64 |" in out and out.startswith("EXPLORATORY")
+    # the test-scored table is never the default: its flags without --exploratory are refused
+    assert main(["bench", "kong2023_log_kvrh", "--descriptors", "ssl:0", "--out", str(tmp_path)]) == 2
+    assert "add --exploratory" in capsys.readouterr().err
 
 
 def test_kernel_ridge_cv_matches_sklearn_grid_search():

@@ -45,6 +45,6 @@ from ssl_featurizer.cli import main
 store_dataframe_as_json(df, "density.json.gz", compression="gz")
 # the same structures: the features cached by the run above are reused, nothing is recomputed
 exit_code = main(["bench", "--task", "density.json.gz", "--descriptors", "ssl:01,magpie", "--regressors", "krr",
-                  "--seeds", "2", "--out", "bench_cli", "--cache-dir", "bench_density/features"])
+                  "--seeds", "2", "--out", "bench_cli", "--cache-dir", "bench_density/features", "--exploratory"])
 assert exit_code == 0 and Path("bench_cli/summary.md").exists()
 # --8<-- [end:cli]

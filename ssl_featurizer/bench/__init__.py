@@ -1,12 +1,17 @@
-"""Benchmark harness: our descriptors against matminer's hand-built ones under one protocol.
+"""Benchmark harness: descriptor families compared under one protocol, on the project's tasks or your own data.
 
 Usage::
 
-    from ssl_featurizer.bench import Task, run_benchmark
-    run_benchmark(Task.from_dataframe(df, "structure", "target"), ["ssl:012", "magpie"], out="bench")
+    from ssl_featurizer.bench import compare
+    report = compare(df, structure="structure", target="y", families=("ssl", "handbuilt", "peer"), out="bench")
+
+:func:`compare` chooses each family's configuration on training rows only (nested), over repeated k-fold, and
+compares families by the corrected resampled t-test with Holm-adjusted verdicts. :func:`run_benchmark` is the
+exploratory table (every descriptor × regressor scored on test rows: never a verdict).
 """
 
+from ssl_featurizer.bench.comparison import ComparisonReport, compare, load_table
 from ssl_featurizer.bench.run import model_id, run_benchmark
 from ssl_featurizer.bench.tasks import Task, load_task
 
-__all__ = ["Task", "load_task", "model_id", "run_benchmark"]
+__all__ = ["ComparisonReport", "Task", "compare", "load_table", "load_task", "model_id", "run_benchmark"]

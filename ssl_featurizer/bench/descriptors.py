@@ -16,8 +16,9 @@ Spec strings (``--descriptors`` on the command line):
 
 Every component is computed once per (task data, spec, model) and cached on disk as ``.npz`` with its
 featurization time; failed inputs are NaN rows (the protocol imputes them on training folds only).
-A ``Task.subset`` reuses the rows of its parent task's cached features (except the set-dependent
-``sine_coulomb`` and ``soap``), and ``ssl_site:<layers>`` with a cache is a column slice of the cached
+Every descriptor is strictly inductive: a row depends on its input only (``sine_coulomb`` keeps a fixed number of
+eigenvalues, ``soap`` takes the element table as its species list). A ``Task.subset`` reuses the rows of its parent
+task's cached features, and ``ssl_site:<layers>`` with a cache is a column slice of the cached
 all-layer site embeddings (the site featurizer computes every layer in one pass anyway).
 """
 
@@ -37,7 +38,16 @@ from ssl_featurizer.bench.tasks import Task
 SITE_LEVEL = ("crystalnn_site", "opsite", "element_site", "chgnet_site")
 #: descriptors computed in chunks of this many inputs, each chunk cached: a killed run resumes at its last chunk
 CHUNK = 256
-SET_DEPENDENT = ("sine_coulomb", "soap")  # features depend on the whole input set (sizes, species list)
+#: descriptors whose features depend on the whole input set (none since sine_coulomb and soap became strictly
+#: inductive: a fixed eigenvalue count, the element table as species list); kept for descriptors added later
+SET_DEPENDENT: tuple[str, ...] = ()
+#: eigenvalues kept by ``sine_coulomb`` (largest first; zero-padded for smaller cells)
+SINE_COULOMB_EIGS = 128
+#: the heaviest element of ``soap``'s species list (the element table up to lawrencium)
+SOAP_MAX_Z = 103
+#: revision of a descriptor's definition, for results keyed by menus (``comparison.menu_id``): 2 = strictly
+#: inductive (no dependence on the other rows of the set)
+REVISIONS = {"sine_coulomb": 2}
 
 
 def matminer_rows(featurizer: Any, entries: list) -> np.ndarray:
@@ -54,11 +64,23 @@ def _magpie(structures: list) -> np.ndarray:
 
 
 def _sine_coulomb(structures: list) -> np.ndarray:
+    """SineCoulombMatrix eigenvalues, sorted (largest first) and zero-padded or cut to :data:`SINE_COULOMB_EIGS`.
+
+    The length is fixed in advance, not fitted on the structures (matminer's ``fit`` sizes the output by the largest
+    cell of whatever set it is given, which would make a row depend on the other rows, test rows included).
+    """
     from matminer.featurizers.structure import SineCoulombMatrix
 
-    f = SineCoulombMatrix(flatten=True)
-    f.fit(structures)  # only sizes the output (largest cell); no labels involved
-    return matminer_rows(f, structures)
+    f = SineCoulombMatrix(flatten=False)
+    out = np.zeros((len(structures), SINE_COULOMB_EIGS))
+    for i, s in enumerate(structures):
+        try:
+            eigs = np.sort(np.real(np.linalg.eigvals(np.asarray(f.featurize(s)[0], dtype=float))))[::-1]
+        except Exception:  # noqa: BLE001 - a failed structure stays a NaN row, counted in the report
+            out[i] = np.nan
+            continue
+        out[i, :min(len(eigs), SINE_COULOMB_EIGS)] = eigs[:SINE_COULOMB_EIGS]
+    return out
 
 
 def _ofm(structures: list) -> np.ndarray:
@@ -88,9 +110,12 @@ def _soap(structures: list) -> np.ndarray:
         from dscribe.descriptors import SOAP
     except ImportError as exc:  # pragma: no cover - optional extra
         raise ImportError("the 'soap' descriptor needs dscribe: pip install 'ssl-featurizer[bench]'") from exc
+    from pymatgen.core import Element
     from pymatgen.io.ase import AseAtomsAdaptor
 
-    species = sorted({el.symbol for s in structures for el in s.composition.elements})
+    # the species list is the element table, not the species of the set: a row never depends on the other rows
+    # (with the mu2 compression the values do not depend on the list, only on the species present)
+    species = [el.symbol for el in Element if el.Z <= SOAP_MAX_Z]
     soap = SOAP(species=species, r_cut=6.0, n_max=4, l_max=4, periodic=True, average="inner",
                 compression={"mode": "mu2"})
     out = np.full((len(structures), soap.get_number_of_features()), np.nan)
@@ -245,7 +270,7 @@ def _cached(cache_dir: str | Path, task: Task, part: str, key: str) -> tuple[np.
 
 
 def _compute_one(part: str, task: Task, cache_dir: str | Path | None, model: str) -> tuple[np.ndarray, float]:
-    key = part
+    key = f"{part}@rev{REVISIONS[part]}" if part in REVISIONS else part  # a new definition is a new cache entry
     if part.startswith("ssl"):
         from ssl_featurizer.models.registry import load_model
 

@@ -31,6 +31,7 @@ screens them if they are added here (results on disk are then recomputed: the me
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,11 @@ HANDBUILT_SITE = ("crystalnn_site", "opsite", "element_site")
 CHECKPOINTS = {"pred": "cgcnn_60k_pred.pth", "contra": "cgcnn_60k_contra.pth"}
 #: the ``peer`` family: foreign encoder (``load_model`` name) → its layer sets (every block; the last block alone)
 PEERS = {"sevennet-0": ("12345", "5"), "chgnet": ("1234", "4")}
+#: hand-built descriptors left out of the fast menu of :func:`~ssl_featurizer.bench.comparison.compare` (opt-in with
+#: ``slow=True``): their featurization cost per structure, measured in the exploratory tables of docs/benchmarks.md
+#: (one process, the project's 2-core machine, kong2023_formation_energy)
+SLOW = {"ofm": "about 1 s per structure", "site_stats_crystalnn": "about 0.4 s per structure"}
+FAST_HANDBUILT = tuple(d for d in HANDBUILT if d not in SLOW)
 BASE_REGRESSORS = ("krr",)
 POSITIVE_REGRESSORS = ("krr_log",)
 #: regressors that ignore the groups of a site task (not offered there)
@@ -66,20 +72,30 @@ def _pooled(layer_set: str, pool: tuple[str, ...]) -> str:
     return f"ssl:{layer_set}" + ("" if pool == ("mean",) else f":{'-'.join(pool)}")
 
 
-def declared_menu(family: str, level: str = "structure") -> list[str]:
-    """The variant specs of ``family`` for a ``level`` task, without computing anything."""
+def declared_menu(family: str, level: str = "structure", handbuilt: Sequence[str] | None = None,
+                  peers: Mapping[str, tuple[str, ...]] | None = None) -> list[str]:
+    """The variant specs of ``family`` for a ``level`` task, without computing anything.
+
+    Args:
+        family: one of :data:`FAMILIES`.
+        level: ``"structure"`` or ``"site"``.
+        handbuilt: the structure-level hand-built descriptors (default :data:`HANDBUILT`).
+        peers: the foreign encoders and their layer sets (default :data:`PEERS`).
+    """
     mag = "element_site" if level == "site" else "magpie"
+    handbuilt = HANDBUILT if handbuilt is None else tuple(handbuilt)
+    peers = PEERS if peers is None else peers
     if family in ("ssl", "authors", "ssl_inductive"):
         base = ([f"ssl_site:{ls}" for ls in LAYER_SETS] if level == "site"
                 else [_pooled(ls, p) for ls in LAYER_SETS for p in POOLING_MENU])
         one = [*base, *(f"{b}+{mag}" for b in base)]
         return [f"{c}/{v}" for c in CHECKPOINTS for v in one] if family == "authors" else one
     if family == "handbuilt":
-        base = HANDBUILT_SITE if level == "site" else HANDBUILT
+        base = HANDBUILT_SITE if level == "site" else handbuilt
         return [*base, *(f"{b}+{mag}" for b in base if b != mag)]
     if family == "peer":
         out = []
-        for encoder, layer_sets in PEERS.items():
+        for encoder, layer_sets in peers.items():
             base = ([f"ssl_site:{ls}" for ls in layer_sets] if level == "site"
                     else [_pooled(ls, p) for ls in layer_sets for p in POOLING_MENU])
             out += [f"{encoder}/{v}" for v in (*base, *(f"{b}+{mag}" for b in base))]
@@ -113,7 +129,9 @@ def family_model(family: str) -> str:
 
 
 def build_menu(family: str, task: Task, cache_dir: str | Path | None = None,
-               skip: tuple[str, ...] = ()) -> tuple[Menu, list[str]]:
+               skip: tuple[str, ...] = (), *, model: str | None = None, anchors: str | Path | None = None,
+               handbuilt: Sequence[str] | None = None,
+               peers: Mapping[str, tuple[str, ...]] | None = None) -> tuple[Menu, list[str]]:
     """Featurize (cached) the declared menu of ``family`` on ``task``.
 
     Args:
@@ -122,6 +140,10 @@ def build_menu(family: str, task: Task, cache_dir: str | Path | None = None,
         cache_dir: feature cache.
         skip: component descriptors not to compute now (e.g. ``("ofm", "site_stats_crystalnn")`` when they are not
             cached yet): variants that need them are left out and reported.
+        model: the model of ``ssl`` / ``ssl_inductive`` (default :func:`family_model`'s).
+        anchors: folder of the authors' checkpoints (default :func:`anchors_dir`).
+        handbuilt: the structure-level hand-built descriptors (default :data:`HANDBUILT`).
+        peers: the foreign encoders of ``peer`` (default :data:`PEERS`).
 
     Returns:
         ``(menu, missing)``: the variants that could be built, and the declared variants left out, each with why
@@ -130,10 +152,12 @@ def build_menu(family: str, task: Task, cache_dir: str | Path | None = None,
     cache = None if cache_dir is None else str(cache_dir)
     site = task.level == "site"
     mag = "element_site" if site else "magpie"
-    declared = declared_menu(family, task.level)
+    peers = PEERS if peers is None else peers
+    declared = declared_menu(family, task.level, handbuilt, peers)
     blocks: dict[str, np.ndarray] = {}
     variants: dict[str, tuple[str, ...]] = {}
     problems: dict[str, str] = {}
+    seconds: dict[str, float] = {}
 
     def component(name: str) -> bool:
         if name in blocks:
@@ -144,7 +168,7 @@ def build_menu(family: str, task: Task, cache_dir: str | Path | None = None,
             problems[name] = "skipped"
             return False
         try:
-            blocks[name] = compute(name, task, cache)[0]
+            blocks[name], seconds[name] = compute(name, task, cache)
         except ImportError as exc:
             problems[name] = f"{type(exc).__name__}: {exc}"
             return False
@@ -152,21 +176,23 @@ def build_menu(family: str, task: Task, cache_dir: str | Path | None = None,
 
     if family in ("ssl", "authors", "ssl_inductive", "peer"):
         if family == "authors":
-            models = {f"{c}/": f"kong2023:{anchors_dir() / f}" for c, f in CHECKPOINTS.items()}
+            folder = anchors_dir() if anchors is None else Path(anchors)
+            models = {f"{c}/": f"kong2023:{folder / f}" for c, f in CHECKPOINTS.items()}
         else:
-            models = {f"{e}/": e for e in PEERS} if family == "peer" else {"": family_model(family)}
-        for prefix, model in models.items():
-            if family == "authors" and not Path(model.split(":", 1)[1]).is_file():
-                problems[prefix.rstrip("/")] = f"checkpoint {model.split(':', 1)[1]} not found"
+            models = {f"{e}/": e for e in peers} if family == "peer" else {"": model or family_model(family)}
+        for prefix, name in models.items():
+            if family == "authors" and not Path(name.split(":", 1)[1]).is_file():
+                problems[prefix.rstrip("/")] = f"checkpoint {name.split(':', 1)[1]} not found"
                 continue
-            layer_sets = PEERS[model] if family == "peer" else LAYER_SETS
+            layer_sets = peers[name] if family == "peer" else LAYER_SETS
             try:
-                sub = candidate_features(task, model, layer_sets, () if site else POOLING_MENU, cache, prefix)
+                sub = candidate_features(task, name, layer_sets, () if site else POOLING_MENU, cache, prefix)
             except ImportError as exc:  # a foreign encoder whose package is missing (optional extra)
                 problems[prefix.rstrip("/")] = f"{type(exc).__name__}: {exc}"
                 continue
             blocks.update(sub.blocks)
             variants.update(sub.variants)
+            seconds.update(sub.seconds)
             if component(mag):
                 variants.update({f"{spec}+{mag}": (*parts, mag) for spec, parts in sub.variants.items()})
         variants = {v: variants[v] for v in declared if v in variants}
@@ -179,4 +205,4 @@ def build_menu(family: str, task: Task, cache_dir: str | Path | None = None,
     missing = [f"{v}: " + "; ".join(f"{k} {why}" for k, why in problems.items()
                                     if k in v.split("+") or v.startswith(f"{k}/"))
                for v in declared if v not in variants]
-    return Menu(blocks, variants), missing
+    return Menu(blocks, variants, seconds), missing

@@ -102,10 +102,12 @@ def _best_params(fitted: Any) -> dict[str, Any]:
 
 
 def evaluate_split(X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, regressor: str, seed: int,
-                   groups: np.ndarray | None = None, krr_grid: dict | None = None) -> dict[str, Any]:
+                   groups: np.ndarray | None = None, krr_grid: dict | None = None,
+                   predictions: bool = False) -> dict[str, Any]:
     """Fit on ``train`` only, score on ``test``: MAE, RMSE, R² and the chosen hyperparameters.
 
     ``krr_grid`` replaces the kernel ridge grid (see :func:`make_model`); the benchmark never passes it.
+    ``predictions=True`` adds the test rows' predictions (``"predictions"``, in the order of ``test``).
     """
     if regressor in LOG_REGRESSORS and not np.all(y[train] > 0):
         raise ValueError(f"{regressor} fits log(y) and needs a strictly positive target; the smallest training "
@@ -113,17 +115,33 @@ def evaluate_split(X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.nda
     if groups is not None and regressor == "ensemble_log":
         raise ValueError("ensemble_log does not take groups (its inner CV would ignore them); use krr_log or "
                          "gbr_l1_log on grouped (site-level) tasks")
+    model, pred = fit_predict(X, y, train, test, regressor, seed, groups, krr_grid)
+    best = _best_params(model)
+    out = {"mae": mean_absolute_error(y[test], pred), "rmse": float(np.sqrt(mean_squared_error(y[test], pred))),
+           "r2": r2_score(y[test], pred), "n_train": len(train), "n_test": len(test),
+           "best_params": ";".join(f"{k}={v:.3g}" if isinstance(v, float) else
+                                   f"{k.split('__')[-1]}={v}" for k, v in best.items())}
+    if predictions:
+        out["predictions"] = pred
+    return out
+
+
+def fit_predict(X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, regressor: str, seed: int,
+                groups: np.ndarray | None = None, krr_grid: dict | None = None) -> tuple[Any, np.ndarray]:
+    """The protocol's one fit: the regressor's pipeline fitted on the training rows only, and its test predictions.
+
+    Nothing of the test rows (features or targets) reaches the fit; ``tests/test_leakage.py`` checks this with
+    :func:`ssl_featurizer.bench.leakage.check_no_leak`.
+
+    Returns:
+        ``(fitted model, predictions for X[test])``.
+    """
     model = make_model(regressor, seed, krr_grid=krr_grid)
     if groups is not None and regressor in ("krr", "krr_log"):
         model.fit(X[train], y[train], krr__groups=groups[train])
     else:
         model.fit(X[train], y[train])
-    pred = model.predict(X[test])
-    best = _best_params(model)
-    return {"mae": mean_absolute_error(y[test], pred), "rmse": float(np.sqrt(mean_squared_error(y[test], pred))),
-            "r2": r2_score(y[test], pred), "n_train": len(train), "n_test": len(test),
-            "best_params": ";".join(f"{k}={v:.3g}" if isinstance(v, float) else
-                                    f"{k.split('__')[-1]}={v}" for k, v in best.items())}
+    return model, model.predict(X[test])
 
 
 def repeated_kfold(task: Task, repeats: int = 2, folds: int = 5) -> list[tuple[str, np.ndarray, np.ndarray]]:

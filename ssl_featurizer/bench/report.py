@@ -130,3 +130,41 @@ def range_curve(summary: pd.DataFrame, path: str | Path) -> Path | None:
     ax.set_ylabel("test MAE")
     ax.legend(fontsize=7)
     return save_figure(fig, path, "range curve: error versus descriptor range", dpi=120)
+
+
+def per_split_lines(per_split: pd.DataFrame, baseline: pd.DataFrame | None, path: str | Path) -> Path:
+    """Test MAE per outer split, one line per family (and the mean baseline, dashed): paired differences at a
+    glance (lines that cross are splits where the order flips)."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    order = list(dict.fromkeys(per_split["split"]))
+    for family, rows in per_split.groupby("family", sort=False):
+        r = rows.set_index("split").reindex(order)
+        ax.plot(range(len(order)), r["test_mae"], marker="o", label=f"{family} ({r['test_mae'].mean():.3g})")
+    if baseline is not None and len(baseline):
+        b = baseline.set_index("split").reindex(order)
+        ax.plot(range(len(order)), b["test_mae"], ls="--", color="grey", label=f"mean baseline ({b['test_mae'].mean():.3g})")
+    ax.set_xticks(range(len(order)), order, rotation=45, fontsize=8)
+    ax.set_xlabel("outer split")
+    ax.set_ylabel("test MAE of the chosen configuration")
+    ax.legend(fontsize=8)
+    return save_figure(fig, path, "test MAE per split, configuration chosen on training rows", dpi=120)
+
+
+def parity_plot(predictions: pd.DataFrame, path: str | Path, unit: str = "") -> Path:
+    """Predicted against true target on the test rows of every split, one panel per family (its chosen
+    configuration per split)."""
+    plt = pyplot()
+    families = list(dict.fromkeys(predictions["family"]))
+    fig, axes = plt.subplots(1, len(families), figsize=(3.6 * len(families), 3.6), squeeze=False)
+    lo = float(np.nanmin(predictions[["y", "prediction"]].to_numpy()))
+    hi = float(np.nanmax(predictions[["y", "prediction"]].to_numpy()))
+    for ax, family in zip(axes[0], families):
+        p = predictions[predictions["family"] == family]
+        ax.scatter(p["y"], p["prediction"], s=6, alpha=0.4)
+        ax.plot([lo, hi], [lo, hi], color="k", lw=0.8)
+        mae = float(np.mean(np.abs(p["y"] - p["prediction"])))
+        ax.set_title(f"{family} (MAE {mae:.3g})", fontsize=9)
+        ax.set_xlabel(f"true {unit}".strip())
+        ax.set_ylabel("predicted")
+    return save_figure(fig, path, "parity: each family's chosen configuration, test rows of every split", dpi=120)

@@ -1,6 +1,10 @@
-"""The benchmark run: featurize a task with every descriptor, score every regressor on every split, and write
-the results into a folder that later runs resume from (merged under a file lock, so concurrent runs into the same
-folder keep each other's scores).
+"""The exploratory benchmark table: featurize a task with every descriptor, score every regressor on every split,
+and write the results into a folder that later runs resume from (merged under a file lock, so concurrent runs into
+the same folder keep each other's scores).
+
+Every configuration here is scored on the test rows, so picking the lowest is a choice made on test data: these
+tables are exploratory, never verdicts (``ssl-featurizer bench --exploratory``). The verdict protocol, with each
+family's configuration chosen on training rows only, is :func:`ssl_featurizer.bench.comparison.compare`.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ a ``KernelRidgeCV`` with :data:`SCREEN_GRID` in the protocol pipeline).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -49,10 +49,13 @@ class Menu:
     Attributes:
         blocks: ``{block name: (n_rows, n_columns) features}``.
         variants: ``{variant spec: block names}`` (concatenated in that order).
+        seconds: ``{computed descriptor: featurization seconds per input}`` (steady state, as
+            :func:`~ssl_featurizer.bench.descriptors.compute` measured or cached it), for cost estimates.
     """
 
     blocks: dict[str, np.ndarray]
     variants: dict[str, tuple[str, ...]]
+    seconds: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_features(cls, features: Mapping[str, np.ndarray]) -> Menu:
@@ -88,14 +91,16 @@ def candidate_features(task: Task, model: str, layer_sets: Sequence[str] = LAYER
     layers_all = "".join(sorted(set("".join(layer_sets)), key=int))
     blocks: dict[str, np.ndarray] = {}
     if task.level == "site":
-        X, _ = compute(f"ssl_site:{layers_all}", task, cache_dir, model)
+        X, seconds = compute(f"ssl_site:{layers_all}", task, cache_dir, model)
         labels = SSLSiteFeaturizer(model=model, layers=layers_all).feature_labels()
         layer_of = np.array([lab.split("_")[0][2:] for lab in labels])
         for layer in layers_all:
             blocks[f"{prefix}L{layer}"] = X[:, layer_of == layer]
-        return Menu(blocks, {f"{prefix}ssl_site:{ls}": tuple(f"{prefix}L{c}" for c in ls) for ls in layer_sets})
+        return Menu(blocks, {f"{prefix}ssl_site:{ls}": tuple(f"{prefix}L{c}" for c in ls) for ls in layer_sets},
+                    {f"{prefix}ssl_site:{layers_all}": seconds})
     pools_all = tuple(dict.fromkeys(p for pool in poolings for p in pool))
-    X, _ = compute(f"ssl:{layers_all}:{'-'.join(pools_all)}", task, cache_dir, model)
+    spec_all = f"ssl:{layers_all}:{'-'.join(pools_all)}"
+    X, seconds = compute(spec_all, task, cache_dir, model)
     labels = SSLStructureFeaturizer(model=model, layers=layers_all, pooling=pools_all).feature_labels()
     pool_of = np.array([lab.split(" ")[0] for lab in labels])
     layer_of = np.array([lab.split(" ")[1].split("_")[0][2:] for lab in labels])
@@ -107,7 +112,7 @@ def candidate_features(task: Task, model: str, layer_sets: Sequence[str] = LAYER
         for pool in poolings:
             spec = f"{prefix}ssl:{ls}" + ("" if pool == ("mean",) else f":{'-'.join(pool)}")
             variants[spec] = tuple(f"{prefix}L{layer} {stat}" for layer in ls for stat in pool)
-    return Menu(blocks, variants)
+    return Menu(blocks, variants, {f"{prefix}{spec_all}": seconds})
 
 
 def _standardised(x: np.ndarray, train: np.ndarray) -> np.ndarray:
@@ -199,10 +204,11 @@ def inner_scores(menu: Menu | Mapping[str, np.ndarray], y: np.ndarray, train: np
 
 def select_and_score(candidates: Menu | Mapping[str, np.ndarray], y: np.ndarray, train: np.ndarray, test: np.ndarray,
                      seed: int, groups: np.ndarray | None = None, n_jobs: int = 1,
-                     regressors: Sequence[str] = ("krr",)) -> list[dict[str, Any]]:
+                     regressors: Sequence[str] = ("krr",), predictions: bool = False) -> list[dict[str, Any]]:
     """Screen every configuration on ``train``; fit the one with the lowest inner-CV MAE fully and score it.
 
     ``n_jobs`` is accepted for compatibility and unused (the screening shares distance matrices in one process).
+    ``predictions=True`` adds the selected configuration's test predictions (``"predictions"``, in ``test`` order).
 
     Returns:
         One row per configuration: ``spec``, ``regressor``, ``inner_mae`` (training rows only) and ``selected``
@@ -214,18 +220,21 @@ def select_and_score(candidates: Menu | Mapping[str, np.ndarray], y: np.ndarray,
     scores = inner_scores(menu, y, train, seed, groups, regressors)
     spec, reg = min(scores, key=scores.get)
     fit_groups = groups if reg in ("krr", "krr_log") else None
-    score = evaluate_split(menu.features(spec), np.asarray(y, dtype=float), train, test, reg, seed, fit_groups)
+    score = evaluate_split(menu.features(spec), np.asarray(y, dtype=float), train, test, reg, seed, fit_groups,
+                           predictions=predictions)
     rows = [{"spec": s, "regressor": r, "inner_mae": inner, "selected": (s, r) == (spec, reg)}
             for (s, r), inner in scores.items()]
     rows[list(scores).index((spec, reg))].update(test_mae=score["mae"], rmse=score["rmse"], r2=score["r2"],
                                                  best_params=score["best_params"])
+    if predictions:
+        rows[list(scores).index((spec, reg))]["predictions"] = score["predictions"]
     return rows
 
 
 def select_on_splits(candidates: Menu | Mapping[str, np.ndarray], task: Task,
                      split_list: Iterable[tuple[str, np.ndarray, np.ndarray]],
-                     regressors: Sequence[str] = ("krr",)) -> Iterator[tuple[str, np.ndarray, np.ndarray,
-                                                                             list[dict[str, Any]]]]:
+                     regressors: Sequence[str] = ("krr",),
+                     predictions: bool = False) -> Iterator[tuple[str, np.ndarray, np.ndarray, list[dict[str, Any]]]]:
     """:func:`select_and_score` on each outer split in turn: the nested choice as every study runs it.
 
     Each split is seeded by its name (:func:`~ssl_featurizer.bench.protocol.split_seed`); inner folds are grouped
@@ -237,7 +246,7 @@ def select_on_splits(candidates: Menu | Mapping[str, np.ndarray], task: Task,
     """
     for name, train, test in split_list:
         yield name, train, test, select_and_score(candidates, task.y, train, test, split_seed(name), task.groups,
-                                                  regressors=regressors)
+                                                  regressors=regressors, predictions=predictions)
 
 
 def selected(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:

@@ -14,6 +14,18 @@ from ssl_featurizer.featurizers.inputs import as_structure_list, decode_structur
 from ssl_featurizer.pooling import parse_pooling, pool
 
 
+#: named configurations, each reachable in one line (:meth:`SSLStructureFeaturizer.from_preset`):
+#:
+#: - ``"dev-choice"``: layers ``0123``, pooling mean + std — the configuration the nested choice (layer set × pooling
+#:   by kernel ridge inner cross-validation on training rows) picked most often for the default model
+#:   ``cgcnn-ssl-mp2025@2.0`` on the development tasks, which are not benchmark tasks (MP-2018 formation energy and
+#:   PBE gap of 2,000 JARVIS-Leaderboard training structures with no benchmark twin; 4 of 6 splits;
+#:   ``docs/figures/default_choice.csv``, written by ``benchmarks/choose_default.py``; that menu had the layer sets
+#:   0, 01, 012, 0123 and the poolings mean, mean + std). The featurizer's defaults (``01``, mean) stay the cheap
+#:   general start; on your own data, ``ssl_featurizer.bench.compare`` chooses.
+PRESETS: dict[str, dict[str, Any]] = {"dev-choice": {"layers": "0123", "pooling": ("mean", "std")}}
+
+
 class SSLStructureFeaturizer(SSLFeaturizerBase):
     """Pooled, range-tunable atom embeddings of a frozen self-supervised crystal GNN.
 
@@ -52,6 +64,19 @@ class SSLStructureFeaturizer(SSLFeaturizerBase):
 
     _parameter_constraints: dict = {**SSLFeaturizerBase._parameter_constraints, "pooling": [str, "array-like"],
                                     "progress": ["boolean"]}
+
+    @classmethod
+    def from_preset(cls, preset: str, **kwargs: Any) -> SSLStructureFeaturizer:
+        """A featurizer with a named configuration of :data:`PRESETS` (other arguments as the constructor's).
+
+        Example: ``SSLStructureFeaturizer.from_preset("dev-choice")`` (layers 0123, mean + std pooling).
+
+        Raises:
+            ValueError: an unknown preset name.
+        """
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+        return cls(**{**PRESETS[preset], **kwargs})
 
     def __init__(self, model: str = "default", layers: str | Sequence[int] = DEFAULT_LAYERS,
                  pooling: str | Sequence[str] = ("mean",), batch_size: int = 64, n_jobs: int = 1,
