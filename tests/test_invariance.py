@@ -105,13 +105,14 @@ def test_real_mp_structures(mp_structures):
 
 def test_gridsearch_on_labeled_task(shared_file):
     """The README's GridSearchCV over layer sets runs on a few hundred labeled structures."""
-    from matminer.utils.io import load_dataframe_from_json
     from sklearn.kernel_ridge import KernelRidge
     from sklearn.model_selection import GridSearchCV
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    df = load_dataframe_from_json(str(shared_file("tasks/kong2023_log_kvrh.json.gz")), pbar=False).iloc[:300]
+    from ssl_featurizer.bench.tasks import read_structure_table
+
+    df = read_structure_table(shared_file("tasks/kong2023_log_kvrh.json.gz"))[0].iloc[:300]
     pipe = Pipeline([("ssl", SSLStructureFeaturizer()), ("scale", StandardScaler()), ("krr", KernelRidge())])
     grid = GridSearchCV(pipe, {"ssl__layers": ["0", "01", "012"]}, cv=3, scoring="neg_mean_absolute_error")
     grid.fit(df["structure"], df["log10_kvrh"])
