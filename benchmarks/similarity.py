@@ -146,16 +146,17 @@ def stratified_queries(labels: pd.DataFrame, n: int, seed: int) -> np.ndarray:
     return np.sort(np.concatenate([groups[k][:quota[k]] for k in groups]))
 
 
-def retrieval(labels: pd.DataFrame, x_ssl: np.ndarray, x_magpie: np.ndarray, n_queries: int, seed: int,
-              width: int, x_soap: np.ndarray | None = None) -> tuple[pd.DataFrame, dict]:
-    """Precision@k of every descriptor on the same index and queries."""
+def precision_at_k(labels: pd.DataFrame, methods: dict[str, tuple[np.ndarray, bool]], n_queries: int,
+                   seed: int) -> tuple[pd.DataFrame, dict]:
+    """Precision@k of every descriptor of ``methods`` (``name: (rows, standardise)``) on one index and one set of
+    queries: the rows where every descriptor and the symmetry labels are defined."""
     from ssl_featurizer.similarity import SimilarityIndex
 
-    ok = ((labels.spacegroup > 0) & np.isfinite(x_ssl).all(1) & np.isfinite(x_magpie).all(1)).to_numpy()
-    if x_soap is not None:
-        ok &= np.isfinite(x_soap).all(1)
-        x_soap = x_soap[ok]
-    labels, x_ssl, x_magpie = labels[ok].reset_index(drop=True), x_ssl[ok], x_magpie[ok]
+    ok = (labels.spacegroup > 0).to_numpy()
+    for X, _ in methods.values():
+        ok &= np.isfinite(X).all(1)
+    labels = labels[ok].reset_index(drop=True)
+    methods = {name: (X[ok], standardize) for name, (X, standardize) in methods.items()}
     kind = (labels.anonymized + "|" + labels.spacegroup.astype(str)).to_numpy()
     queries = stratified_queries(labels, n_queries, seed)
     counts = pd.Series(kind).value_counts()
@@ -166,11 +167,6 @@ def retrieval(labels: pd.DataFrame, x_ssl: np.ndarray, x_magpie: np.ndarray, n_q
             "systems": labels.crystal_system[queries].value_counts().to_dict()}
     kmax = max(KS)
     rows = []
-    methods = {name: (x_ssl[:, cols], standardize) for name, (cols, standardize) in
-               feature_sets(len(ALL_LAYERS), width).items()}
-    methods["magpie"] = (x_magpie, True)
-    if x_soap is not None:
-        methods["soap"] = (x_soap, True)
     for name, (X, standardize) in methods.items():
         index = SimilarityIndex.from_features(X, labels.id, labels.formula, standardize=standardize)
         t0 = time.process_time()
@@ -185,6 +181,56 @@ def retrieval(labels: pd.DataFrame, x_ssl: np.ndarray, x_magpie: np.ndarray, n_q
         rows.append(row)
         print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
     return pd.DataFrame(rows), info
+
+
+def retrieval(labels: pd.DataFrame, x_ssl: np.ndarray, x_magpie: np.ndarray, n_queries: int, seed: int,
+              width: int, x_soap: np.ndarray | None = None) -> tuple[pd.DataFrame, dict]:
+    """Precision@k of every layer set of ours, magpie and (when given) SOAP on the same index and queries."""
+    methods = {name: (x_ssl[:, cols], standardize) for name, (cols, standardize) in
+               feature_sets(len(ALL_LAYERS), width).items()}
+    methods["magpie"] = (x_magpie, True)
+    if x_soap is not None:
+        methods["soap"] = (x_soap, True)
+    return precision_at_k(labels, methods, n_queries, seed)
+
+
+def slow_subset(n: int, n_queries: int, seed: int) -> tuple[pd.DataFrame, dict]:
+    """The descriptors too slow for the main sample, on a smaller one (cached): ours (``012345``, mean+std), magpie,
+    SOAP, matminer's SiteStatsFingerprint of CrystalNN fingerprints (the harness's ``site_stats_crystalnn``) and
+    the authors' two released checkpoints (every layer, mean+std) when ``../shared/anchors/kong2023`` holds them."""
+    from ssl_featurizer import SSLStructureFeaturizer
+    from ssl_featurizer.bench.descriptors import HANDBUILT
+    from ssl_featurizer.bench.families import CHECKPOINTS, anchors_dir
+
+    sub_seed = seed + 7  # another sample than the main one
+    labels = prepare(n, sub_seed)
+    structures = [corpus_structure(row) for row in sample_rows(n, sub_seed)]
+    methods: dict[str, tuple[np.ndarray, bool]] = {
+        f"ssl:{ALL_LAYERS}:mean-std": (np.load(CACHE / f"ssl_{n}_{sub_seed}.npy"), True),
+        "magpie": (np.load(CACHE / f"magpie_{n}_{sub_seed}.npy"), True)}
+    soap = prepare_soap(n, sub_seed)
+    if soap is not None:
+        methods["soap"] = (soap, True)
+    cost = {}
+    for name, make in (("site_stats_crystalnn", lambda: HANDBUILT["site_stats_crystalnn"](structures)),
+                       *((f"authors {c}", (lambda f=f: SSLStructureFeaturizer(
+                           model=f"kong2023:{anchors_dir() / f}", layers="0123", pooling=("mean", "std"),
+                           ignore_errors=True).fit().transform(structures)))
+                         for c, f in CHECKPOINTS.items() if (anchors_dir() / f).is_file())):
+        path = CACHE / f"{name.replace(' ', '_')}_{n}_{sub_seed}.npy"
+        if not path.exists():
+            t0 = time.process_time()
+            with np.errstate(all="ignore"):
+                np.save(path, np.asarray(make(), dtype=float))
+            cost[name] = time.process_time() - t0
+            print(f"{name} of {n}: {cost[name]:.0f} CPU s", flush=True)
+        methods[name] = (np.load(path), True)
+    cost_path = CACHE / f"slow_cpu_seconds_{n}_{sub_seed}.json"
+    cost = {**(json.loads(cost_path.read_text()) if cost_path.exists() else {}), **cost}
+    cost_path.write_text(json.dumps(cost, indent=1) + "\n")
+    frame, info = precision_at_k(labels, methods, n_queries, seed)
+    info["cpu_seconds"] = cost
+    return frame, info
 
 
 def retrieval_table(frame: pd.DataFrame, info: dict) -> str:
@@ -362,7 +408,24 @@ def main() -> None:
     parser.add_argument("--build", action="store_true", help="build --full-index first (timed)")
     parser.add_argument("--layers", default="012345", help="layers of the index built by --build")
     parser.add_argument("--pooling", default="mean-std", help="pooling of the index built by --build")
+    parser.add_argument("--slow", type=int, default=0, metavar="N",
+                        help="also the slow descriptors (SiteStats(CrystalNN), the authors' checkpoints) on a "
+                             "separate sample of N structures (0: not run)")
+    parser.add_argument("--slow-queries", type=int, default=300, help="queries of the --slow sample")
     args = parser.parse_args()
+    if args.slow:
+        frame, info = slow_subset(args.slow, args.slow_queries, args.seed)
+        frame.to_csv(FIGURES / "similarity_retrieval_slow.csv", index=False)
+        body = retrieval_table(frame, info) + (
+            f"\n\nA separate sample: {info['n_index']:,} corpus structures (seed {args.seed + 7}; {info['n_dropped']} "
+            f"left out: symmetry or a descriptor failed), {info['n_types']:,} structure types, {info['n_queries']} "
+            f"queries stratified by crystal system; {100 * info['with_a_same_type_entry']:.1f} % of them have another "
+            "entry of their type. CPU time of the slow descriptors on this sample (one thread, shared machine): "
+            + ", ".join(f"{k} {v / 60:.1f} min" for k, v in info["cpu_seconds"].items()) + ".")
+        write_block(PAGE, "retrieval_slow", body)
+        print(body)
+        if args.skip_retrieval or args.full_index is None:
+            return
     if args.full_index is not None:
         results = ROOT / "benchmarks" / "results" / "similarity"
         results.mkdir(parents=True, exist_ok=True)

@@ -95,17 +95,32 @@ class Embeddings:
 def untrained_elements(model: PretrainedModel, atomic_numbers: np.ndarray) -> str | None:
     """Why a structure's descriptor is partly untrained (elements absent from the model's pretraining corpus,
     as counted in its card's ``element_counts``), or None."""
-    counts = model.card.get("element_counts")
-    if not counts:
+    unseen = np.intersect1d(_unseen_numbers(model), atomic_numbers)
+    if not unseen.size:
         return None
     from pymatgen.core import Element
 
-    unseen = [Element.from_Z(int(z)).symbol for z in np.unique(atomic_numbers)]
-    unseen = [el for el in unseen if not counts.get(el)]
-    if not unseen:
-        return None
-    return (f"element(s) {', '.join(unseen)} occur in no structure of the model's pretraining corpus: their "
+    names = ", ".join(Element.from_Z(int(z)).symbol for z in unseen)
+    return (f"element(s) {names} occur in no structure of the model's pretraining corpus: their "
             "embeddings were never trained, so the descriptor carries little information about them")
+
+
+_UNSEEN: dict[str, np.ndarray] = {}
+
+
+def _unseen_numbers(model: PretrainedModel) -> np.ndarray:
+    """Atomic numbers with a zero count in the model card's ``element_counts`` (none when the card has no counts)."""
+    found = _UNSEEN.get(model.name)
+    if found is None:
+        counts = model.card.get("element_counts") or {}
+        if counts:
+            from pymatgen.core import Element
+
+            found = np.array(sorted(Element(el).Z for el, n in counts.items() if not n), dtype=np.int64)
+        else:
+            found = np.zeros(0, dtype=np.int64)
+        _UNSEEN[model.name] = found
+    return found
 
 
 def _structure_warning(model: PretrainedModel, graph: CrystalGraph) -> str | None:

@@ -461,9 +461,10 @@ def implausibility(graph: CrystalGraph) -> str | None:
     makes every distance 10× too short, one in bohr 1.9× too long.
     """
     ratios = neighbor_ratios(graph)
-    if np.isnan(ratios).all():
+    ratios = ratios[ratios == ratios]  # elements without a tabulated radius are left out
+    if not ratios.size:
         return None
-    low, median = float(np.nanmin(ratios)), float(np.nanmedian(ratios))
+    low, median = float(ratios.min()), float(np.median(ratios))
     if low < MIN_NEIGHBOR_RATIO:
         return (f"two atoms are {low:.2f}× the sum of their atomic radii apart, closer than in any known crystal "
                 f"(< {MIN_NEIGHBOR_RATIO}): is the lattice in nm or another unit instead of Å?")
