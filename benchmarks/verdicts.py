@@ -149,9 +149,11 @@ def table_pairs() -> list[tuple[str, str]]:
                             if (a, b) not in COMPARISONS and (b, a) not in COMPARISONS)]
 
 
-def set_tallies(decided: dict[tuple[str, str, str], dict]) -> dict[tuple[str, str], list[tuple[str, str, list[str]]]]:
+def set_tallies(decided: dict[tuple[str, str, str], dict],
+                tasks: list[str] | None = None) -> dict[tuple[str, str], list[tuple[str, str, list[str]]]]:
     """Per comparison of :data:`COMPARISONS`, one verdict per material set (:func:`ssl_featurizer.bench.stats.
-    set_verdict`): ``{(a, b): [(set, verdict, [task verdicts]), ...]}``."""
+    set_verdict`): ``{(a, b): [(set, verdict, [task verdicts]), ...]}``. A set of which one of ``tasks`` (the tasks
+    with results) has no finished comparison yet is ``"pending"``: a set's verdict never rests on part of it."""
     from ssl_featurizer.bench.stats import set_verdict
 
     out: dict[tuple[str, str], list[tuple[str, str, list[str]]]] = {}
@@ -160,8 +162,10 @@ def set_tallies(decided: dict[tuple[str, str, str], dict]) -> dict[tuple[str, st
         for (task, ca, cb), c in decided.items():
             if (ca, cb) == (a, b):
                 by_set.setdefault(MATERIAL_SETS.get(task, task), []).append(f"{task} {c['verdict']}")
-        out[a, b] = [(name, set_verdict([v.split(" ", 1)[1] for v in tasks], a, b), tasks)
-                     for name, tasks in by_set.items()]
+        unfinished = {MATERIAL_SETS.get(t, t) for t in tasks or () if (t, a, b) not in decided}
+        out[a, b] = [(name, "pending" if name in unfinished else set_verdict([v.split(" ", 1)[1] for v in found],
+                                                                             a, b), found)
+                     for name, found in by_set.items()]
     return out
 
 
@@ -232,7 +236,7 @@ def tables(results: pd.DataFrame, n_splits: dict[str, int]) -> tuple[str, str, s
                         f"{d.test_mae.mean():.4g} ({len(d)}/{n} splits)" if len(d) else f"0/{n} splits"
                         for d in done.values()) + " | — | — | — | pending |")
     sets = {MATERIAL_SETS.get(t, t) for t in results.task.unique()}
-    tallies = set_tallies(decided)
+    tallies = set_tallies(decided, list(dict.fromkeys(results.task)))
     summary = [f"Default model `{DEFAULT_MODEL}`. **Its pretraining corpus contains the structures of these tasks (no "
                "labels)**, so ours is transductive here; its inductive control (`ssl_inductive`, the same recipe "
                "pretrained without any structure of these tasks) shows what that is worth. The hand-built descriptors "
@@ -260,24 +264,42 @@ def tables(results: pd.DataFrame, n_splits: dict[str, int]) -> tuple[str, str, s
             summary.append(f"| {LABELS[a]} vs {b} | " + " | ".join(by.get(name, "pending") for name in dict.fromkeys(
                 MATERIAL_SETS.get(t, t) for t in results.task.unique())) + " |")
     summary.append("")
-    readme = []
-    for (a, b), found in tallies.items():
-        if found:
-            verdicts = [v for _, v, _ in found]
-            wins, losses = verdicts.count(f"{a} wins"), verdicts.count(f"{b} wins")
-            open_ = sum(v.startswith("no verdict") for v in verdicts)
-            readme.append(f"- {LABELS[a]} vs {b}: {wins} win(s), {losses} loss(es), "
-                          f"{len(found) - wins - losses - open_} tie(s)"
-                          + (f", {open_} without verdict (incomplete menu)" if open_ else "")
-                          + f" on {len(found)} material set(s): "
-                          + "; ".join(f"{name} {v}" + (f" ({', '.join(tasks)})" if len(tasks) > 1 else "")
-                                      for name, v, tasks in found))
+    readme = readme_table(decided, tallies, results)
     if readme:
-        readme.append(f"- Holm–Bonferroni over {size} comparisons (every pair of families on every task); "
-                      f"material sets counted once: {SET_RULE}.")
+        readme.append("")
+        readme.append(f"Each cell: the verdict for the material set and the largest Holm-adjusted p among its tasks "
+                      f"(Holm–Bonferroni over {size} comparisons: every pair of families on every task); material "
+                      f"sets counted once: {SET_RULE}. Per-task tables, menus and chosen configurations: "
+                      "[docs/benchmarks.md](docs/benchmarks.md).")
     gate_md = [gate_summary(scores), "", ("| task | model | against | its MAE | their MAE | difference (relative) | "
                "corrected p | Holm-adjusted p | verdict |"), "|---|---|---|---|---|---|---|---|---|", *gate]
-    return "\n".join(summary + lines), "\n".join(gate_md), "\n".join(readme or ["- no comparison finished yet"])
+    return "\n".join(summary + lines), "\n".join(gate_md), "\n".join(readme or ["No comparison has finished yet."])
+
+
+#: how the README's cells name a winning family on the left of a comparison
+WINNER = {"ssl": "ours", "ssl_inductive": "control"}
+
+
+def readme_table(decided: dict[tuple[str, str, str], dict], tallies: dict, results: pd.DataFrame) -> list[str]:
+    """The README's compact table: one row per material set, one column per comparison of :data:`COMPARISONS`;
+    a cell is the set's verdict and the largest Holm-adjusted p among its tasks."""
+    sets = list(dict.fromkeys(MATERIAL_SETS.get(t, t) for t in results.task.unique()))
+    columns = [(a, b) for a, b in COMPARISONS if tallies.get((a, b))]
+    if not columns:
+        return []
+    rows = ["| material set | " + " | ".join(f"{LABELS[a]} vs {b}" for a, b in columns) + " |",
+            "|---" * (len(columns) + 1) + "|"]
+    for name in sets:
+        cells = []
+        for a, b in columns:
+            verdict = next((v for n, v, _ in tallies[a, b] if n == name), None)
+            ps = [c["p_holm"] for (task, ca, cb), c in decided.items()
+                  if (ca, cb) == (a, b) and MATERIAL_SETS.get(task, task) == name]
+            word = ("pending" if verdict is None else f"{WINNER.get(a, a)} wins" if verdict == f"{a} wins"
+                    else f"{b} wins" if verdict == f"{b} wins" else verdict)
+            cells.append(word + (f" ({max(ps):.2g})" if ps and verdict not in (None, "pending") else ""))
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    return rows
 
 
 HISTORY_COLUMNS = ["model", "task", "a", "b", "mean_a", "mean_b", "p", "p_holm", "family_size", "verdict"]
