@@ -271,6 +271,16 @@ def _add_debug(parser: argparse.ArgumentParser, default: object) -> None:
                         help="on an error, print the full traceback instead of one line")
 
 
+def _add_stream_options(p: argparse.ArgumentParser) -> None:
+    """The options of a streamed featurization (``featurize`` and ``index``)."""
+    p.add_argument("--chunk-size", type=int, default=1000, help="structures per part file / resume step")
+    p.add_argument("--batch-size", type=int, default=64, help="structures per forward pass")
+    p.add_argument("--limit", type=int, default=None, help="stop after N structures (default: all)")
+    p.add_argument("--format", default=None, choices=["cif", "poscar", "jsonl", "json", "extxyz"],
+                   help="format of a single input file (default: from its name)")
+    p.add_argument("--n-jobs", type=int, default=1, help="processes building graphs")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     from ssl_featurizer import __version__
@@ -351,12 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", default=DEFAULT_LAYERS, help="encoder layers, the paper's string: 0, 01, 012, ... "
                    "(layers from 10 on: comma-separated, e.g. 0,1,10)")
     p.add_argument("--pooling", default="mean", help="pooling(s) joined by -, e.g. mean or mean-std")
-    p.add_argument("--chunk-size", type=int, default=1000, help="structures per part file / resume step")
-    p.add_argument("--batch-size", type=int, default=64, help="structures per forward pass")
-    p.add_argument("--limit", type=int, default=None, help="stop after N structures (default: all)")
-    p.add_argument("--format", default=None, choices=["cif", "poscar", "jsonl", "json", "extxyz"],
-                   help="format of a single input file (default: from its name)")
-    p.add_argument("--n-jobs", type=int, default=1, help="processes building graphs")
+    _add_stream_options(p)
     p.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_featurize)
@@ -371,12 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(the default retrieved structure types best, docs/similarity.md)")
     p.add_argument("--pooling", default="-".join(SEARCH_POOLING), help="pooling(s) joined by -, e.g. mean or mean-std")
     p.add_argument("--no-standardize", action="store_true", help="index raw descriptors instead of z-scores")
-    p.add_argument("--chunk-size", type=int, default=1000, help="structures per part file / resume step")
-    p.add_argument("--batch-size", type=int, default=64, help="structures per forward pass")
-    p.add_argument("--limit", type=int, default=None, help="stop after N structures (default: all)")
-    p.add_argument("--format", default=None, choices=["cif", "poscar", "jsonl", "json", "extxyz"],
-                   help="format of a single input file (default: from its name)")
-    p.add_argument("--n-jobs", type=int, default=1, help="processes building graphs")
+    _add_stream_options(p)
     p.add_argument("--keep-features", action="store_true", help="keep OUT/features.parquet after indexing")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_index)

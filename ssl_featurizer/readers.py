@@ -536,11 +536,7 @@ def read_structure_csv(path: str | Path, structure: str = "structure",
             if None in row or any(v is None for v in row.values()):
                 failures.append({"id": key, "reason": f"line {reader.line_num}: wrong number of fields"})
                 continue
-            obj, reason = structure_from_object(row[structure])
-            if obj is None:
-                failures.append({"id": key, "reason": f"{structure} could not be read: {reason}"})
-                continue
-            rows.append({**row, structure: obj, "id": key})
+            _add_decoded(rows, failures, row, structure, key)
     return rows, failures
 
 
@@ -569,13 +565,18 @@ def read_structure_jsonl(path: str | Path, structure: str = "structure",
             if not isinstance(obj, dict) or structure not in obj:
                 failures.append({"id": label, "reason": f"line {k + 1}: not a JSON object with a {structure!r} entry"})
                 continue
-            key = _table_row_id(obj, ids, label)
-            decoded, reason = structure_from_object(obj[structure])
-            if decoded is None:
-                failures.append({"id": key, "reason": f"{structure} could not be read: {reason}"})
-                continue
-            rows.append({**obj, structure: decoded, "id": key})
+            _add_decoded(rows, failures, obj, structure, _table_row_id(obj, ids, label))
     return rows, failures
+
+
+def _add_decoded(rows: list[dict[str, Any]], failures: list[TableFailure], record: dict[str, Any], structure: str,
+                 key: str) -> None:
+    """Append ``record`` with its ``structure`` field decoded strictly (and its ``id``), or the reason it failed."""
+    obj, reason = structure_from_object(record[structure])
+    if obj is None:
+        failures.append({"id": key, "reason": f"{structure} could not be read: {reason}"})
+    else:
+        rows.append({**record, structure: obj, "id": key})
 
 
 def read_labels_csv(path: str | Path, target: str | None = None,
