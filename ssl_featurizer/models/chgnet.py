@@ -20,6 +20,7 @@ import numpy as np
 
 from ssl_featurizer.models.foreign import (
     ForeignEncoder,
+    MPTRJ_OVERLAP_NOTE,
     MissingExtraError,
     file_sha256,
     package_licence,
@@ -28,14 +29,12 @@ from ssl_featurizer.models.foreign import (
 
 #: registry name → CHGNet's ``model_name`` (its weights file ships inside the wheel)
 CHECKPOINTS = {"chgnet": "0.3.0"}
-EXTRA = "peer"
 LABEL_OVERLAP = {
     "labels": "DFT (GGA/GGA+U) energies, forces, stresses and magnetic moments of MPtrj (Materials Project "
               "relaxation trajectories, snapshot of 2021)",
     "overlapping_targets": ["formation energy (MP-derived)", "energy above hull", "total energy per atom",
                             "magnetic moments", "bulk/shear moduli (through stresses of the same calculations)"],
-    "note": "supervised on MP energies of (likely) many benchmark materials: for MP-energy-derived targets its "
-            "features may carry label information a frozen unsupervised encoder cannot see",
+    "note": MPTRJ_OVERLAP_NOTE,
 }
 
 
@@ -43,8 +42,7 @@ def _import() -> Any:
     try:
         from chgnet.model import CHGNet
     except ImportError as exc:
-        raise MissingExtraError(f"CHGNet needs the chgnet package: pip install 'ssl-featurizer[{EXTRA}]' "
-                                f"({type(exc).__name__}: {exc})") from None
+        raise MissingExtraError.for_package("CHGNet", "chgnet", exc) from None
     return CHGNet
 
 

@@ -37,8 +37,21 @@ __all__ = ["Encoder", "ForeignEncoder", "LayerEncoder", "MissingExtraError", "fi
            "package_version"]
 
 
+#: the optional extra that installs the foreign encoders' packages
+EXTRA = "peer"
+#: what every MPtrj-trained encoder's card says of its label overlap with MP-derived targets
+MPTRJ_OVERLAP_NOTE = ("supervised on MP energies of (likely) many benchmark materials: for MP-energy-derived targets "
+                      "its features may carry label information a frozen unsupervised encoder cannot see")
+
+
 class MissingExtraError(ModelError, ImportError):
     """The package behind a foreign encoder is not installed; the message names the extra to install."""
+
+    @classmethod
+    def for_package(cls, what: str, package: str, exc: ImportError) -> MissingExtraError:
+        """The error for ``what`` (e.g. "SevenNet models") whose ``package`` failed to import with ``exc``."""
+        return cls(f"{what} need{'s' if not what.endswith('s') else ''} the {package} package: pip install "
+                   f"'ssl-featurizer[{EXTRA}]' ({type(exc).__name__}: {exc})")
 
 
 @runtime_checkable

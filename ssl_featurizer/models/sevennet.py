@@ -19,6 +19,7 @@ import numpy as np
 
 from ssl_featurizer.models.foreign import (
     ForeignEncoder,
+    MPTRJ_OVERLAP_NOTE,
     MissingExtraError,
     file_sha256,
     package_licence,
@@ -34,14 +35,12 @@ CHECKPOINTS = {
     "sevennet-l3i5": ("SevenNet_l3i5/checkpoint_l3i5.pth",
                       "SevenNet-l3i5: lmax 3, 5 interaction blocks (more accurate, slower)"),
 }
-EXTRA = "peer"
 LABEL_OVERLAP = {
     "labels": "DFT (PBE/PBE+U) total energies, forces and stresses of MPtrj (Materials Project relaxation "
               "trajectories, snapshot of 2021)",
     "overlapping_targets": ["formation energy (MP-derived)", "energy above hull", "total energy per atom",
                             "bulk/shear moduli (through stresses of the same calculations)"],
-    "note": "supervised on MP energies of (likely) many benchmark materials: for MP-energy-derived targets its "
-            "features may carry label information a frozen unsupervised encoder cannot see",
+    "note": MPTRJ_OVERLAP_NOTE,
 }
 
 
@@ -50,8 +49,7 @@ def _import() -> Any:
         import sevenn  # noqa: F401
         from sevenn.util import load_checkpoint
     except ImportError as exc:
-        raise MissingExtraError(f"SevenNet models need the sevenn package: pip install 'ssl-featurizer[{EXTRA}]' "
-                                f"({type(exc).__name__}: {exc})") from None
+        raise MissingExtraError.for_package("SevenNet models", "sevenn", exc) from None
     return load_checkpoint
 
 
