@@ -2,7 +2,7 @@
 
 Pipeline: structure → :mod:`~ssl_featurizer.graph` → :mod:`~ssl_featurizer.encoder` →
 :mod:`~ssl_featurizer.embed` (layer embeddings) → :mod:`~ssl_featurizer.pooling` →
-:mod:`~ssl_featurizer.featurizers`; :mod:`~ssl_featurizer.pretrain` trains the encoder and
+:mod:`~ssl_featurizer.featurizers`; :mod:`~ssl_featurizer.training` trains the encoder and
 :mod:`~ssl_featurizer.cli` drives it all from the shell.
 
 Heavy dependencies (torch, matminer) load on first use of a public name. ``StructureFeaturizer`` and

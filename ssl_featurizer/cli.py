@@ -7,7 +7,6 @@ commands:
   similar    the known structures most similar to query structures (needs an index)
   models     list the shipped pretrained models and the foreign encoders
   bench      compare descriptor families on labelled structures (nested choice, corrected t-test)
-  magnetism  MAGNDATA site embeddings: element/motif separation by layer, maps, cosine similarity
   pretrain   self-supervised pretraining on a JSON-lines structure corpus
   export     export a pretraining run as a model directory (weights + card)
 
@@ -29,10 +28,10 @@ _SHOWN_REASONS = 3  # failure reasons printed after `featurize`; the errors file
 def _cmd_pretrain(args: argparse.Namespace) -> int:
     from ssl_featurizer.encoder.model import EncoderConfig
     from ssl_featurizer.graph.crystal_graph import GraphConfig
-    from ssl_featurizer.pretrain import objectives
-    from ssl_featurizer.pretrain.cache import GraphStore, build_graph_cache, views_cache_dir
-    from ssl_featurizer.pretrain.distributed import finish_distributed, init_distributed
-    from ssl_featurizer.pretrain.trainer import EXCLUDED, Pretrainer, TrainConfig, ids_digest, read_ids
+    from ssl_featurizer.training import objectives
+    from ssl_featurizer.training.cache import GraphStore, build_graph_cache, views_cache_dir
+    from ssl_featurizer.training.distributed import finish_distributed, init_distributed
+    from ssl_featurizer.training.trainer import EXCLUDED, Pretrainer, TrainConfig, ids_digest, read_ids
 
     if not Path(args.data).is_file():
         raise FileNotFoundError(f"--data {args.data}: no such file")
@@ -167,7 +166,7 @@ def _cmd_similar(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from ssl_featurizer.pretrain.export import export_run
+    from ssl_featurizer.training.export import export_run
 
     card = export_run(args.run, args.cache_dir, args.out, args.name, args.version, args.description,
                       views_dir=args.views_cache_dir, corpus_description=args.corpus_description)
@@ -203,7 +202,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     data = args.data or args.task
     if data is None:
-        raise ValueError("give DATA: a task name, a .json/.csv/.jsonl file, or a folder with --labels")
+        raise ValueError("give DATA: a .json/.csv/.jsonl file, or a folder with --labels")
     if args.exploratory:
         return _bench_exploratory(args, data)
     given = [flag for flag, value in (("--descriptors", args.descriptors), ("--regressors", args.regressors),
@@ -227,10 +226,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def _bench_exploratory(args: argparse.Namespace, data: str) -> int:
     """The exploratory table: every descriptor × regressor scored on the test rows (never a verdict)."""
-    from ssl_featurizer.bench import load_task, run_benchmark
+    from ssl_featurizer.bench import load_table, run_benchmark
     from ssl_featurizer.bench.report import markdown_table, summarise
 
-    task = load_task(data)
+    task = load_table(data, args.target, args.structure_column, args.labels, args.site_index, args.group)
     if args.limit:
         task = task.subset(args.limit)
     seeds_arg = args.seeds or "3"
@@ -241,19 +240,6 @@ def _bench_exploratory(args: argparse.Namespace, data: str) -> int:
     print("EXPLORATORY: every descriptor × regressor scored on the test rows; picking the lowest is a choice made on "
           "test data, not a verdict (run without --exploratory for the nested comparison)\n")
     print(markdown_table(summarise(results)))
-    return 0
-
-
-def _cmd_magnetism(args: argparse.Namespace) -> int:
-    from ssl_featurizer.bench.magnetism import run_analysis
-
-    result = run_analysis(args.out, subset=args.subset, max_sites=args.max_sites, model=args.model,
-                          cache_dir=args.cache_dir, data_dir=args.data_dir, min_class_size=args.min_class_size,
-                          min_class_groups=args.min_class_materials, umap=not args.no_umap)
-    best = result["scores"].sort_values("knn_accuracy", ascending=False).groupby("label", sort=False).head(1)
-    print(f"{len(result['sites'])} magnetic sites, {len(result['sites'].failures)} left out (failures.csv)")
-    print(best[["label", "mode", "layers", "knn_accuracy", "chance", "silhouette"]].to_string(index=False))
-    print("wrote " + ", ".join(str(f) for f in result["files"]))
     return 0
 
 
@@ -286,8 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     from ssl_featurizer import __version__
     from ssl_featurizer.featurizers import DEFAULT_LAYERS
     from ssl_featurizer.models.catalog import DEFAULT_MODEL
-    from ssl_featurizer.pretrain import objectives
     from ssl_featurizer.similarity import SEARCH_LAYERS, SEARCH_POOLING
+    from ssl_featurizer.training import objectives
 
     parser = argparse.ArgumentParser(prog="ssl-featurizer", description=__doc__, formatter_class=_HelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -313,10 +299,10 @@ def build_parser() -> argparse.ArgumentParser:
             "only (nested), repeated k-fold, corrected resampled t-test, Holm-adjusted verdicts")
     p.add_argument("data", nargs="?", default=None,
                    help="a matminer JSON dataframe (.json/.json.gz), a CSV with a column of structure JSON text, a "
-                        "JSON-lines file of {structure, target} objects, a folder of structure files (with --labels), "
-                        "or a task name (e.g. kong2023_log_kvrh)")
+                        "JSON-lines file of {structure, target} objects, or a folder of structure files (with --labels)")
     p.add_argument("--task", default=None, help="the same as DATA, kept for older command lines (default: none)")
-    p.add_argument("--target", default=None, help="target column (default: none; a task name knows its own)")
+    p.add_argument("--target", default=None, help="target column (default: the only numeric column of a matminer "
+                   "JSON dataframe; needed for other files)")
     p.add_argument("--structure-column", default="structure", help="column of the structures")
     p.add_argument("--labels", default=None, help="with a folder of structure files: a CSV id,target (id: the file's "
                    "path relative to the folder, with or without extension, or its name without extension; default: none)")
@@ -391,27 +377,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="also write the table as CSV (default: print only)")
     p.set_defaults(func=_cmd_similar)
 
-    p = add("magnetism", "MAGNDATA site embeddings: element/motif separation by layer, maps, cosine similarity "
-            "(PNG + CSV)")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--subset", default="ordered", choices=["all", "ordered", "kong2023"],
-                   help="all sites, sites of ordered structures, or Kong et al.'s labelled sites")
-    p.add_argument("--max-sites", type=int, default=None,
-                   help="random whole materials totalling about N sites (default: all)")
-    p.add_argument("--cache-dir", default=None,
-                   help="descriptor cache shared with bench, e.g. benchmarks/cache (default: none)")
-    p.add_argument("--data-dir", default=None, help="shared data folder (default: ../shared/data)")
-    p.add_argument("--model", default="default", help=model_help)
-    p.add_argument("--min-class-size", type=int, default=20, help="smallest class scored")
-    p.add_argument("--min-class-materials", type=int, default=5, help="fewest materials of a scored class")
-    p.add_argument("--no-umap", action="store_true", help="skip UMAP maps even if umap-learn is installed")
-    p.set_defaults(func=_cmd_magnetism)
-
     p = add("models", "list the shipped pretrained models and the foreign encoders")
     p.set_defaults(func=_cmd_models)
 
     p = add("pretrain", "self-supervised pretraining on a JSON-lines structure corpus")
-    p.add_argument("--data", required=True, help="corpus, e.g. ../shared/data/mp2025/structures.jsonl.gz")
+    p.add_argument("--data", required=True, help="corpus: a JSON-lines file of structures, e.g. structures.jsonl.gz")
     p.add_argument("--cache-dir", required=True, help="where the graph cache is built (reused if present)")
     p.add_argument("--out", required=True, help="run directory (checkpoint.pt, history.csv)")
     p.add_argument("--epochs", type=int, default=1, help="passes over the training structures")
@@ -422,7 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--depth", type=int, default=5, help="number of graph-convolution layers")
     p.add_argument("--element-table", default="v1", choices=["v1", "v2"],
                    help="node input table (v2 adds valence-shell occupations; docs/graph.md)")
-    objectives.add_arguments(p)  # each pretraining objective's flags (ssl_featurizer.pretrain.objectives)
+    objectives.add_arguments(p)  # each pretraining objective's flags (ssl_featurizer.training.objectives)
     p.add_argument("--views-cache-dir", default=None,
                    help="supercell graph cache for --contrastive (default: <cache-dir>-supercell)")
     p.add_argument("--val-fraction", type=float, default=0.025, help="held-out share (by id hash)")
@@ -433,7 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="use only the first N structures (default: all)")
     p.add_argument("--exclude-ids", default=None, metavar="FILE",
                    help="leave out the corpus ids listed in FILE (one per line), e.g. every benchmark structure "
-                        "(benchmarks/overlap.py) for an inductive control; the list is kept in --out "
+                        "(studies/overlap.py) for an inductive control; the list is kept in --out "
                         "(default: none)")
     p.add_argument("--jobs", type=int, default=1, help="processes for building the graph cache")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
@@ -469,8 +439,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from ssl_featurizer.stream import StreamError
 
     errors: list[type[BaseException]] = [OSError, ValueError, StreamError]
-    if "ssl_featurizer.pretrain.trainer" in sys.modules:  # loaded only by the commands that can raise it
-        errors.append(sys.modules["ssl_featurizer.pretrain.trainer"].CheckpointError)
+    if "ssl_featurizer.training.trainer" in sys.modules:  # loaded only by the commands that can raise it
+        errors.append(sys.modules["ssl_featurizer.training.trainer"].CheckpointError)
     return tuple(errors)
 
 

@@ -14,7 +14,7 @@ Supported sources (the format is chosen from the name unless ``fmt`` is given):
 ``POSCAR*``, ``CONTCAR*``,     VASP structure files
 ``*.vasp``, ``*.poscar``
 ``*.jsonl``, ``*.jsonl.gz``,   one JSON object per line: ``Structure.as_dict()``, or the corpus format
-``*.ndjson``                  ``{"id", "lattice", "species", "frac"}`` of ``../shared/data/mp2025``
+``*.ndjson``                  ``{"id", "lattice", "species", "frac"}`` (the pretraining corpus format)
 ``*.json``, ``*.json.gz``      one ``Structure.as_dict()``, a list of them, or a matminer DataFrame
                               (``orient="split"``) with a ``structure`` column (read at once)
 ``*.xyz``, ``*.extxyz``        extended XYZ frames with a cell, via ASE (``pip install ase``)

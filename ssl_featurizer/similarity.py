@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from ssl_featurizer.featurizers.structure import SSLStructureFeaturizer
 
 #: layers and pooling of an index when none are given: the highest precision of retrieving the same structure type
-#: among the layer sets measured in docs/similarity.md (``benchmarks/similarity.py``)
+#: among the layer sets measured in docs/similarity.md (``studies/similarity_study.py``)
 SEARCH_LAYERS = "012345"
 SEARCH_POOLING = ("mean", "std")
 #: files of a saved index folder

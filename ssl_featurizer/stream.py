@@ -137,7 +137,7 @@ def _locked(out: Path) -> Iterator[None]:
     Raises:
         StreamLockedError: another process holds it.
     """
-    from ssl_featurizer.filelock import LockHeldError, exclusive_lock
+    from ssl_featurizer.locking import LockHeldError, exclusive_lock
 
     out.mkdir(parents=True, exist_ok=True)
     try:

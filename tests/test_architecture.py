@@ -1,5 +1,6 @@
 """The package's import graph follows docs/architecture.md: layers import only downwards (or within their layer),
-modules import each other without cycles, and no module imports another module's ``_private`` name.
+modules import each other without cycles, and no module imports another module's ``_private`` name; the wheel
+holds the library and nothing of the studies (``studies/``), and no module of it reads the project's data folder.
 
 The graph is read from the source (``ast``), imports inside functions included, so a deferred import counts as
 much as a top-level one.
@@ -19,12 +20,12 @@ PACKAGE = ROOT / "ssl_featurizer"
 #: docs/architecture.md). Keys are module names or package prefixes; the longest matching prefix wins.
 LAYERS: list[tuple[str, ...]] = [
     ("ssl_featurizer.graph", "ssl_featurizer.pooling", "ssl_featurizer.readers", "ssl_featurizer.plotting",
-     "ssl_featurizer.examples", "ssl_featurizer.filelock", "ssl_featurizer.layer_sets"),
+     "ssl_featurizer.examples", "ssl_featurizer.locking", "ssl_featurizer.layer_sets"),
     ("ssl_featurizer.encoder",),
     ("ssl_featurizer.models",),
     ("ssl_featurizer.embed",),
     ("ssl_featurizer.featurizers",),
-    ("ssl_featurizer.stream", "ssl_featurizer.dask", "ssl_featurizer.negnn", "ssl_featurizer.pretrain",
+    ("ssl_featurizer.stream", "ssl_featurizer.dask_featurize", "ssl_featurizer.negnn", "ssl_featurizer.training",
      "ssl_featurizer.similarity", "ssl_featurizer.domain"),
     ("ssl_featurizer.bench",),
     ("ssl_featurizer.cli", "ssl_featurizer.demo", "ssl_featurizer"),
@@ -168,7 +169,7 @@ def private_attributes(path: Path, known: dict[str, Path]) -> list[tuple[str, st
     return found
 
 
-@pytest.mark.parametrize("directory", ["ssl_featurizer", "benchmarks", "tests"])
+@pytest.mark.parametrize("directory", ["ssl_featurizer", "studies", "tests"])
 def test_no_module_imports_another_modules_private_names(directory):
     """Neither ``from m import _name``, nor ``m._name``, nor a ``_private`` module from outside its package.
 
@@ -200,3 +201,78 @@ def test_the_private_checks_find_offences(tmp_path):
                    "r._time_limit(1)\nembed.__name__\nembed._x.y\n")
     assert private_attributes(bad, KNOWN) == [("ssl_featurizer.readers", "_time_limit", 3),
                                               ("ssl_featurizer.embed", "_x", 5)]
+
+
+STUDIES = ROOT / "studies"
+#: what only the studies may name: the project's data folder, its environment variable and the studies' modules
+STUDY_MARKERS = ("../shared", "SSL_FEATURIZER_SHARED")
+
+
+def code_strings(path: Path) -> list[tuple[str, int]]:
+    """String constants of ``path`` that are not docstrings (what the code can read or open), with their line."""
+    tree = ast.parse(path.read_text(), str(path))
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                  and node.body and isinstance(node.body[0], ast.Expr)
+                  and isinstance(node.body[0].value, ast.Constant) and isinstance(node.body[0].value.value, str)}
+    return [(node.value, node.lineno) for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings]
+
+
+def absolute_imports(path: Path) -> list[tuple[str, int]]:
+    """Top-level package of every absolute import of ``path`` (deferred ones included), with its line."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(alias.name.split(".")[0], node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.append((node.module.split(".")[0], node.lineno))
+    return found
+
+
+def test_the_library_neither_imports_the_studies_nor_names_their_data():
+    study_modules = {p.stem for p in STUDIES.glob("*.py")} | {"studies"}
+    offences = []
+    for path in KNOWN.values():
+        where = path.relative_to(ROOT)
+        offences += [f"{where}:{line} imports {top}" for top, line in absolute_imports(path) if top in study_modules]
+        offences += [f"{where}:{line} names {marker!r} in {text!r}" for text, line in code_strings(path)
+                     for marker in STUDY_MARKERS if marker in text]
+    assert not offences, "\n".join(offences)
+
+
+def test_the_checks_see_a_study_import_and_a_data_path(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text('"""Reads ../shared in its docstring only."""\nimport project_tasks\n'
+                   'def f():\n    """../shared here too."""\n    return "../shared/data"\n')
+    assert code_strings(bad) == [("../shared/data", 5)]
+    assert ("project_tasks", 2) in absolute_imports(bad) and (STUDIES / "project_tasks.py").exists()
+
+
+def test_the_wheel_holds_the_library_and_no_study(tmp_path):
+    """Build the wheel as ``pip install .`` would and read what it holds."""
+    import subprocess
+    import sys
+    import zipfile
+
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation",
+                           "-q", "-w", str(tmp_path)], capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    (wheel,) = tmp_path.glob("ssl_featurizer-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    modules_in_wheel = {n for n in names if n.endswith(".py")}
+    source = {str(p.relative_to(ROOT)) for p in PACKAGE.rglob("*.py")}
+    assert source <= modules_in_wheel, f"library modules missing from the wheel: {sorted(source - modules_in_wheel)}"
+    tops = {n.split("/")[0] for n in names}
+    assert all(t == "ssl_featurizer" or t.endswith(".dist-info") for t in tops), tops
+    assert not any(n.startswith(("studies/", "tests/", "docs/")) for n in names)
+    study_modules = {p.name for p in STUDIES.glob("*.py")}
+    assert not {n.rsplit("/", 1)[-1] for n in modules_in_wheel} & (study_modules - {"__init__.py"}), \
+        "a study module was packaged"
+    for card in (ROOT / "pretrained").glob("*/*/card.json"):  # every shipped model: card, weights, model card
+        folder = "ssl_featurizer/pretrained/" + str(card.parent.relative_to(ROOT / "pretrained"))
+        assert {f"{folder}/card.json", f"{folder}/model.safetensors", f"{folder}/README.md"} <= names, folder
+    for name in modules_in_wheel:
+        with zipfile.ZipFile(wheel).open(name) as fh:
+            text = fh.read().decode()
+        assert not any(marker in text for marker in STUDY_MARKERS[1:]), f"{name} reads the project's data folder"

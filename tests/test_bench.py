@@ -7,8 +7,9 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from project_tasks import load_task
 
-from ssl_featurizer.bench import Task, load_task, run_benchmark
+from ssl_featurizer.bench import Task, run_benchmark
 from ssl_featurizer.bench.descriptors import check_spec, compute
 from ssl_featurizer.bench.protocol import splits
 from ssl_featurizer.cli import main
@@ -241,15 +242,18 @@ def test_matbench_task_row_that_does_not_decode_is_reported_and_others_keep_thei
     assert list(task.y) == [float(i) for i in kept]
 
 
-def test_cli_bench(kvrh, tmp_path, capsys, shared_file, monkeypatch):
-    monkeypatch.setenv("SSL_FEATURIZER_SHARED", str(shared_file("README.md").parent.parent))
-    assert main(["bench", "--task", "kong2023_log_kvrh", "--limit", "40", "--descriptors", "ssl:0,magpie",
+def test_cli_bench(tmp_path, capsys, shared_file):
+    data = str(shared_file("tasks/kong2023_log_kvrh.json.gz"))  # a matminer JSON file: its one numeric column
+    assert main(["bench", data, "--limit", "40", "--descriptors", "ssl:0,magpie",
                  "--regressors", "gbr", "--seeds", "2", "--out", str(tmp_path), "--exploratory"]) == 0
     out = capsys.readouterr().out
     assert "| ssl:0 | 64 |" in out and out.startswith("EXPLORATORY")
     # the test-scored table is never the default: its flags without --exploratory are refused
-    assert main(["bench", "kong2023_log_kvrh", "--descriptors", "ssl:0", "--out", str(tmp_path)]) == 2
+    assert main(["bench", data, "--descriptors", "ssl:0", "--out", str(tmp_path)]) == 2
     assert "add --exploratory" in capsys.readouterr().err
+    # the project's task names are the studies' business, not the command line's
+    assert main(["bench", "kong2023_log_kvrh", "--target", "y", "--out", str(tmp_path)]) == 2
+    assert "no such file" in capsys.readouterr().err
 
 
 def test_kernel_ridge_cv_matches_sklearn_grid_search():
@@ -300,7 +304,7 @@ def test_regressor_selection_chooses_on_training_rows_only(kvrh):
     import sys
     from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "studies"))
     from regressor_selection import COMBOS, one_split
 
     X, _ = compute("ssl:01", kvrh)

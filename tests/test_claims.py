@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-REGENERATE = "regenerate with: python benchmarks/verdicts.py --docs-only"
+REGENERATE = "regenerate with: python studies/verdicts.py --docs-only"
 
 
 @pytest.mark.parametrize("page", ["README.md", "docs/index.md"])
@@ -36,19 +36,20 @@ def test_no_page_calls_another_model_the_default():
 
 
 def test_every_benchmark_script_answers_help():
-    """One interpreter imports and runs ``--help`` of every script in benchmarks/ (a crash at import fails here)."""
-    helpers = ("docs_blocks.py", "common.py")  # modules the scripts import, no command lines of their own
-    scripts = sorted(p.name for p in (ROOT / "benchmarks").glob("*.py") if p.name not in helpers)
+    """One interpreter imports and runs ``--help`` of every script in studies/ (a crash at import fails here)."""
+    # modules the scripts import, no command lines of their own
+    helpers = ("docs_blocks.py", "common.py", "project_tasks.py", "magnetism_analysis.py")
+    scripts = sorted(p.name for p in (ROOT / "studies").glob("*.py") if p.name not in helpers)
     code = f"""
 import contextlib, io, runpy, sys
-sys.path.insert(0, {str(ROOT / 'benchmarks')!r})
+sys.path.insert(0, {str(ROOT / 'studies')!r})
 failed = []
 for name in {scripts!r}:
     sys.argv = [name, "--help"]
     out = io.StringIO()
     try:
         with contextlib.redirect_stdout(out):
-            runpy.run_path({str(ROOT / 'benchmarks')!r} + "/" + name, run_name="__main__")
+            runpy.run_path({str(ROOT / 'studies')!r} + "/" + name, run_name="__main__")
         failed.append(f"{{name}}: returned without printing help")
     except SystemExit as exc:
         if exc.code not in (0, None) or "usage:" not in out.getvalue():
@@ -61,7 +62,7 @@ print("\\n".join(failed))
                             check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "", result.stdout
-    shell = subprocess.run(["bash", "-n", str(ROOT / "benchmarks" / "run_all.sh")], capture_output=True, text=True,
+    shell = subprocess.run(["bash", "-n", str(ROOT / "studies" / "run_all.sh")], capture_output=True, text=True,
                            check=False)
     assert shell.returncode == 0, shell.stderr
 
@@ -70,11 +71,11 @@ def test_choose_default_writes_its_table(tmp_path):
     """The choice table is written with the chosen model in bold and each model's picks (a former crash)."""
     import pandas as pd
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
+    sys.path.insert(0, str(ROOT / "studies"))
     try:
         from choose_default import decide, write_docs
     finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+        sys.path.remove(str(ROOT / "studies"))
     results = pd.DataFrame([{"target": t, "model": m, "split": f"seed{k}", "spec": "ssl:012",
                              "test_mae": base * (1 + 0.01 * k) * (0.9 if m == "b" else 1.0)}
                             for t, base in (("e_form", 0.1), ("gap_pbe", 0.6)) for m in ("a", "b") for k in range(3)])
@@ -87,14 +88,14 @@ def test_choose_default_writes_its_table(tmp_path):
 
 
 def _benchmarks_module(name: str):
-    """A helper module of benchmarks/ (the scripts import them by their bare name)."""
+    """A helper module of studies/ (the scripts import them by their bare name)."""
     import importlib
 
-    sys.path.insert(0, str(ROOT / "benchmarks"))
+    sys.path.insert(0, str(ROOT / "studies"))
     try:
         return importlib.import_module(name)
     finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+        sys.path.remove(str(ROOT / "studies"))
 
 
 def test_result_rows_resume_from_what_an_earlier_run_wrote(tmp_path):
@@ -132,11 +133,11 @@ def test_corpus_rows_become_structures_through_the_library_reader(tmp_path):
 
 
 def test_generated_blocks_round_trip_and_refuse_a_broken_marker(tmp_path):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
+    sys.path.insert(0, str(ROOT / "studies"))
     try:
         from docs_blocks import read_block, write_block
     finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+        sys.path.remove(str(ROOT / "studies"))
     page = tmp_path / "page.md"
     page.write_text("# title\n<!-- t:start -->\nold\n<!-- t:end -->\nafter\n")
     write_block(page, "t", "| a |\n|---|\n| 1 |\n")

@@ -121,7 +121,7 @@ def test_site_task_from_a_frame_is_grouped_by_structure():
 
 @pytest.fixture(scope="module")
 def kvrh40(shared_file):
-    from ssl_featurizer.bench import load_task
+    from project_tasks import load_task
 
     shared_file("tasks/kong2023_log_kvrh.json.gz")
     return load_task("kong2023_log_kvrh").subset(40, seed=3)

@@ -19,7 +19,7 @@ import pandas as pd
 from distributed import Client, LocalCluster
 from pymatgen.core import Lattice, Structure
 
-from ssl_featurizer.dask import ERRORS_COLUMN, featurize_bag, featurize_dataframe, register_model
+from ssl_featurizer.dask_featurize import ERRORS_COLUMN, featurize_bag, featurize_dataframe, register_model
 from ssl_featurizer.featurizers.base import FeaturizationError
 from ssl_featurizer.featurizers.structure import SSLStructureFeaturizer
 
@@ -129,7 +129,7 @@ def _pid() -> int:
 
 
 def _starts(client) -> list[dict]:
-    from ssl_featurizer.dask import EVENT_TOPIC
+    from ssl_featurizer.dask_featurize import EVENT_TOPIC
 
     return [msg for _, msg in client.get_events(EVENT_TOPIC) if msg.get("action") == "partition-start"]
 
@@ -140,7 +140,7 @@ def test_a_worker_killed_mid_run_loses_and_doubles_nothing(client, crystals, cap
     import signal
     import time
 
-    from ssl_featurizer.dask import retried_partitions
+    from ssl_featurizer.dask_featurize import retried_partitions
 
     rng = np.random.default_rng(0)
     base = list(crystals.values())
@@ -163,7 +163,7 @@ def test_a_worker_killed_mid_run_loses_and_doubles_nothing(client, crystals, cap
     victim = _starts(client)[-1]["worker"]  # busy now, and holding the results of partitions it finished
     os.kill(pids[victim], signal.SIGKILL)
     rows = np.stack(future.result(timeout=300))
-    with caplog.at_level("WARNING", logger="ssl_featurizer.dask"):
+    with caplog.at_level("WARNING", logger="ssl_featurizer.dask_featurize"):
         retried = retried_partitions(client)
     assert rows.shape == expected.shape  # nothing lost, nothing doubled ...
     np.testing.assert_allclose(rows, expected, rtol=0, atol=1e-12)  # ... and each row in its place

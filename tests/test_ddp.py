@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from ssl_featurizer.encoder.model import EncoderConfig
-from ssl_featurizer.pretrain.cache import GraphStore
-from ssl_featurizer.pretrain.trainer import Pretrainer, TrainConfig, load_checkpoint, split_indices
+from ssl_featurizer.training.cache import GraphStore
+from ssl_featurizer.training.trainer import Pretrainer, TrainConfig, load_checkpoint, split_indices
 
 
 def free_port() -> int:

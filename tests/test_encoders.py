@@ -290,7 +290,7 @@ def test_streaming_command_line_with_a_foreign_encoder(sevennet, crystals, tmp_p
 def test_dask_bag_with_a_foreign_encoder(chgnet, crystals):
     db = pytest.importorskip("dask.bag", reason="the Dask test needs dask (the test extra installs it)")
     from ssl_featurizer import StructureFeaturizer
-    from ssl_featurizer.dask import featurize_bag
+    from ssl_featurizer.dask_featurize import featurize_bag
 
     structures = [crystals[n] for n in ("NaCl (rock salt)", "Si (diamond)", "GaN (wurtzite)")]
     f = StructureFeaturizer(model="chgnet", layers="04", ignore_errors=True)

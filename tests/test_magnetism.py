@@ -9,13 +9,13 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from magnetism import main
+from magnetism_analysis import load_site_moments
+from project_tasks import load_task
 
-from ssl_featurizer.bench.tasks import load_task
-from ssl_featurizer.cli import main
-from ssl_featurizer.bench.magnetism import (
+from ssl_featurizer.site_analysis import (
     coordination_labels,
     input_element_classes,
-    load_site_moments,
     plot_cosine_similarity,
     plot_separation,
     plot_site_maps,
@@ -168,11 +168,11 @@ def test_read_magnetic_cifs_reports_failures(described, tmp_path):
     assert failed["reason"].str.len().gt(0).all()
 
 
-def test_cli_subcommand(tiny_data, described, cache_dir, tmp_path, capsys):
+def test_study_command(tiny_data, described, cache_dir, tmp_path, capsys):
     folder, _ = tiny_data
     out = tmp_path / "mag"
-    assert main(["magnetism", "--out", str(out), "--data-dir", str(folder), "--subset", "all", "--cache-dir",
-                 str(cache_dir), "--min-class-size", "2", "--min-class-materials", "2"]) == 0
+    main(["analysis", "--out", str(out), "--data-dir", str(folder), "--subset", "all", "--cache-dir",
+          str(cache_dir), "--min-class-size", "2", "--min-class-materials", "2"])
     printed = capsys.readouterr().out
     assert "magnetic sites" in printed and "element" in printed
     for name in ("separation.png", "tsne.png", "cosine.png"):

@@ -97,7 +97,7 @@ def test_model_readme_and_docs_page_match_the_card():
 
     _, directory = resolve_model("default")
     card = json.loads(directory.joinpath("card.json").read_text())
-    from ssl_featurizer.pretrain.card import render_card
+    from ssl_featurizer.training.card import render_card
 
     assert directory.joinpath("README.md").read_text() == render_card(card)
     docs = Path(__file__).resolve().parents[1] / "docs" / "model_card.md"

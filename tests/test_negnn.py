@@ -8,6 +8,7 @@ import warnings
 import joblib
 import numpy as np
 import pytest
+from project_tasks import load_task
 from pymatgen.core import Lattice, Molecule, Structure
 from sklearn.base import clone
 from sklearn.dummy import DummyRegressor
@@ -15,7 +16,6 @@ from sklearn.metrics import mean_absolute_error
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 
 from ssl_featurizer import FeaturizationError, FeaturizationWarning, ModelError, NEGNNRegressor
-from ssl_featurizer.bench import load_task
 
 FAST = {"max_epochs": 4, "patience": 2, "batch_size": 16, "width": 16, "n_conv": 2, "hidden": 16}
 

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from ssl_featurizer.cli import main
 from ssl_featurizer.encoder.model import EncoderConfig
-from ssl_featurizer.pretrain.cache import GraphStore, build_graph_cache
-from ssl_featurizer.pretrain.objectives import ObjectivesConfig, mask_atoms
-from ssl_featurizer.pretrain.trainer import CheckpointError, Pretrainer, TrainConfig, load_checkpoint, split_indices
+from ssl_featurizer.training.cache import GraphStore, build_graph_cache
+from ssl_featurizer.training.objectives import ObjectivesConfig, mask_atoms
+from ssl_featurizer.training.trainer import CheckpointError, Pretrainer, TrainConfig, load_checkpoint, split_indices
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +175,7 @@ def test_supercell_views_are_doubled_cells(store, views):
 
 
 def test_nt_xent_prefers_aligned_views():
-    from ssl_featurizer.pretrain.objectives.contrastive import nt_xent
+    from ssl_featurizer.training.objectives.contrastive import nt_xent
 
     g = torch.Generator().manual_seed(0)
     p = torch.randn(16, 8, generator=g)
@@ -186,7 +186,7 @@ def test_nt_xent_prefers_aligned_views():
 
 
 def with_objectives(*names, **kw):
-    from ssl_featurizer.pretrain.objectives import OBJECTIVES
+    from ssl_featurizer.training.objectives import OBJECTIVES
 
     return small_config(objectives=ObjectivesConfig(enabled={n: OBJECTIVES[n].Params() for n in names}), **kw)
 
@@ -235,7 +235,7 @@ def denoise_config(**kw):
 
 
 def test_edge_vectors_reproduce_the_cached_graph(store, vec_store):
-    from ssl_featurizer.pretrain.objectives.denoise import perturbed_distances
+    from ssl_featurizer.training.objectives.denoise import perturbed_distances
 
     assert vec_store.fingerprint == store.fingerprint and np.array_equal(vec_store.dist, store.dist)
     b = vec_store.batch(range(len(vec_store)))
@@ -337,7 +337,7 @@ def test_command_flags_are_the_inverse_of_the_parsed_flags(masked, edge, sigma, 
     (the model card's reproduce command is built this way)."""
     import argparse
 
-    from ssl_featurizer.pretrain.objectives import OBJECTIVES, add_arguments, command_flags, config_from_args
+    from ssl_featurizer.training.objectives import OBJECTIVES, add_arguments, command_flags, config_from_args
 
     enabled = {}
     if masked is not None:
@@ -356,7 +356,7 @@ def test_command_flags_are_the_inverse_of_the_parsed_flags(masked, edge, sigma, 
 
 
 def test_settings_without_a_flag_are_refused_by_command_flags():
-    from ssl_featurizer.pretrain.objectives import OBJECTIVES, command_flags
+    from ssl_featurizer.training.objectives import OBJECTIVES, command_flags
 
     config = ObjectivesConfig(enabled={"edge_bins": OBJECTIVES["edge_bins"].Params(bin_width=0.3)})
     with pytest.raises(ValueError, match="bin width"):
@@ -369,7 +369,7 @@ def test_a_checkpoint_killed_between_its_two_files_still_loads(tmp_path, monkeyp
     between the renames leaves the new checkpoint with its digest pending; both load, neither is 'corrupted'."""
     import os
 
-    from ssl_featurizer.pretrain import trainer
+    from ssl_featurizer.training import trainer
 
     path = tmp_path / "checkpoint.pt"
     trainer._save_checkpoint(path, {"step": torch.tensor(1)})

@@ -191,7 +191,7 @@ def test_verdict_tables_mark_incomplete_menus_and_count_material_sets_once():
 
     import pandas as pd
 
-    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    sys.path.insert(0, str(Path(__file__).parents[1] / "studies"))
     try:
         from verdicts import tables
     finally:
@@ -227,7 +227,7 @@ def _verdicts_module():
     import sys
     from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    sys.path.insert(0, str(Path(__file__).parents[1] / "studies"))
     try:
         import verdicts
     finally:
@@ -340,7 +340,7 @@ def test_a_material_set_with_an_unfinished_task_is_pending():
     import sys
     from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    sys.path.insert(0, str(Path(__file__).parents[1] / "studies"))
     try:
         from verdicts import all_comparisons, set_tallies
     finally:

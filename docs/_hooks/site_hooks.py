@@ -1,6 +1,6 @@
 """mkdocs hooks of the documentation site (see ``hooks:`` in mkdocs.yml).
 
-1. Repository files outside ``docs/`` that a page links with a relative path (``../benchmarks/results/
+1. Repository files outside ``docs/`` that a page links with a relative path (``../studies/results/
    <task>/mae.png``; the same link works on a code host) are copied into the site under ``_repo/`` and the
    page's link is rewritten to that copy, so the benchmark figures, written where the benchmark runs put
    them, appear on the site without duplicating them in the repository.

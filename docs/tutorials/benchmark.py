@@ -1,7 +1,7 @@
 """Tutorial: the benchmark harness (Python API and command line) on a small task of your own.
 
-Runs in seconds: the task is the density of the 27 built-in crystals. The same calls run the shared
-tasks (``load_task("kong2023_log_kvrh")`` and friends) when ``../shared/data`` is present.
+Runs in seconds: the task is the density of the 27 built-in crystals. The same calls run any labelled file
+(``load_table("data.json.gz", target="y")``).
 """
 
 # --8<-- [start:task]

@@ -4,8 +4,14 @@ Run from a folder next to ``shared`` (or set SSL_FEATURIZER_SHARED): python docs
 """
 
 # --8<-- [start:load]
-from ssl_featurizer.bench.magnetism import (coordination_labels, load_site_moments, separation_scores,
-                                      site_descriptors)
+import sys
+from pathlib import Path
+
+from ssl_featurizer.site_analysis import coordination_labels, separation_scores, site_descriptors
+
+# the MAGNDATA site task is the project's data: its loader lives with the studies (studies/magnetism_analysis.py)
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "studies"))
+from magnetism_analysis import load_site_moments  # noqa: E402
 
 sites = load_site_moments("kong2023", max_sites=150)  # whole materials, about 150 labelled sites
 print(len(sites), "sites;", len(sites.failures), "rows left out, each with its reason")

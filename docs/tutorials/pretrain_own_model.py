@@ -25,7 +25,7 @@ with gzip.open(corpus, "wt") as fh:
 # --8<-- [end:corpus]
 
 # --8<-- [start:cache]
-from ssl_featurizer.pretrain.cache import GraphStore, build_graph_cache
+from ssl_featurizer.training.cache import GraphStore, build_graph_cache
 
 cache_dir = build_graph_cache(corpus, work / "graph_cache", progress=False)  # built once, reused by every epoch
 store = GraphStore.load(cache_dir)
@@ -34,7 +34,7 @@ print(len(store), "graphs cached")
 
 # --8<-- [start:train]
 from ssl_featurizer.encoder.model import EncoderConfig
-from ssl_featurizer.pretrain.trainer import Pretrainer, TrainConfig
+from ssl_featurizer.training.trainer import Pretrainer, TrainConfig
 
 config = TrainConfig(
     epochs=1, batch_size=8, warmup_steps=2, val_fraction=0.2, eval_every=5, checkpoint_every=5,
@@ -46,7 +46,7 @@ print({k: round(v, 3) for k, v in metrics.items()})
 # --8<-- [end:train]
 
 # --8<-- [start:export]
-from ssl_featurizer.pretrain.export import export_run
+from ssl_featurizer.training.export import export_run
 
 card = export_run(work / "run", cache_dir, work / "models" / "tiny-demo" / "0.1",
                   name="tiny-demo", version="0.1", description="tutorial model, 1 epoch on 54 crystals")

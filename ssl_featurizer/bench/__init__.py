@@ -1,4 +1,4 @@
-"""Benchmark harness: descriptor families compared under one protocol, on the project's tasks or your own data.
+"""Benchmark harness: descriptor families compared under one protocol, on your own data.
 
 Usage::
 
@@ -12,6 +12,6 @@ exploratory table (every descriptor × regressor scored on test rows: never a ve
 
 from ssl_featurizer.bench.comparison import ComparisonReport, compare, load_table
 from ssl_featurizer.bench.run import model_id, run_benchmark
-from ssl_featurizer.bench.tasks import Task, load_task
+from ssl_featurizer.bench.tasks import Task, load_matbench_file
 
-__all__ = ["ComparisonReport", "Task", "compare", "load_table", "load_task", "model_id", "run_benchmark"]
+__all__ = ["ComparisonReport", "Task", "compare", "load_matbench_file", "load_table", "model_id", "run_benchmark"]

@@ -1,6 +1,6 @@
 """Compare descriptor families on any labelled structures: the benchmark's protocol as one call.
 
-:func:`compare` is what the project's headline (``benchmarks/verdicts.py``) runs, offered for a user's own data:
+:func:`compare` is what the project's headline (``studies/verdicts.py``) runs, offered for a user's own data:
 
 1. each family's menu of configurations (descriptor variant × regressor) is declared in code
    (:mod:`ssl_featurizer.bench.families`) and printed before anything is computed, with a cost estimate (per
@@ -337,8 +337,8 @@ def load_table(data: str | Path, target: str | None = None, structure: str = "st
     Args:
         data: a matminer JSON dataframe (``.json``/``.json.gz``), a CSV with a column of structure JSON text, a
             JSON-lines file of objects holding a structure and a target, a folder (or file) of structure files
-            (CIF, POSCAR, JSON, extxyz) with ``labels``, or a task name of the project (``kong2023_log_kvrh``, …).
-        target: the target column (a named task knows its own).
+            (CIF, POSCAR, JSON, extxyz) with ``labels``.
+        target: the target column (a matminer JSON dataframe with one numeric column: that column).
         structure: the structure column (CSV, JSON lines, JSON dataframe).
         labels: with a folder of structure files, a CSV ``id,<target>``: a structure's id is its path relative to
             the folder, with or without its extension, or its file name without extension.
@@ -350,7 +350,7 @@ def load_table(data: str | Path, target: str | None = None, structure: str = "st
         The task; rows that could not be used (unreadable structure, label without structure, structure without
         label, target not a finite number) are in :attr:`Task.failures`.
     """
-    from ssl_featurizer.bench.tasks import SHARED_TASKS, SITE_TASKS, MATBENCH_TASKS, load_task, read_structure_table
+    from ssl_featurizer.bench.tasks import read_structure_table
     from ssl_featurizer.readers import iter_records, read_labels_csv, read_structure_csv, read_structure_jsonl
 
     path = Path(data)
@@ -384,15 +384,19 @@ def load_table(data: str | Path, target: str | None = None, structure: str = "st
             raise ValueError(f"no labelled structure in {path} ({len(failures)} rows left out)")
         notes = [f"{len(failures)} source rows left out (failures)"] if failures else []
         return Task(path.name, inputs, np.asarray(y), unit=target or "target", notes=notes, failures=failures)
-    if str(data) in (*SHARED_TASKS, *SITE_TASKS, *MATBENCH_TASKS):
-        return load_task(str(data))
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file (or give --labels with a folder of structure files)")
-    if target is None:
+    json_frame = lower.endswith((".json", ".json.gz"))
+    if target is None and not json_frame:
         raise ValueError(f"{path}: name the target column (--target)")
     name = path.name.split(".")[0]
-    if lower.endswith((".json", ".json.gz")):
+    if json_frame:
         df, failures = read_structure_table(path, structure)
+        if target is None:
+            numeric = [c for c in df.columns if c not in (structure, ids) and pd.api.types.is_numeric_dtype(df[c])]
+            if len(numeric) != 1:
+                raise ValueError(f"{path}: name the target column (--target); numeric columns: {numeric}")
+            target = numeric[0]
         df = df.assign(**{ids: df[ids] if ids in df.columns else df.index.astype(str)})
     else:
         if lower.endswith((".csv", ".csv.gz")):
@@ -488,7 +492,7 @@ def compare(data: pd.DataFrame | Task, structure: str = "structure", target: str
     Args:
         data: a DataFrame with a structure column and a numeric target column (or a :class:`Task`).
         structure: the structure column: Structures, ``as_dict()`` dicts or their JSON text (decoded strictly).
-        target: the target column.
+        target: the target column (a matminer JSON dataframe with one numeric column: that column).
         families: any of ``ssl`` (a shipped model's menu), ``handbuilt`` (matminer), ``peer`` (the foreign encoders
             that are installed), ``authors`` (Kong et al.'s checkpoints; needs ``authors``), ``ssl_inductive``.
         site_index: a column of site indices: a site task, split by ``group`` (default: by structure).

@@ -30,7 +30,6 @@ screens them if they are added here (results on disk are then recomputed: the me
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -46,7 +45,7 @@ LAYER_SETS = ("01", "012", "0123")
 POOLING_MENU = (("mean",), ("mean", "std"), ("mean", "density"))
 HANDBUILT = ("magpie", "sine_coulomb", "ofm", "site_stats_crystalnn", "symmetry_density", "soap")
 HANDBUILT_SITE = ("crystalnn_site", "opsite", "element_site")
-#: the released checkpoints (files under ``$SSL_FEATURIZER_SHARED/anchors/kong2023``, default ``../shared``)
+#: the released checkpoints: file names in the folder a user gives (``anchors``), as Kong et al. released them
 CHECKPOINTS = {"pred": "cgcnn_60k_pred.pth", "contra": "cgcnn_60k_contra.pth"}
 #: the ``peer`` family: foreign encoder (``load_model`` name) → its layer sets (every block; the last block alone)
 PEERS = {"sevennet-0": ("12345", "5"), "chgnet": ("1234", "4")}
@@ -103,11 +102,6 @@ def declared_menu(family: str, level: str = "structure", handbuilt: Sequence[str
     raise ValueError(f"unknown family {family!r}; choose from {FAMILIES}")
 
 
-def anchors_dir() -> Path:
-    """Folder of the authors' checkpoints (``$SSL_FEATURIZER_SHARED/anchors/kong2023``)."""
-    return Path(os.environ.get("SSL_FEATURIZER_SHARED", "../shared")) / "anchors" / "kong2023"
-
-
 def inductive_model() -> str:
     """The inductive control of the registry's default: ``<name>-inductive@<version>`` (shipped next to it)."""
     from ssl_featurizer.models.registry import resolve_model
@@ -141,7 +135,7 @@ def build_menu(family: str, task: Task, cache_dir: str | Path | None = None,
         skip: component descriptors not to compute now (e.g. ``("ofm", "site_stats_crystalnn")`` when they are not
             cached yet): variants that need them are left out and reported.
         model: the model of ``ssl`` / ``ssl_inductive`` (default :func:`family_model`'s).
-        anchors: folder of the authors' checkpoints (default :func:`anchors_dir`).
+        anchors: folder of the authors' checkpoints (needed by ``authors``).
         handbuilt: the structure-level hand-built descriptors (default :data:`HANDBUILT`).
         peers: the foreign encoders of ``peer`` (default :data:`PEERS`).
 
@@ -176,7 +170,9 @@ def build_menu(family: str, task: Task, cache_dir: str | Path | None = None,
 
     if family in ("ssl", "authors", "ssl_inductive", "peer"):
         if family == "authors":
-            folder = anchors_dir() if anchors is None else Path(anchors)
+            if anchors is None:
+                raise ValueError("the authors family needs the folder of Kong et al.'s checkpoints (anchors=...)")
+            folder = Path(anchors)
             models = {f"{c}/": f"kong2023:{folder / f}" for c, f in CHECKPOINTS.items()}
         else:
             models = {f"{e}/": e for e in peers} if family == "peer" else {"": model or family_model(family)}

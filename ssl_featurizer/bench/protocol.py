@@ -38,7 +38,7 @@ GBR_L1 = {"loss": "absolute_error", "learning_rate": 0.05, "max_iter": 600, "max
           "min_samples_leaf": 10, "l2_regularization": 1.0, "max_features": 0.5}
 KRR_ALPHAS = (1e-3, 1e-2, 1e-1, 1.0)
 KRR_GAMMA_SCALES = (0.1, 0.3, 1.0)  # × 1 / n_features (features are standardised)
-#: a grid 10× wider on every side, to check that the protocol grid does not bind (``benchmarks/grid_check.py``)
+#: a grid 10× wider on every side, to check that the protocol grid does not bind (``studies/grid_check.py``)
 WIDE_KRR_GRID = {"alphas": (1e-4, *KRR_ALPHAS, 10.0), "gamma_scales": (0.03, *KRR_GAMMA_SCALES, 3.0)}
 
 

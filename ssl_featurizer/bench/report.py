@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ssl_featurizer.bench.descriptors import uses_ssl
-from ssl_featurizer.plotting import save_figure, pyplot
+from ssl_featurizer.plotting import pyplot, save_figure
 
 
 def summarise(results: pd.DataFrame) -> pd.DataFrame:

@@ -19,7 +19,7 @@ from ssl_featurizer.bench.descriptors import check_spec, compute, uses_ssl
 from ssl_featurizer.bench.protocol import KNOWN_REGRESSORS, REGRESSORS, evaluate_split, split_seed, splits
 from ssl_featurizer.bench.report import bar_chart, markdown_table, range_curve, summarise
 from ssl_featurizer.bench.tasks import Task
-from ssl_featurizer.filelock import exclusive_lock
+from ssl_featurizer.locking import exclusive_lock
 
 __all__ = ["model_id", "run_benchmark"]
 

@@ -1,8 +1,10 @@
 """Benchmark tasks: labeled structures (or sites) with optional official folds.
 
-Loaders cover the shared tasks (matminer's JSON dataframes under ``../shared/data/tasks``), the
-MAGNDATA site-moment table, matbench tasks with their official folds (computed, no ``matbench`` needed), and any user
-DataFrame with a structure column and a target column.
+What the library reads: matminer JSON dataframes decoded row by row by the strict decoder
+(:func:`read_structure_table`), matbench task files with their official folds (computed, no ``matbench`` needed,
+:func:`load_matbench_file`), and any DataFrame with a structure column and a target column
+(:meth:`Task.from_dataframe`; files of other formats: :func:`ssl_featurizer.bench.comparison.load_table`). The
+project's own tasks and where its data lives are the studies' business (``studies/project_tasks.py``).
 
 Source rows that cannot become an input (a structure that does not decode, a site row without its
 structure, a site index or element that disagrees with the structure, or, for the ``_ordered`` site
@@ -13,23 +15,12 @@ task, a partially occupied structure) are never dropped silently: they are liste
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-#: shared task name → (file under tasks/, target column)
-SHARED_TASKS = {
-    "kong2023_formation_energy": ("kong2023_formation_energy.json.gz", "e_form"),
-    "kong2023_hse_gap": ("kong2023_hse_gap.json.gz", "gap_hse"),
-    "kong2023_log_kvrh": ("kong2023_log_kvrh.json.gz", "log10_kvrh"),
-    "kong2023_log_gvrh": ("kong2023_log_gvrh.json.gz", "log10_gvrh"),
-    "magndata_transition_temperature": ("magndata_transition_temperature.json.gz", "t_transition"),
-}
-SITE_TASKS = ("magndata_site_moments", "magndata_site_moments_ordered", "magndata_site_moments_kong2023")
-MATBENCH_TASKS = ("matbench_dielectric",)
 #: seed of matbench v0.1's folds (see :func:`matbench_folds`)
 MATBENCH_SEED = 18012019
 
@@ -114,39 +105,6 @@ class Task:
         return cls(name, list(zip(df[structure_col], df[site_col].astype(int))), y, "site", groups)
 
 
-def shared_data_dir() -> Path:
-    """``$SSL_FEATURIZER_SHARED/data`` or ``../shared/data`` relative to the working directory."""
-    return Path(os.environ.get("SSL_FEATURIZER_SHARED", "../shared")) / "data"
-
-
-def load_task(name: str, data_dir: str | Path | None = None) -> Task:
-    """Load a named task (see ``SHARED_TASKS``, ``SITE_TASKS``, ``MATBENCH_TASKS``) or a matminer JSON file.
-
-    Raises:
-        FileNotFoundError: with the path that was looked for.
-        ValueError: unknown name.
-    """
-    data = Path(data_dir) if data_dir else shared_data_dir()
-    if name in SHARED_TASKS:
-        file, target = SHARED_TASKS[name]
-        path = data / "tasks" / file
-        _need(path)
-        df, failures = read_structure_table(path)
-        return Task(name, list(df["structure"]), df[target].to_numpy(float), unit=target, failures=failures,
-                    notes=_failure_notes(failures))
-    if name in SITE_TASKS:
-        return _load_magndata_sites(name, data)
-    if name in MATBENCH_TASKS:
-        return _load_matbench(name, data)
-    path = Path(name)
-    if path.suffix in (".gz", ".json") and path.exists():
-        df, failures = read_structure_table(path)
-        target = next(c for c in df.columns if c not in ("structure", "id", "composition"))
-        return Task(path.name.split(".")[0], list(df["structure"]), df[target].to_numpy(float), unit=target,
-                    failures=failures, notes=_failure_notes(failures))
-    raise ValueError(f"unknown task {name!r}; known: {sorted([*SHARED_TASKS, *SITE_TASKS, *MATBENCH_TASKS])}")
-
-
 def read_structure_table(path: str | Path, column: str = "structure") -> tuple[Any, list[dict[str, Any]]]:
     """A matminer JSON DataFrame whose ``column`` is decoded row by row; rows that fail are reported.
 
@@ -179,7 +137,7 @@ def read_structure_table(path: str | Path, column: str = "structure") -> tuple[A
     return df[df[column].notna()], failures
 
 
-def _failure_notes(failures: list[dict[str, Any]]) -> list[str]:
+def failure_notes(failures: list[dict[str, Any]]) -> list[str]:
     if not failures:
         return []
     kinds: dict[str, int] = {}
@@ -187,48 +145,6 @@ def _failure_notes(failures: list[dict[str, Any]]) -> list[str]:
         kinds[f["kind"]] = kinds.get(f["kind"], 0) + 1
     return [f"{len(failures)} source rows left out (Task.failures): "
             + "; ".join(f"{n} × {kind}" for kind, n in kinds.items())]
-
-
-def _load_magndata_sites(name: str, data: Path) -> Task:
-    """MAGNDATA per-site moment sizes joined to their magnetic structures (see the data card, section 3a)."""
-    import pandas as pd
-
-    _need(data / "tasks" / "magndata_structures.json.gz")
-    _need(data / "tasks" / "magndata_site_moments.csv.gz")
-    table, failures = read_structure_table(data / "tasks" / "magndata_structures.json.gz")
-    structures = dict(zip(table["id"].astype(str), table["structure"]))
-    unreadable = {f["id"]: f["reason"] for f in failures}
-    failures: list[dict[str, Any]] = []
-    sites = pd.read_csv(data / "tasks" / "magndata_site_moments.csv.gz", dtype={"id": str})
-    if name.endswith("kong2023"):
-        sites = sites[sites["in_kong2023"].astype(bool)]
-    pairs, keep = [], []
-    for row, (mid, k, element) in enumerate(zip(sites["id"], sites["site_index"], sites["element"])):
-        s, k = structures.get(mid), int(k)
-        if s is None:
-            kind = "unreadable structure" if mid in unreadable else "missing structure"
-            reason = unreadable.get(mid, "no structure with this id in magndata_structures.json.gz")
-        elif not 0 <= k < len(s):
-            kind, reason = "bad site index", f"site index {k} is out of range for a structure of {len(s)} sites"
-        elif element not in {el.symbol for el in s[k].species.elements}:
-            kind = "element mismatch"
-            reason = f"element {element} in the site table but {s[k].species} at that index of the structure"
-        elif name.endswith("ordered") and not s.is_ordered:
-            kind = "partial occupancy"
-            reason = "structure has partially occupied sites (left out of the _ordered task)"
-        else:
-            pairs.append((s, k))
-            keep.append(row)
-            continue
-        failures.append({"id": mid, "site_index": k, "kind": kind, "reason": reason})
-    sites = sites.iloc[keep]
-    return Task(name, pairs, sites["magmom"].to_numpy(float), "site", sites["id"].to_numpy(), unit="|m| (μB)",
-                notes=["splits group sites by material", *_failure_notes(failures)], failures=failures)
-
-
-def _need(path: Path) -> None:
-    if not path.exists():
-        raise FileNotFoundError(f"task data {path} not found (set SSL_FEATURIZER_SHARED to the shared folder)")
 
 
 def matbench_folds(n_rows: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -248,15 +164,21 @@ def matbench_folds(n_rows: int) -> list[tuple[np.ndarray, np.ndarray]]:
     return list(kfold.split(np.arange(n_rows)))
 
 
-def _load_matbench(name: str, data: Path) -> Task:
-    """A matbench task with its five official folds, read from ``MATMINER_DATA`` or ``<data>/matminer``.
+def load_matbench_file(path: str | Path, name: str | None = None) -> Task:
+    """A matbench regression task with its five official folds, from its matminer JSON file
+    (``matbench_dielectric.json.gz`` and friends, as ``matminer.datasets`` stores them).
 
     Rows are decoded one by one (:func:`read_structure_table`); a row that does not decode is listed in
     :attr:`Task.failures` and left out of every fold, the other rows keep their official folds.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: the rows are not labelled ``0..n-1`` in dataset order.
     """
-    folder = Path(os.environ.get("MATMINER_DATA") or data / "matminer")
-    path = folder / f"{name}.json.gz"
-    _need(path)
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    name = name or path.name.split(".")[0]
     df, failures = read_structure_table(path)
     n_rows = len(df) + len(failures)
     kept = np.flatnonzero(np.isin(np.arange(n_rows), df.index.to_numpy()))  # dataset positions of decoded rows
@@ -268,4 +190,4 @@ def _load_matbench(name: str, data: Path) -> Task:
              for tr, te in matbench_folds(n_rows)]
     target = next(c for c in df.columns if c not in ("structure", "id"))
     return Task(name, list(df["structure"]), df[target].to_numpy(float), folds=folds, unit=target,
-                failures=failures, notes=["official matbench folds", *_failure_notes(failures)])
+                failures=failures, notes=["official matbench folds", *failure_notes(failures)])

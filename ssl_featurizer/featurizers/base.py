@@ -239,7 +239,7 @@ class SSLFeaturizerBase(BaseFeaturizer):
         """Rows and per-entry failure reasons of many entries, never raising for a bad entry.
 
         The building block of :meth:`transform`, :mod:`ssl_featurizer.stream` and
-        :mod:`ssl_featurizer.dask`: batched inference in this process, whatever ``ignore_errors`` says.
+        :mod:`ssl_featurizer.dask_featurize`: batched inference in this process, whatever ``ignore_errors`` says.
 
         Args:
             entries: a list of inputs (structures for the structure featurizer, ``(structure, index)``

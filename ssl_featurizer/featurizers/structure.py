@@ -13,14 +13,13 @@ from ssl_featurizer.featurizers.base import SSLFeaturizerBase, warn_suspicious
 from ssl_featurizer.featurizers.inputs import as_structure_list, decode_structures
 from ssl_featurizer.pooling import parse_pooling, pool
 
-
 #: named configurations, each reachable in one line (:meth:`SSLStructureFeaturizer.from_preset`):
 #:
 #: - ``"dev-choice"``: layers ``0123``, pooling mean + std — the configuration the nested choice (layer set × pooling
 #:   by kernel ridge inner cross-validation on training rows) picked most often for the default model
 #:   ``cgcnn-ssl-mp2025@2.0`` on the development tasks, which are not benchmark tasks (MP-2018 formation energy and
 #:   PBE gap of 2,000 JARVIS-Leaderboard training structures with no benchmark twin; 4 of 6 splits;
-#:   ``docs/figures/default_choice.csv``, written by ``benchmarks/choose_default.py``; that menu had the layer sets
+#:   ``docs/figures/default_choice.csv``, written by ``studies/choose_default.py``; that menu had the layer sets
 #:   0, 01, 012, 0123 and the poolings mean, mean + std). The featurizer's defaults (``01``, mean) stay the cheap
 #:   general start; on your own data, ``ssl_featurizer.bench.compare`` chooses.
 PRESETS: dict[str, dict[str, Any]] = {"dev-choice": {"layers": "0123", "pooling": ("mean", "std")}}

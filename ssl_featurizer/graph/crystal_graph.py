@@ -424,7 +424,7 @@ def _kong2023_graph(numbers: np.ndarray, centers: np.ndarray, neighbors: np.ndar
 
 #: below this, the shortest distance between two atoms relative to the sum of their atomic radii (pymatgen's
 #: empirical ``Element.atomic_radius``) is implausible for a crystal; on 22,117 Materials Project structures
-#: (every 7th of the corpus; ``benchmarks/plausibility.py``) the smallest value is 0.48
+#: (every 7th of the corpus; ``studies/plausibility.py``) the smallest value is 0.48
 MIN_NEIGHBOR_RATIO = 0.45
 #: above this, the median over atoms of that ratio for each atom's nearest neighbour is implausible; 99.9 % of
 #: the same structures lie below 1.72 (molecular crystals of H2 and noble gases above)

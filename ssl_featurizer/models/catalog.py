@@ -20,7 +20,7 @@ class ModelError(ValueError):
 WEIGHTS = "model.safetensors"
 CARD = "card.json"
 #: what ``model="default"`` means: pinned to one version, so that shipping a new version never changes the
-#: default silently (the default is chosen by ``benchmarks/choose_default.py``; ``"cgcnn-ssl-mp2025"`` alone
+#: default silently (the default is chosen by ``studies/choose_default.py``; ``"cgcnn-ssl-mp2025"`` alone
 #: means its newest version)
 DEFAULT_MODEL = "cgcnn-ssl-mp2025@2.0"
 

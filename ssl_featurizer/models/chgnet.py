@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from ssl_featurizer.models.foreign import (
-    ForeignEncoder,
     MPTRJ_OVERLAP_NOTE,
+    ForeignEncoder,
     MissingExtraError,
     file_sha256,
     package_licence,
@@ -99,7 +99,7 @@ def load_chgnet(name: str = "chgnet") -> CHGNetEncoder:
     """
     from pathlib import Path
 
-    from ssl_featurizer.models.pretrained import ModelError
+    from ssl_featurizer.models.loaded import ModelError
 
     model_cls = _import()
     import chgnet

@@ -1,6 +1,6 @@
 """One interface for every encoder the featurizers can read, and the shared machinery of foreign encoders.
 
-Our shipped models (:class:`~ssl_featurizer.models.pretrained.PretrainedModel`) and the adapters of other
+Our shipped models (:class:`~ssl_featurizer.models.loaded.PretrainedModel`) and the adapters of other
 packages' pretrained networks (SevenNet: :mod:`ssl_featurizer.models.sevennet`; CHGNet:
 :mod:`ssl_featurizer.models.chgnet`) both satisfy :class:`Encoder`: a name, a card, the sha256 of the weights
 file, ``n_layers`` and the width of each layer. Layer ``l`` is the per-atom invariant vector after message-passing
@@ -31,7 +31,7 @@ from ssl_featurizer.graph.crystal_graph import (
     pair_upper_bound,
     validate_structure,
 )
-from ssl_featurizer.models.pretrained import ModelError
+from ssl_featurizer.models.loaded import ModelError
 
 __all__ = ["Encoder", "ForeignEncoder", "LayerEncoder", "MissingExtraError", "file_sha256", "package_licence",
            "package_version"]

@@ -24,7 +24,7 @@ import torch
 from ssl_featurizer.encoder.model import CrystalEncoder, EncoderConfig
 from ssl_featurizer.graph.crystal_graph import GraphConfig
 from ssl_featurizer.graph.elements import MAX_Z
-from ssl_featurizer.models.pretrained import ModelError, PretrainedModel, for_inference
+from ssl_featurizer.models.loaded import ModelError, PretrainedModel, for_inference
 
 PREFIX = "kong2023:"
 GRAPH = GraphConfig(cutoff=8.0, max_neighbors=12, neighbor_mode="kong2023", pad_distance=9.0)
@@ -60,7 +60,7 @@ def atom_table(path: Path) -> torch.Tensor:
 
 
 def load_kong2023(spec: str) -> PretrainedModel:
-    """Load ``"kong2023:<path to .pth>"`` as a :class:`~ssl_featurizer.models.pretrained.PretrainedModel`."""
+    """Load ``"kong2023:<path to .pth>"`` as a :class:`~ssl_featurizer.models.loaded.PretrainedModel`."""
     path = Path(spec[len(PREFIX):]).expanduser()
     atom_init = path.with_name("atom_init.json")
     if not path.is_file() or not atom_init.is_file():

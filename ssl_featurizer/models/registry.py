@@ -30,7 +30,7 @@ from ssl_featurizer.models.catalog import (
 from ssl_featurizer.models.foreign import Encoder
 from ssl_featurizer.models.kong2023 import PREFIX as KONG2023_PREFIX
 from ssl_featurizer.models.kong2023 import load_kong2023
-from ssl_featurizer.models.pretrained import PretrainedModel, for_inference
+from ssl_featurizer.models.loaded import PretrainedModel, for_inference
 
 __all__ = ["CARD", "DEFAULT_MODEL", "FOREIGN_MODELS", "WEIGHTS", "ModelError", "PretrainedModel",
            "list_foreign_models", "list_models", "load_model", "resolve_model", "save_model"]

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from ssl_featurizer.models.foreign import (
-    ForeignEncoder,
     MPTRJ_OVERLAP_NOTE,
+    ForeignEncoder,
     MissingExtraError,
     file_sha256,
     package_licence,
@@ -120,7 +120,7 @@ def load_sevennet(name: str) -> SevenNetEncoder:
     """
     from pathlib import Path
 
-    from ssl_featurizer.models.pretrained import ModelError
+    from ssl_featurizer.models.loaded import ModelError
 
     load_checkpoint = _import()
     import sevenn
