@@ -103,6 +103,9 @@ def run_analysis(out: str | Path, subset: str = "ordered", max_sites: int | None
         if progress:
             print(f"magnetism: {name} done in {walls[name]} s", file=sys.stderr)
 
+    from ssl_featurizer.models.registry import load_model
+
+    model = load_model(model).name  # resolved once: every stage below and run.json name the same model
     t0 = time.perf_counter()
     sites = load_site_moments(subset, data_dir, max_sites, seed)
     stage("load", t0)

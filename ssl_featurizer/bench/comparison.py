@@ -536,7 +536,8 @@ def compare(data: pd.DataFrame | Task, structure: str = "structure", target: str
                 chosen[family]["handbuilt"] = [b for b in chosen[family]["handbuilt"]
                                                if any(b in v.split("+") for v in keep)]
     regressors = regressor_menu(task.y, task.groups is not None)
-    ssl_model = resolve_model(model)[0] if "ssl" in chosen else ""
+    # the model name is resolved once here ("default" → "<name>@<version>"); everything below uses that name
+    model = ssl_model = resolve_model(model)[0] if "ssl" in chosen else model
     split_list = repeated_kfold(task, repeats, folds)
     if cache_dir is None and out is not None:
         cache_dir = Path(out) / "features"

@@ -62,7 +62,12 @@ def run_benchmark(task: Task, descriptors: list[str], regressors: tuple[str, ...
     if cache_dir is None and out is not None:
         cache_dir = Path(out) / "features"
     split_list = splits(task, seeds)
-    weights = model_id(model) if any(uses_ssl(spec) for spec in descriptors) else None
+    weights = None
+    if any(uses_ssl(spec) for spec in descriptors):
+        from ssl_featurizer.models.registry import load_model
+
+        loaded = load_model(model)  # resolved once ("default" → "<name>@<version>"): every descriptor uses that name
+        model, weights = loaded.name, f"{loaded.name}@{loaded.sha256[:16]}"
     stored, earlier_seconds = _stored_results(out, task, split_list) if (resume and out is not None) else (
         pd.DataFrame(), 0.0)
     rows = []
