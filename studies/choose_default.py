@@ -5,7 +5,7 @@ is scored with the quality gate's rule — layer set × pooling chosen per split
 training rows (:mod:`ssl_featurizer.bench.selection`), then the full-grid test MAE — on the recipe study's
 development tasks: MP-2018 (MEGNet) formation energy and PBE band gap of ``--n-dev`` structures of the
 JARVIS-Leaderboard *train* split, none of which matches a benchmark structure by id or by structure
-(``studies/recipe_study.py:dev_task``, ``studies/overlap.py``), 3 random 80/20 splits. The candidate
+(``studies/project_tasks.py:dev_task``, ``studies/overlap.py``), 3 random 80/20 splits. The candidate
 with the lower mean MAE relative to the first candidate, averaged over both targets, becomes the default; the
 visible tasks of the quality gate play no part in the choice.
 
@@ -18,22 +18,18 @@ A candidate not yet shipped is given as ``label=path/to/model_dir``.
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 import pandas as pd
-from common import UNUSED_N_JOBS, ResultRows
+from common import ResultRows, script_parser
 from docs_blocks import picks, write_block
+from project_tasks import anchors_dir, dev_task, shared_data_dir
 
 from ssl_featurizer.bench.protocol import splits
 from ssl_featurizer.bench.selection import candidate_features, select_on_splits, selected
 
 ROOT = Path(__file__).resolve().parents[1]
-ANCHORS = ROOT.parent / "shared" / "anchors" / "kong2023"
 OUT = ROOT / "docs" / "figures" / "default_choice.csv"
-sys.path.insert(0, str(Path(__file__).parent))
-from recipe_study import DATA, dev_task
 
 
 def score(models: dict[str, str], n_dev: int, cache_dir: Path) -> pd.DataFrame:
@@ -79,20 +75,18 @@ def write_docs(table: pd.DataFrame, results: pd.DataFrame, chosen: str, n_dev: i
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__, cache_dir=True)
     parser.add_argument("--candidates", required=True,
                         help="comma-separated model names or label=model_dir (the first is the baseline)")
     parser.add_argument("--n-dev", type=int, default=2000)
-    parser.add_argument("--n-jobs", type=int, default=1, help=UNUSED_N_JOBS)
-    parser.add_argument("--cache-dir", default=str(ROOT / "studies" / "cache"))
     args = parser.parse_args()
-    if not DATA.is_dir():
-        raise SystemExit("../shared/data is absent: the choice needs the corpus and the MP-2018 labels")
+    if not shared_data_dir().is_dir():
+        raise SystemExit(f"{shared_data_dir()} is absent: the choice needs the corpus and the MP-2018 labels")
     models = dict(c.split("=", 1) if "=" in c else (c, c) for c in args.candidates.split(","))
     candidates = list(models)
     for label, file in (("kong2023-pred", "cgcnn_60k_pred.pth"), ("kong2023-contra", "cgcnn_60k_contra.pth")):
-        if (ANCHORS / file).is_file():  # references only: never candidates
-            models[label] = f"kong2023:{ANCHORS / file}"
+        if (anchors_dir() / file).is_file():  # references only: never candidates
+            models[label] = f"kong2023:{anchors_dir() / file}"
     results = score(models, args.n_dev, Path(args.cache_dir))
     chosen, table = decide(results, candidates)
     print(table.round(4).to_string())

@@ -4,11 +4,11 @@ These tables pick each family's best (descriptor, regressor) by its mean *test* 
 headline verdicts (configurations chosen on training rows) come from studies/verdicts.py.
 """
 
-import argparse
 import json
 from pathlib import Path
 
 import pandas as pd
+from common import script_parser
 from docs_blocks import write_block
 
 from ssl_featurizer.bench.report import bar_chart, headline, headline_markdown, markdown_table, range_curve, summarise
@@ -24,7 +24,7 @@ def _failed_rows(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def main() -> None:
-    argparse.ArgumentParser(description=__doc__).parse_args()
+    script_parser(__doc__).parse_args()
     blocks, heads = [], []
     for run in sorted((ROOT / "studies" / "results").glob("*/run.json")):
         if not (run.parent / "results.csv").exists():

@@ -1,20 +1,45 @@
-"""What the benchmark scripts share besides the docs blocks (:mod:`docs_blocks`): resumable result files and the
-corpus's structures read by the library's reader."""
+"""What the benchmark scripts share besides the docs blocks (:mod:`docs_blocks`): their command line's common
+options, resumable result files and the corpus's structures read by the library's reader."""
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from project_tasks import corpus_file
+
 if TYPE_CHECKING:
     import pandas as pd
 
-#: help of the ``--n-jobs`` option of the selection scripts: the nested selection shares its distance matrices in
-#: one process, so the option does nothing; it stays so that older command lines still run
-UNUSED_N_JOBS = "unused (the selection runs in one process); kept for older command lines"
+STUDIES = Path(__file__).resolve().parent
+
+
+def script_parser(doc: str | None, *, cache_dir: bool = False, tasks: str | None = None, seeds: bool = False,
+                  corpus: bool = False) -> argparse.ArgumentParser:
+    """The command line of a study script: ``doc`` (its module docstring) as the description, shown as written,
+    and the options that several scripts share, each where asked for:
+
+    - ``cache_dir``: ``--cache-dir``, the descriptor cache (default ``studies/cache``);
+    - ``tasks``: ``--tasks``, comma-separated task names, defaulting to ``tasks``;
+    - ``seeds``: ``--seeds``, random 80/20 splits of a task without official folds (default 3);
+    - ``corpus``: ``--data``, the corpus file (default :func:`project_tasks.corpus_file`).
+    """
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    if tasks is not None:
+        parser.add_argument("--tasks", default=tasks, help="comma-separated task names (default: %(default)s)")
+    if seeds:
+        parser.add_argument("--seeds", type=int, default=3,
+                            help="random 80/20 splits where a task has no official folds (default: %(default)s)")
+    if cache_dir:
+        parser.add_argument("--cache-dir", default=str(STUDIES / "cache"), help="descriptor cache")
+    if corpus:
+        parser.add_argument("--data", default=str(corpus_file()),
+                            help="corpus, JSON lines, gzipped or not (default: %(default)s)")
+    return parser
 
 
 class ResultRows:

@@ -15,11 +15,11 @@ Writes ``docs/figures/density_probe.csv`` and the table between the ``density`` 
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from common import script_parser
 from docs_blocks import write_block
 from project_tasks import load_task
 
@@ -81,10 +81,7 @@ def table(rows: pd.DataFrame) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tasks", default="kong2023_log_kvrh,kong2023_log_gvrh")
-    parser.add_argument("--cache-dir", default=str(ROOT / "studies" / "cache"))
-    args = parser.parse_args()
+    args = script_parser(__doc__, tasks="kong2023_log_kvrh,kong2023_log_gvrh", cache_dir=True).parse_args()
     from ssl_featurizer.bench import model_id
 
     rows = [r for t in args.tasks.split(",") for r in probe(t, Path(args.cache_dir))]

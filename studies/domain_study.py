@@ -25,7 +25,6 @@ monty's decoder. Writes ``docs/figures/domain_scores.csv``, ``docs/figures/domai
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import json
 import time
@@ -33,10 +32,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from common import script_parser
 from docs_blocks import write_block
+from project_tasks import shared_data_dir
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "tasks"
+DATA = shared_data_dir() / "tasks"
 CACHE = ROOT / "studies" / "cache" / "domain"
 FIGURES = ROOT / "docs" / "figures"
 PAGE = ROOT / "docs" / "similarity.md"
@@ -137,7 +138,7 @@ def summarise(error: np.ndarray, score: np.ndarray) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__)
     parser.add_argument("--task", default="kong2023_log_kvrh")
     parser.add_argument("--target", default="log10_kvrh")
     parser.add_argument("--splits", type=int, default=5, help="random 80/20 splits")

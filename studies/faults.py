@@ -18,7 +18,6 @@ Writes ``studies/results/faults/faults.json`` and the ``faults-figures`` block o
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -27,9 +26,13 @@ import sys
 import time
 from pathlib import Path
 
+from common import script_parser
+from docs_blocks import write_block
+from project_tasks import corpus_file
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "studies" / "results" / "faults" / "faults.json"
-CORPUS = ROOT.parent / "shared" / "data" / "mp2025" / "structures.jsonl.gz"
+CORPUS = corpus_file()
 
 # Each case builds one structure; the child featurizes it and prints what happened.
 CASES = {
@@ -167,7 +170,7 @@ def render(result: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = script_parser(__doc__)
     parser.add_argument("--only", choices=["memory", "dask"], default=None)
     parser.add_argument("--n-dask", type=int, default=3000)
     parser.add_argument("--render", action="store_true", help="only rewrite the docs block from the saved results")
@@ -185,9 +188,6 @@ def main() -> None:
         result["dask_command"] = f"OMP_NUM_THREADS=1 python studies/faults.py --only dask --n-dask {args.n_dask}"
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=1) + "\n")
-    sys.path.insert(0, str(ROOT / "studies"))
-    from docs_blocks import write_block
-
     write_block(ROOT / "docs" / "reliability.md", "faults-figures", render(result))
     print(render(result))
 

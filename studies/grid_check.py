@@ -14,11 +14,10 @@ Writes the table between the ``grid`` markers of docs/benchmarks.md.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pandas as pd
-from common import ResultRows
+from common import ResultRows, script_parser
 from docs_blocks import write_block
 from project_tasks import load_task
 
@@ -104,13 +103,11 @@ def write_docs() -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__, seeds=True, cache_dir=True)
     parser.add_argument("--task")
     parser.add_argument("--descriptors", default="")
     parser.add_argument("--regressor", default="krr", choices=("krr", "krr_log"))
-    parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--n-jobs", type=int, default=1)
-    parser.add_argument("--cache-dir", default=str(ROOT / "studies" / "cache"))
     parser.add_argument("--docs-only", action="store_true", help="only rewrite the docs table from the CSV")
     args = parser.parse_args()
     if not args.docs_only:

@@ -8,14 +8,13 @@ random rotation, a random translation, and (mean pooling, cells ≤ 40 atoms) a 
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import time
 from pathlib import Path
 
 import numpy as np
-from common import corpus_rows, corpus_structure
+from common import corpus_rows, corpus_structure, script_parser
 from docs_blocks import write_block
 from pymatgen.core import Lattice, Structure
 from scipy.spatial.transform import Rotation
@@ -26,9 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = script_parser(__doc__, corpus=True)
     parser.add_argument("--n", type=int, default=300)
-    parser.add_argument("--data", default=str(ROOT.parent / "shared/data/mp2025/structures.jsonl.gz"))
     args = parser.parse_args()
     structures = [corpus_structure(r) for r in itertools.islice(corpus_rows(args.data, every=500), args.n)]
     rng = np.random.default_rng(0)

@@ -19,6 +19,7 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+from common import script_parser
 from docs_blocks import replace_block
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -150,19 +151,18 @@ def docs() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """The page's stages: ``bench [NAMES]``, ``analysis [options]``, ``docs``, or all three (no stage)."""
-    import argparse
-
-    cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    cli = script_parser(__doc__)
     stages = cli.add_subparsers(dest="stage")
     p = stages.add_parser("bench", help="site-moment benchmarks")
     p.add_argument("names", nargs="*", help=f"results folders to run (default: all of {', '.join(RUNS)})")
-    p = stages.add_parser("analysis", help="separation scores, t-SNE/UMAP maps, cosine similarity (PNG + CSV)")
+    # the shared --cache-dir comes with a parent parser (whose -h then serves this one)
+    p = stages.add_parser("analysis", help="separation scores, t-SNE/UMAP maps, cosine similarity (PNG + CSV)",
+                          parents=[script_parser(None, cache_dir=True)], add_help=False)
     p.add_argument("--out", default=str(ANALYSIS), help="output folder (default: the page's results)")
     p.add_argument("--subset", default="ordered", choices=["all", "ordered", "kong2023"],
                    help="all sites, sites of ordered structures, or Kong et al.'s labelled sites")
     p.add_argument("--max-sites", type=int, default=None, help="random whole materials totalling about N sites")
     p.add_argument("--model", default="default", help="pretrained model (default: the registry's default)")
-    p.add_argument("--cache-dir", default=str(CACHE), help="descriptor cache")
     p.add_argument("--min-class-size", type=int, default=20, help="smallest class scored")
     p.add_argument("--min-class-materials", type=int, default=5, help="fewest materials of a scored class")
     p.add_argument("--no-umap", action="store_true", help="skip UMAP maps even if umap-learn is installed")

@@ -7,7 +7,6 @@ its inductive control carries the gate. Older versions keep the evaluation they 
 repo root after those two scripts: python studies/model_card.py
 """
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from ssl_featurizer.plotting import plot_training_history
 from ssl_featurizer.training.card import render_card
 
 sys.path.insert(0, str(Path(__file__).parent))
+from common import script_parser
 from docs_blocks import read_block
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +43,7 @@ GATE = {
 
 
 def main() -> None:
-    argparse.ArgumentParser(description=__doc__).parse_args()
+    script_parser(__doc__).parse_args()
     default_name, directory = resolve_model("default")
     sections = {default_name: [{**CHOICE, "table": read_block(ROOT / "docs" / "pretraining.md", "choice")},
                                {**GATE, "table": read_block(ROOT / "docs" / "kong2023.md", "verdicts")}],

@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from common import script_parser
+from project_tasks import shared_data_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ("kong2023_formation_energy", "kong2023_hse_gap", "kong2023_log_kvrh", "kong2023_log_gvrh",
@@ -187,7 +189,7 @@ def figures(summary: pd.DataFrame, out: Path, main_size: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = script_parser(__doc__)
     parser.add_argument("--tasks", nargs="+", default=list(TASKS))
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--main-size", type=int, default=1000, help="training structures of the main comparison")
@@ -199,7 +201,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default=str(ROOT / "studies" / "results" / "negnn"))
     parser.add_argument("--report-only", action="store_true", help="only rebuild tables and figures from the CSV")
     args = parser.parse_args(argv)
-    os.environ.setdefault("MATMINER_DATA", str(Path("../shared/data/matminer").resolve()))
+    os.environ.setdefault("MATMINER_DATA", str((shared_data_dir() / "matminer").resolve()))
     out = Path(args.out)
     t0 = time.perf_counter()
     results = pd.read_csv(out / "results.csv") if args.report_only else run(args)

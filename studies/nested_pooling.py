@@ -14,11 +14,10 @@ between the ``nested`` markers of docs/benchmarks.md.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pandas as pd
-from common import UNUSED_N_JOBS, ResultRows
+from common import ResultRows, script_parser
 from docs_blocks import picks, write_block
 from project_tasks import load_task
 
@@ -60,12 +59,8 @@ def table(rows: pd.DataFrame) -> str:
 def main() -> None:
     from ssl_featurizer.models.registry import resolve_model
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tasks", default="kong2023_log_kvrh,kong2023_log_gvrh")
+    parser = script_parser(__doc__, tasks="kong2023_log_kvrh,kong2023_log_gvrh", seeds=True, cache_dir=True)
     parser.add_argument("--model", default="default")
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--n-jobs", type=int, default=1, help=UNUSED_N_JOBS)
-    parser.add_argument("--cache-dir", default=str(ROOT / "studies" / "cache"))
     args = parser.parse_args()
     model = resolve_model(args.model)[0] if args.model == "default" else args.model
     for task in args.tasks.split(","):

@@ -20,20 +20,20 @@ Writes ``studies/results/overlap/{matches.csv, excluded_ids.txt, summary.md}``. 
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
-from common import corpus_rows, corpus_structure
+from common import corpus_rows, corpus_structure, script_parser
+from project_tasks import corpus_file, shared_data_dir
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
+DATA = shared_data_dir()
 OUT = ROOT / "studies" / "results" / "overlap"
 VOLUME_RATIO = 1.3
-TASK_FILES = {  # source → matminer JSON file under ../shared/data
+TASK_FILES = {  # source → matminer JSON file under the shared data folder
     "kong2023_formation_energy": "tasks/kong2023_formation_energy.json.gz",
     "kong2023_hse_gap": "tasks/kong2023_hse_gap.json.gz",
     "kong2023_log_kvrh": "tasks/kong2023_log_kvrh.json.gz",
@@ -75,7 +75,7 @@ def corpus_candidates(formulas: set[str]) -> tuple[dict[str, list[tuple[str, obj
 
     by_formula: dict[str, list[tuple[str, object]]] = defaultdict(list)
     ids = set()
-    for row in corpus_rows(DATA / "mp2025" / "structures.jsonl.gz"):
+    for row in corpus_rows(corpus_file()):
         ids.add(row["id"])
         formula = Composition(Counter(row["species"])).reduced_formula
         if formula in formulas:
@@ -99,12 +99,12 @@ def _match_group(args) -> list[tuple[int, str]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", default=str(OUT))
     args = parser.parse_args()
     if not DATA.is_dir():
-        raise SystemExit("../shared/data is absent: the overlap study needs the corpus and the task files")
+        raise SystemExit(f"{DATA} is absent: the overlap study needs the corpus and the task files")
     start = time.time()
     rows, skipped = benchmark_structures()
     formulas = {s.composition.reduced_formula for _, _, s in rows}

@@ -13,18 +13,15 @@ Usage (from the repo root): OMP_NUM_THREADS=1 python studies/plausibility.py [--
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).parent))
-from common import corpus_rows, corpus_structure  # noqa: E402
-from docs_blocks import write_block  # noqa: E402
+from common import corpus_rows, corpus_structure, script_parser
+from docs_blocks import write_block
+from project_tasks import corpus_file
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = ROOT.parent / "shared" / "data" / "mp2025" / "structures.jsonl.gz"
+CORPUS = corpus_file()
 
 
 def main() -> None:
@@ -36,7 +33,7 @@ def main() -> None:
         neighbor_ratios,
     )
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__)
     parser.add_argument("--every", type=int, default=7, help="use every N-th corpus line")
     parser.add_argument("--docs", action="store_true", help="write the block of docs/reliability.md")
     args = parser.parse_args()

@@ -20,7 +20,6 @@ structures per CPU second are reported for both. Results: ``studies/results/pret
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import sys
@@ -28,10 +27,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import script_parser
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "studies" / "results" / "pretrain_profile"
 PAGE = ROOT / "docs" / "pretraining.md"
-sys.path.insert(0, str(Path(__file__).parent))
 PHASES = ("collate", "encoder forward", "heads forward", "backward", "optimizer")
 
 
@@ -121,7 +121,7 @@ def _bare(trainer, steps: list) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = script_parser(__doc__)
     parser.add_argument("--cache-dir", help="graph cache with edge vectors (ssl-featurizer pretrain)")
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--warmup", type=int, default=5)

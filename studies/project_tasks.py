@@ -8,19 +8,26 @@ which tasks the project benchmarks, and where their files sit, is the studies' c
 - :data:`SITE_TASKS`: MAGNDATA per-site moment sizes joined to their magnetic structures (see the data card,
   section 3a), every site, the sites of ordered structures, or the sites Kong et al. labelled;
 - :data:`MATBENCH_TASKS`: matbench tasks with their official folds, read from ``MATMINER_DATA`` or
-  ``<data>/matminer``.
+  ``<data>/matminer``;
+- :func:`dev_task`: the development tasks (MP-2018 labels of corpus structures that match no benchmark
+  structure) on which the default model is chosen.
 
 ``<data>`` is ``$SSL_FEATURIZER_SHARED/data`` (default ``../shared/data``, relative to the working directory), the
-authors' checkpoints are under ``$SSL_FEATURIZER_SHARED/anchors/kong2023``.
+pretraining corpus is ``<data>/mp2025/structures.jsonl.gz``, the authors' checkpoints are under
+``$SSL_FEATURIZER_SHARED/anchors/kong2023``. Importing this module loads nothing heavy (the paths serve scripts
+that measure memory); the library's task readers are imported where a task is loaded.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ssl_featurizer.bench.tasks import Task, failure_notes, load_matbench_file, read_structure_table
+if TYPE_CHECKING:
+    from ssl_featurizer.bench.tasks import Task
+
+STUDIES = Path(__file__).resolve().parent
 
 #: shared task name → (file under tasks/, target column)
 SHARED_TASKS = {
@@ -50,6 +57,11 @@ def anchors_dir() -> Path:
     return shared_dir() / "anchors" / "kong2023"
 
 
+def corpus_file() -> Path:
+    """The pretraining corpus, ``<shared>/data/mp2025/structures.jsonl.gz`` (JSON lines, one structure a line)."""
+    return shared_data_dir() / "mp2025" / "structures.jsonl.gz"
+
+
 def load_task(name: str, data_dir: str | Path | None = None) -> Task:
     """Load a task of the project by name (:data:`TASK_NAMES`).
 
@@ -57,6 +69,8 @@ def load_task(name: str, data_dir: str | Path | None = None) -> Task:
         FileNotFoundError: with the path that was looked for.
         ValueError: unknown name.
     """
+    from ssl_featurizer.bench.tasks import Task, failure_notes, load_matbench_file, read_structure_table
+
     data = Path(data_dir) if data_dir else shared_data_dir()
     if name in SHARED_TASKS:
         file, target = SHARED_TASKS[name]
@@ -81,6 +95,8 @@ def _need(path: Path) -> Path:
 def _load_magndata_sites(name: str, data: Path) -> Task:
     """MAGNDATA per-site moment sizes joined to their magnetic structures (see the data card, section 3a)."""
     import pandas as pd
+
+    from ssl_featurizer.bench.tasks import Task, failure_notes, read_structure_table
 
     _need(data / "tasks" / "magndata_structures.json.gz")
     _need(data / "tasks" / "magndata_site_moments.csv.gz")
@@ -113,3 +129,31 @@ def _load_magndata_sites(name: str, data: Path) -> Task:
     sites = sites.iloc[keep]
     return Task(name, pairs, sites["magmom"].to_numpy(float), "site", sites["id"].to_numpy(), unit="|m| (μB)",
                 notes=["splits group sites by material", *failure_notes(failures)], failures=failures)
+
+
+def dev_task(n: int, seed: int = 0) -> dict[str, Task]:
+    """``{target: Task}`` for MP-2018 (MEGNet) formation energy and PBE gap of ``n`` structures of the
+    JARVIS-Leaderboard train split (``<data>/tasks/mp2018_megnet_labels.csv.gz``, joined to the corpus by id).
+
+    Rows are drawn only from corpus entries that match no benchmark structure, by id or by structure
+    (``studies/results/overlap/excluded_ids.txt``, written by ``studies/overlap.py``).
+    """
+    import pandas as pd
+    from common import corpus_rows, corpus_structure
+
+    from ssl_featurizer.bench.tasks import Task
+
+    labels = pd.read_csv(shared_data_dir() / "tasks" / "mp2018_megnet_labels.csv.gz")
+    overlap = STUDIES / "results" / "overlap" / "excluded_ids.txt"
+    if not overlap.exists():
+        raise SystemExit("studies/results/overlap/excluded_ids.txt is absent: run studies/overlap.py first "
+                         "(development rows must not match any benchmark structure)")
+    benchmark_twins = set(overlap.read_text().split())
+    corpus = corpus_file()
+    in_corpus = {row["id"] for row in corpus_rows(corpus)}
+    labels = labels[(labels.split == "train") & labels.id.isin(in_corpus) & ~labels.id.isin(benchmark_twins)]
+    labels = labels.sample(n, random_state=seed).set_index("id")
+    # only the sampled rows become Structures
+    structures = {row["id"]: corpus_structure(row) for row in corpus_rows(corpus) if row["id"] in labels.index}
+    df = labels.loc[list(structures)].assign(structure=list(structures.values()))
+    return {t: Task.from_dataframe(df, "structure", t, name=f"mp2018_{t}_dev{n}") for t in ("e_form", "gap_pbe")}

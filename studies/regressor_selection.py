@@ -25,13 +25,13 @@ choice) and the table between the ``regressors`` markers of docs/benchmarks.md.
 
 from __future__ import annotations
 
-import argparse
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from common import script_parser
 from docs_blocks import picks, write_block
 from project_tasks import load_task
 
@@ -112,12 +112,10 @@ def table(df: pd.DataFrame) -> str:
 def main() -> None:
     from joblib import Parallel, delayed
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__, seeds=True, cache_dir=True)
     parser.add_argument("--task", default="matbench_dielectric")
     parser.add_argument("--descriptors", default="ssl:012:mean-density+magpie,symmetry_density+magpie")
-    parser.add_argument("--seeds", type=int, default=3, help="random splits when the task has no official folds")
     parser.add_argument("--n-jobs", type=int, default=2)
-    parser.add_argument("--cache-dir", default=str(ROOT / "studies" / "cache"))
     parser.add_argument("--docs", action="store_true", help="write the table into docs/benchmarks.md")
     args = parser.parse_args()
     task = load_task(args.task)

@@ -24,18 +24,18 @@ Writes ``docs/figures/similarity_retrieval.csv``, ``docs/figures/similarity_retr
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from common import corpus_rows, corpus_structure
+from common import corpus_rows, corpus_structure, script_parser
 from docs_blocks import write_block
+from project_tasks import anchors_dir, corpus_file
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = ROOT.parent / "shared" / "data" / "mp2025" / "structures.jsonl.gz"
+CORPUS = corpus_file()
 CACHE = ROOT / "studies" / "cache" / "similarity"
 FIGURES = ROOT / "docs" / "figures"
 PAGE = ROOT / "docs" / "similarity.md"
@@ -198,7 +198,6 @@ def slow_subset(n: int, n_queries: int, seed: int) -> tuple[pd.DataFrame, dict]:
     """The descriptors too slow for the main sample, on a smaller one (cached): ours (``012345``, mean+std), magpie,
     SOAP, matminer's SiteStatsFingerprint of CrystalNN fingerprints (the harness's ``site_stats_crystalnn``) and
     the authors' two released checkpoints (every layer, mean+std) when ``../shared/anchors/kong2023`` holds them."""
-    from project_tasks import anchors_dir
 
     from ssl_featurizer import SSLStructureFeaturizer
     from ssl_featurizer.bench.descriptors import HANDBUILT
@@ -408,7 +407,7 @@ def timing_text(t: dict, build: dict | None) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__)
     parser.add_argument("--n-index", type=int, default=25000, help="corpus structures indexed")
     parser.add_argument("--n-queries", type=int, default=2000, help="queries, stratified by crystal system")
     parser.add_argument("--seed", type=int, default=0)

@@ -17,7 +17,6 @@ memory of the whole corpus (``stream_memory_largest.json``, ``stream_memory_larg
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
@@ -27,6 +26,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from common import script_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,12 +50,11 @@ def _done(out: Path) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__, corpus=True)
     parser.add_argument("--limit", type=int, default=10000)
     parser.add_argument("--chunk-size", type=int, default=1000)
     parser.add_argument("--layers", default="012")
     parser.add_argument("--largest", type=int, default=0, help="stream the N largest structures instead")
-    parser.add_argument("--data", default=str(ROOT.parent / "shared/data/mp2025/structures.jsonl.gz"))
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="stream_memory_"))
     out = work / "features.parquet"

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from common import script_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "studies" / "results" / "throughput"
@@ -366,7 +367,7 @@ def encoders(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__, corpus=True)
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sitestats-n", type=int, default=100)
@@ -376,7 +377,6 @@ def main() -> None:
     parser.add_argument("--methods", default="ssl_e2e:01,ssl_e2e:012,ssl_e2e:012345,ssl_graphs,ssl_encoder:01,"
                         "ssl_encoder:012,ssl_encoder:012345,soap,chgnet,sitestats,ssl_e2e:01@N,ssl_e2e:012@N,"
                         "ssl_e2e:012345@N", help="comma-separated; @N: the first --sitestats-n structures only")
-    parser.add_argument("--data", default=str(ROOT.parent / "shared/data/mp2025/structures.jsonl.gz"))
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--encoders", action="store_true",
                         help="measure ms/structure of ours, SevenNet and CHGNet, single vs batched (--n 100 "

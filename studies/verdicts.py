@@ -24,7 +24,6 @@ extra missing) is run on what there is, and the tables mark it "incomplete" and 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -33,6 +32,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
+from common import script_parser
 from docs_blocks import picks, write_block
 from project_tasks import anchors_dir
 
@@ -444,13 +444,11 @@ def write_docs(out: Path) -> None:
 def main() -> None:
     from ssl_featurizer.bench.families import FAMILIES
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tasks", default=",".join(TASKS))
+    parser = script_parser(__doc__, tasks=",".join(TASKS), cache_dir=True)
     parser.add_argument("--families", default=",".join(FAMILIES))
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--skip", default="", help="component descriptors not to featurize now (e.g. ofm)")
-    parser.add_argument("--cache-dir", default=str(ROOT / "studies" / "cache"))
     parser.add_argument("--out", default=str(OUT))
     parser.add_argument("--featurize-only", action="store_true", help="fill the feature cache, score nothing")
     parser.add_argument("--docs", action="store_true", help="write the tables into docs/ and README.md")

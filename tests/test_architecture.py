@@ -231,7 +231,7 @@ def absolute_imports(path: Path) -> list[tuple[str, int]]:
 
 
 def test_the_library_neither_imports_the_studies_nor_names_their_data():
-    study_modules = {p.stem for p in STUDIES.glob("*.py")} | {"studies"}
+    study_modules = {p.stem for p in STUDIES.rglob("*.py")} | {"studies"}
     offences = []
     for path in KNOWN.values():
         where = path.relative_to(ROOT)

@@ -36,20 +36,24 @@ def test_no_page_calls_another_model_the_default():
 
 
 def test_every_benchmark_script_answers_help():
-    """One interpreter imports and runs ``--help`` of every script in studies/ (a crash at import fails here)."""
+    """One interpreter imports and runs ``--help`` of every script in studies/ and studies/archive/ (a crash at
+    import fails here)."""
     # modules the scripts import, no command lines of their own
     helpers = ("docs_blocks.py", "common.py", "project_tasks.py", "magnetism_analysis.py")
-    scripts = sorted(p.name for p in (ROOT / "studies").glob("*.py") if p.name not in helpers)
+    studies = ROOT / "studies"
+    scripts = sorted(p.relative_to(studies).as_posix() for p in [*studies.glob("*.py"), *studies.glob("archive/*.py")]
+                     if p.name not in helpers)
+    assert "archive/quality_gate.py" in scripts and "verdicts.py" in scripts
     code = f"""
 import contextlib, io, runpy, sys
-sys.path.insert(0, {str(ROOT / 'studies')!r})
+sys.path.insert(0, {str(studies)!r})
 failed = []
 for name in {scripts!r}:
     sys.argv = [name, "--help"]
     out = io.StringIO()
     try:
         with contextlib.redirect_stdout(out):
-            runpy.run_path({str(ROOT / 'studies')!r} + "/" + name, run_name="__main__")
+            runpy.run_path({str(studies)!r} + "/" + name, run_name="__main__")
         failed.append(f"{{name}}: returned without printing help")
     except SystemExit as exc:
         if exc.code not in (0, None) or "usage:" not in out.getvalue():

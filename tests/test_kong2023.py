@@ -41,7 +41,7 @@ def test_atom_head_recovers_masked_atoms_only_with_both_directions(anchors, mp_s
     graphs = [build_graph(s, kong2023.GRAPH) for s in mp_structures]
     import importlib.util
 
-    script = Path(__file__).resolve().parents[1] / "studies" / "kong2023_port.py"
+    script = Path(__file__).resolve().parents[1] / "studies" / "archive" / "kong2023_port.py"
     spec = importlib.util.spec_from_file_location("kong2023_port", script)
     port = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(port)

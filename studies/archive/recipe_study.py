@@ -8,19 +8,23 @@ structure by id or by structure, see ``studies/overlap.py``), kernel ridge on ``
 with the benchmark protocol (3 random 80/20 splits). Held-out masked-atom accuracies are reported too.
 
 Resumable: runs, exports and scores are skipped when present. Writes ``docs/figures/recipe_study.csv``.
+Archived (studies/archive/README.md); the development task is :func:`project_tasks.dev_task`.
 
-    python studies/recipe_study.py --work ../study   # ~1 h on 2 busy cores with the defaults
+    python studies/archive/recipe_study.py --work ../study   # ~1 h on 2 busy cores with the defaults
 """
 
 from __future__ import annotations
 
-import argparse
 import json
+import sys
 from pathlib import Path
 
 import pandas as pd
-from common import ResultRows, corpus_rows, corpus_structure
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studies/: the helpers below
+from common import ResultRows, script_parser
 from docs_blocks import write_block
+from project_tasks import corpus_file, dev_task, shared_data_dir
 
 from ssl_featurizer.encoder.model import EncoderConfig
 from ssl_featurizer.graph.crystal_graph import GraphConfig
@@ -32,8 +36,7 @@ from ssl_featurizer.training.objectives.edge_bins import EdgeBinsParams
 from ssl_featurizer.training.objectives.masked_atoms import MaskedAtomsParams
 from ssl_featurizer.training.trainer import Pretrainer, TrainConfig
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
+ROOT = Path(__file__).resolve().parents[2]
 RECIPES = {
     # Kong et al.'s predictive recipe: masked group + period, edge distance bins
     "pred-kong": ObjectivesConfig(enabled={"masked_atoms": MaskedAtomsParams(element=False),
@@ -49,32 +52,8 @@ RECIPES = {
 }
 
 
-def dev_task(n: int, seed: int = 0):
-    """``{target: Task}`` for MP-2018 formation energy and PBE gap on ``n`` train-split structures.
-
-    Rows are drawn only from corpus entries that match no benchmark structure, by id or by structure
-    (``studies/results/overlap/excluded_ids.txt``, written by ``studies/overlap.py``).
-    """
-    from ssl_featurizer.bench.tasks import Task
-
-    labels = pd.read_csv(DATA / "tasks" / "mp2018_megnet_labels.csv.gz")
-    overlap = ROOT / "studies" / "results" / "overlap" / "excluded_ids.txt"
-    if not overlap.exists():
-        raise SystemExit(f"{overlap.relative_to(ROOT)} is absent: run studies/overlap.py first (development rows "
-                         "must not match any benchmark structure)")
-    benchmark_twins = set(overlap.read_text().split())
-    corpus = DATA / "mp2025" / "structures.jsonl.gz"
-    in_corpus = {row["id"] for row in corpus_rows(corpus)}
-    labels = labels[(labels.split == "train") & labels.id.isin(in_corpus) & ~labels.id.isin(benchmark_twins)]
-    labels = labels.sample(n, random_state=seed).set_index("id")
-    # only the sampled rows become Structures
-    structures = {row["id"]: corpus_structure(row) for row in corpus_rows(corpus) if row["id"] in labels.index}
-    df = labels.loc[list(structures)].assign(structure=list(structures.values()))
-    return {t: Task.from_dataframe(df, "structure", t, name=f"mp2018_{t}_dev{n}") for t in ("e_form", "gap_pbe")}
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = script_parser(__doc__)
     parser.add_argument("--work", required=True, help="folder for caches, runs and exported models")
     parser.add_argument("--limit", type=int, default=20000)
     parser.add_argument("--epochs", type=int, default=2)
@@ -82,12 +61,12 @@ def main() -> None:
     parser.add_argument("--recipes", default=",".join(RECIPES))
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
-    if not DATA.is_dir():
-        raise SystemExit("../shared/data is absent: the recipe study needs the corpus and the MP-2018 labels")
+    if not shared_data_dir().is_dir():
+        raise SystemExit(f"{shared_data_dir()} is absent: the recipe study needs the corpus and the MP-2018 labels")
     from ssl_featurizer.bench import run_benchmark
 
     work = Path(args.work)
-    corpus = DATA / "mp2025" / "structures.jsonl.gz"
+    corpus = corpus_file()
     store = GraphStore.load(build_graph_cache(corpus, work / "cache", GraphConfig(), n_jobs=2, limit=args.limit))
     views = None
     tasks = dev_task(args.n_dev)

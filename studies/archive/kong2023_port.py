@@ -1,26 +1,30 @@
 """Verify the kong2023 port: the authors' atom head must recover masked atoms' group and period.
 
-Usage (repo root): python studies/kong2023_port.py [--n 500]
+Usage (repo root): python studies/archive/kong2023_port.py [--n 500]
 Uses the first N held-out structures of our split (sha1(id) bucket < 2.5 %) of
 ../shared/data/mp2025/structures.jsonl.gz, masks 15 % of atoms per structure (at least 1; whole 92-vector
 zeroed, seeded), and scores the predictive checkpoint's atom head on the last layer, for three message
-directions. Writes docs/figures/kong2023_port.json.
+directions. Writes docs/figures/kong2023_port.json. Archived (studies/archive/README.md).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studies/: the helpers below
+from common import corpus_rows, corpus_structure, script_parser
+from project_tasks import anchors_dir
+
 from ssl_featurizer.graph.crystal_graph import build_graph
 from ssl_featurizer.models import kong2023
 from ssl_featurizer.training.trainer import split_indices
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 DIRECTIONS = {  # name → (message_direction, reverse the edge list first)
     "neighbour -> centre only": ("in", False),
@@ -65,13 +69,10 @@ def masked_atom_accuracy(pth: str | Path, graphs: list, mask_fraction: float = 0
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = script_parser(__doc__, corpus=True)
     parser.add_argument("--n", type=int, default=500)
-    parser.add_argument("--anchors", default=str(ROOT.parent / "shared/anchors/kong2023"))
-    parser.add_argument("--data", default=str(ROOT.parent / "shared/data/mp2025/structures.jsonl.gz"))
+    parser.add_argument("--anchors", default=str(anchors_dir()))
     args = parser.parse_args()
-    from common import corpus_rows, corpus_structure  # (the tests load this file for masked_atom_accuracy alone)
-
     rows = list(corpus_rows(args.data))
     _, val = split_indices(np.array([r["id"] for r in rows]), 0.025)
     graphs = [build_graph(corpus_structure(rows[i]), kong2023.GRAPH) for i in val[: args.n]]

@@ -6,28 +6,33 @@ Resumable: one CSV per (task, model) under ``studies/results/quality_gate/``. Ou
 their registry name (``cgcnn-ssl-mp2025@1.1``), so results of earlier versions stay in the table; the verdict
 column compares the current default with the authors' checkpoints only.
 
+Archived (studies/archive/README.md): the headline comparison is now ``studies/verdicts.py``.
+
 Run from the repo root (needs ../shared)::
 
-    MATMINER_DATA=../shared/data/matminer python studies/quality_gate.py
-    python studies/quality_gate.py --models cgcnn-ssl-mp2025@1.0=cgcnn-ssl-mp2025@1.0 --tasks kong2023_log_kvrh
+    MATMINER_DATA=../shared/data/matminer python studies/archive/quality_gate.py
+    python studies/archive/quality_gate.py --models cgcnn-ssl-mp2025@1.0=cgcnn-ssl-mp2025@1.0 \
+        --tasks kong2023_log_kvrh
 """
 
 from __future__ import annotations
 
-import argparse
+import sys
 import time
 from pathlib import Path
 
 import pandas as pd
-from common import UNUSED_N_JOBS
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # studies/: the helpers below
+from common import script_parser
 from docs_blocks import picks, write_block
-from project_tasks import load_task
+from project_tasks import anchors_dir, load_task, shared_data_dir
 
 from ssl_featurizer.bench.protocol import splits
 from ssl_featurizer.bench.selection import candidate_features, select_on_splits
 
-ROOT = Path(__file__).resolve().parents[1]
-ANCHORS = ROOT.parent / "shared" / "anchors" / "kong2023"
+ROOT = Path(__file__).resolve().parents[2]
+ANCHORS = anchors_dir()
 OUT = ROOT / "studies" / "results" / "quality_gate"
 TASKS = ("kong2023_formation_energy", "kong2023_hse_gap", "kong2023_log_kvrh", "kong2023_log_gvrh",
          "magndata_site_moments_kong2023", "matbench_dielectric")
@@ -104,16 +109,12 @@ def table(results: pd.DataFrame, ours: str, rivals: tuple[str, ...] = RIVALS) ->
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tasks", default=",".join(TASKS))
+    parser = script_parser(__doc__, tasks=",".join(TASKS), seeds=True, cache_dir=True)
     parser.add_argument("--models", default=",".join(f"{k}={v}" for k, v in MODELS.items()),
                         help="comma-separated label=model pairs")
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--n-jobs", type=int, default=2, help=UNUSED_N_JOBS)
-    parser.add_argument("--cache-dir", default=str(ROOT / "studies" / "cache"))
     args = parser.parse_args()
-    if not (ROOT.parent / "shared" / "data").is_dir():
-        raise SystemExit("../shared/data is absent: the quality gate needs the shared tasks")
+    if not shared_data_dir().is_dir():
+        raise SystemExit(f"{shared_data_dir()} is absent: the quality gate needs the shared tasks")
     models = dict(pair.split("=", 1) for pair in args.models.split(","))
     # "default" means the current default under its registry name (a later default is a new column, not a rerun)
     models = {(default_label() if label == "default" else label): (default_label() if model == "default" else model)
