@@ -27,7 +27,6 @@ docs/pretraining.md.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -35,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import ResultRows
+from common import ResultRows, script_parser
 from docs_blocks import write_block
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,7 +60,7 @@ LEVERS = {
 
 def dev_tasks(n_dev: int) -> dict:
     """``{target: Task}`` of the development structures (the default-model choice's tasks)."""
-    from choose_default import dev_task
+    from project_tasks import dev_task
 
     return dev_task(n_dev)
 
@@ -160,10 +159,9 @@ def table(summary: pd.DataFrame, n_dev: int) -> str:
 
 
 def main() -> None:
-    cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    cli = script_parser(__doc__, cache_dir=True)
     cli.add_argument("--n-dev", type=int, default=2000, help="development structures (default: %(default)s)")
     cli.add_argument("--families", default=",".join(LEVERS), help="comma-separated, from the declared menus")
-    cli.add_argument("--cache-dir", default=str(ROOT / "studies" / "cache"), help="descriptor cache")
     cli.add_argument("--docs-only", action="store_true", help="only rewrite the docs block from scores.csv")
     args = cli.parse_args()
     families = [f for f in args.families.split(",") if f]
