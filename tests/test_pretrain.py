@@ -389,3 +389,80 @@ def test_a_checkpoint_killed_between_its_two_files_still_loads(tmp_path, monkeyp
     path.write_bytes(path.read_bytes()[:-3])  # and a damaged file is still refused
     with pytest.raises(trainer.CheckpointError, match="corrupted"):
         trainer.load_checkpoint(path)
+
+
+# -- distillation ---------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def teacher_targets(corpus, tmp_path_factory):
+    """Per-atom targets of a real frozen teacher (our shipped 1.0 model, fast; a foundation potential in studies)."""
+    from ssl_featurizer.training.teacher import build_teacher_targets
+
+    return build_teacher_targets(corpus, tmp_path_factory.mktemp("teacher"), teacher="cgcnn-ssl-mp2025@1.0",
+                                 layers="012", dims=8, chunk=20)
+
+
+def distill_config(targets, **kw):
+    from ssl_featurizer.training.objectives.distill import DistillParams
+
+    return small_config(objectives=ObjectivesConfig(enabled={"distill": DistillParams(str(targets))}), **kw)
+
+
+def test_teacher_targets_are_the_teachers_atoms_reduced_and_resumable(corpus, store, teacher_targets):
+    from ssl_featurizer.embed import embed_structures
+    from ssl_featurizer.models.registry import load_model
+    from ssl_featurizer.readers import structure_from_object
+    from ssl_featurizer.training.teacher import TeacherTargets, build_teacher_targets
+
+    targets = TeacherTargets.load(teacher_targets)
+    index = targets.align(store.ids, store.n_atoms(np.arange(len(store))))
+    assert (index >= 0).all() and targets.values.shape == (int(store.atom_ptr[-1]), 8)
+    assert targets.meta["teacher"] == "cgcnn-ssl-mp2025@1.0" and 0 < targets.meta["variance_kept"] <= 1
+    # the targets are the teacher's atoms, standardised and projected (float16 storage: loose tolerance)
+    with gzip.open(corpus, "rt") as fh:
+        row = json.loads(fh.readline())
+    teacher = load_model("cgcnn-ssl-mp2025@1.0")
+    atoms = embed_structures(teacher, [structure_from_object(row)[0]], (0, 1, 2)).atoms[0]
+    data = np.load(teacher_targets / "teacher.npz")
+    expected = ((atoms - data["mean"]) / data["std"]) @ data["components"].T
+    k = list(targets.ids).index(row["id"])
+    assert np.allclose(targets.values[targets.atom_ptr[k]:targets.atom_ptr[k + 1]], expected, atol=0.05)
+    # a rerun resumes from the chunks and writes the same targets
+    before = (teacher_targets / "teacher.npz").read_bytes()
+    build_teacher_targets(corpus, teacher_targets, teacher="cgcnn-ssl-mp2025@1.0", layers="012", dims=8, chunk=20)
+    assert (teacher_targets / "teacher.npz").read_bytes() == before
+    # a structure whose atom count differs from the graph cache's has no usable targets
+    assert (targets.align(store.ids, store.n_atoms(np.arange(len(store))) + 1) == -1).all()
+
+
+def test_distillation_learns_the_teacher_and_resumes_exactly(store, teacher_targets, tmp_path):
+    full = Pretrainer(store, tmp_path / "full", distill_config(teacher_targets, epochs=3))
+    before = full.evaluate()
+    after = full.train(progress=False)
+    assert after["val_distill_loss"] < before["val_distill_loss"] and 0 <= after["val_distill_acc"] <= 1
+    Pretrainer(store, tmp_path / "part", distill_config(teacher_targets, epochs=3, max_steps=4)).train(progress=False)
+    resumed = Pretrainer(store, tmp_path / "part", distill_config(teacher_targets, epochs=3))
+    assert resumed.train(resume=True, progress=False) == after
+
+
+def test_a_distilled_model_card_names_its_teacher_and_inherits_its_label_overlap(corpus, teacher_targets,
+                                                                                    tmp_path, capsys):
+    run, model_dir = tmp_path / "run", tmp_path / "model"
+    meta_path = teacher_targets / "teacher.json"
+    meta = json.loads(meta_path.read_text())
+    overlap = {"labels": "energies of a labelled set", "overlapping_targets": ["formation energy"]}
+    copy = tmp_path / "targets"
+    shutil.copytree(teacher_targets, copy)
+    (copy / "teacher.json").write_text(json.dumps({**meta, "label_overlap": overlap}))
+    args = ["pretrain", "--data", str(corpus), "--cache-dir", str(tmp_path / "cache"), "--out", str(run),
+            "--epochs", "1", "--batch-size", "8", "--width", "16", "--depth", "2", "--val-fraction", "0.2",
+            "--distill-targets", str(copy)]
+    assert main(args) == 0
+    assert "val_distill_loss" in json.loads(capsys.readouterr().out)
+    assert main(["export", "--run", str(run), "--cache-dir", str(tmp_path / "cache"), "--out", str(model_dir),
+                 "--name", "tiny-distilled", "--version", "0.1"]) == 0
+    card = json.loads((model_dir / "card.json").read_text())
+    assert card["label_overlap"]["overlapping_targets"] == ["formation energy"]
+    assert "cgcnn-ssl-mp2025@1.0" in card["label_overlap"]["inherited_from"]
+    readme = (model_dir / "README.md").read_text()
+    assert "Distillation" in readme and "energies of a labelled set" in readme
+    assert f"--distill-targets {copy}" in readme  # the reproduce command names the targets

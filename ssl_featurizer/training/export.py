@@ -76,6 +76,13 @@ def export_run(run_dir: str | Path, cache_dir: str | Path, out_dir: str | Path, 
         "metrics": metrics,
         "element_counts": trainer.store.element_counts(trainer.train_idx),
     }
+    teacher = next((o for o in cfg.objectives.build() if o.needs_teacher), None)
+    if teacher is not None:  # a distilled model inherits its teacher's training-label overlap
+        from ssl_featurizer.training.teacher import TeacherTargets
+
+        meta = TeacherTargets.read_meta(teacher.params.targets)
+        card["label_overlap"] = {**(meta.get("label_overlap") or {"labels": "not stated by the teacher's card"}),
+                                 "inherited_from": f"{meta['teacher']} (distillation teacher)"}
     card = save_model(out_dir, tensors, card)
     (Path(out_dir) / "README.md").write_text(render_card(card))
     shutil.copyfile(run_dir / HISTORY, Path(out_dir) / HISTORY)

@@ -231,7 +231,19 @@ class Pretrainer:
             self.view_of = np.array([position.get(i, -1) for i in store.ids])
             self.train_idx = self.train_idx[self.view_of[self.train_idx] >= 0]
             self.val_idx = self.val_idx[self.view_of[self.val_idx] >= 0]
-        self.resources = Resources(self.table, self.views, self.view_of, config.objectives.mask_fraction)
+        teacher = None
+        for objective in self.objectives:
+            if objective.needs_teacher:  # only structures with teacher targets (atom for atom) are trained on
+                from ssl_featurizer.training.teacher import TeacherTargets
+
+                targets = TeacherTargets.load(objective.params.targets)
+                index = targets.align(store.ids, store.n_atoms(np.arange(len(store))))
+                self.train_idx = self.train_idx[index[self.train_idx] >= 0]
+                self.val_idx = self.val_idx[index[self.val_idx] >= 0]
+                if not len(self.train_idx):
+                    raise ValueError(f"no structure of the graph cache has targets in {objective.params.targets}")
+                teacher = (targets, index)
+        self.resources = Resources(self.table, self.views, self.view_of, config.objectives.mask_fraction, teacher)
         self.steps_per_epoch = math.ceil(len(self.train_idx) / config.batch_size)
         self.total_steps = self.steps_per_epoch * config.epochs
         self.global_step = 0
@@ -267,10 +279,11 @@ class Pretrainer:
         if parallel:
             touched = masked[b.edge_index[0]] | masked[b.edge_index[1]]
             counts = ddp.all_reduce_sum(torch.tensor([float(masked.sum()), float(touched.sum()),
-                                                      float(b.edge_index.shape[1])], dtype=torch.float64))
+                                                      float(b.edge_index.shape[1]), float(b.z.numel())],
+                                                     dtype=torch.float64))
             # each rank's summed loss over global count / world size: DDP's gradient average is the global mean
             normalizers = {name: max(float(c), 1.0) / self.world_size
-                           for name, c in zip(("atom", "edge", "all_edges"), counts)}
+                           for name, c in zip(("atom", "edge", "all_edges", "all_atoms"), counts)}
         step = Step(indices=indices[mine], x=self.table[b.z].masked_fill(masked[:, None], 0.0), z=b.z, masked=masked,
                     edge_index=b.edge_index, distance=b.distance, encoder_distance=b.distance,
                     group=self.group[b.z], period=self.period[b.z], batch=b.batch, n_graphs=len(mine),

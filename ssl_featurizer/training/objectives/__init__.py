@@ -1,6 +1,6 @@
-"""Self-supervised pretraining objectives, one module each, behind one interface (:mod:`.base`).
+"""Self-supervised pretraining objectives, one module each, behind one interface (:mod:`.objective`).
 
-Every module of this package that defines a subclass of :class:`~.base.Objective` is registered here:
+Every module of this package that defines a subclass of :class:`~.objective.Objective` is registered here:
 the trainer builds the enabled objectives' heads and losses from :class:`ObjectivesConfig`, the command
 line gets their flags (:func:`add_arguments`, :func:`config_from_args`; :func:`command_flags` the other
 way round) and the model card their descriptions and reproduce command. Adding an objective is adding one module (and its test).
@@ -24,7 +24,7 @@ from ssl_featurizer.training.objectives.objective import Objective, Resources, S
 def _discover() -> dict[str, type[Objective]]:
     found: dict[str, type[Objective]] = {}
     for info in pkgutil.iter_modules(__path__):
-        if info.name == "base":
+        if info.name == "objective":
             continue
         module = importlib.import_module(f"{__name__}.{info.name}")
         for value in vars(module).values():

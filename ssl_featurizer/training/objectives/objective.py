@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from torch import Tensor, nn
 
     from ssl_featurizer.training.cache import GraphStore
+    from ssl_featurizer.training.teacher import TeacherTargets
 
 
 @dataclass
@@ -78,12 +79,15 @@ class Step:
 
 @dataclass(frozen=True)
 class Resources:
-    """What the trainer holds that an objective may need: the element table and the supercell views cache."""
+    """What the trainer holds that an objective may need: the element table, the supercell views cache and the
+    teacher targets (:class:`~ssl_featurizer.training.teacher.TeacherTargets` with the teacher row of every graph
+    of the cache, or None)."""
 
     table: Tensor
     views: GraphStore | None
     view_of: np.ndarray | None
     mask_fraction: float
+    teacher: tuple[TeacherTargets, np.ndarray] | None = None
 
 
 class Objective:
@@ -101,6 +105,7 @@ class Objective:
     Params: ClassVar[type]
     needs_vectors: ClassVar[bool] = False  # the graph cache must hold edge vectors
     needs_views: ClassVar[bool] = False  # a second (supercell) graph cache is needed
+    needs_teacher: ClassVar[bool] = False  # teacher targets for the corpus are needed (``params.targets``)
     single_process: ClassVar[bool] = False  # cannot run data-parallel
 
     def __init__(self, params: Any):
