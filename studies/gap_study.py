@@ -55,7 +55,11 @@ LEVERS = {
     "ours-every-layer": f"the ssl menu plus layer sets {', '.join(EVERY_LAYER)}",
     "ours-order-statistics": "the ssl menu plus poolings " + ", ".join("-".join(p) for p in ORDER_STATISTICS),
     "ours+1.2": f"each ssl variant of the default concatenated with the same variant of {ENSEMBLE_PARTNER}",
+    "short-control": "the ssl menu of the short control run of studies/distill_study.py",
+    "short-distilled": "the ssl menu of the short run with distillation from SevenNet-0 (studies/distill_study.py)",
 }
+#: the development models of studies/distill_study.py
+SHORT_RUNS = ROOT / "studies" / "results" / "distill_study" / "models"
 
 
 def dev_tasks(n_dev: int) -> dict:
@@ -86,6 +90,9 @@ def menu(family: str, task, cache_dir: Path):
         partner = candidate_features(task, ENSEMBLE_PARTNER, LAYER_SETS, POOLING_MENU, cache, "b/")
         variants = {spec[2:]: ours.variants[spec] + partner.variants["b/" + spec[2:]] for spec in ours.variants}
         return Menu({**ours.blocks, **partner.blocks}, variants, {**ours.seconds, **partner.seconds})
+    if family.startswith("short-"):
+        return candidate_features(task, str(SHORT_RUNS / family.removeprefix("short-")), LAYER_SETS, POOLING_MENU,
+                                  cache)
     raise ValueError(f"unknown family {family!r}; declared: {list(LEVERS)}")
 
 
@@ -161,7 +168,9 @@ def table(summary: pd.DataFrame, n_dev: int) -> str:
 def main() -> None:
     cli = script_parser(__doc__, cache_dir=True)
     cli.add_argument("--n-dev", type=int, default=2000, help="development structures (default: %(default)s)")
-    cli.add_argument("--families", default=",".join(LEVERS), help="comma-separated, from the declared menus")
+    cli.add_argument("--families", default=",".join(f for f in LEVERS if not f.startswith("short-")),
+                     help="comma-separated, from the declared menus (the short-* runs once studies/distill_study.py "
+                          "has exported them)")
     cli.add_argument("--docs-only", action="store_true", help="only rewrite the docs block from scores.csv")
     args = cli.parse_args()
     families = [f for f in args.families.split(",") if f]

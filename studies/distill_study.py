@@ -1,0 +1,81 @@
+"""Does distillation from SevenNet-0 close the gap? Two short pretraining runs that differ only by the distill
+objective, scored on the development tasks.
+
+Both runs start from scratch on the same corpus subset (every ``--every``-th structure of the corpus), with the
+2.0 recipe (element table v2, 5 × 64 CGCNN, masked atoms + edge bins + denoising σ = 0.1 Å), the same seed, batch
+and number of steps; the ``distilled`` run adds the distill objective, whose targets are SevenNet-0's per-atom
+scalars after every interaction block (first ``--dims`` principal components), computed once on the subset
+(:func:`ssl_featurizer.training.teacher.build_teacher_targets`). Both are exported under
+``studies/results/distill_study/models/`` and scored by ``studies/gap_study.py`` (families ``short-control`` and
+``short-distilled``), beside the default and SevenNet-0 itself. Every stage resumes where it stopped.
+
+    OMP_NUM_THREADS=1 python studies/distill_study.py --every 20 --epochs 16
+    python studies/gap_study.py --families short-control,short-distilled
+"""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import script_parser
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / "studies" / "cache" / "distill_study"  # corpus subset, graph cache, targets, runs: not committed
+MODELS = ROOT / "studies" / "results" / "distill_study" / "models"
+RUNS = ("control", "distilled")
+
+
+def subset_corpus(corpus: Path, every: int) -> Path:
+    """Every ``every``-th line of the corpus, written once."""
+    out = WORK / f"corpus_every{every}.jsonl.gz"
+    if not out.exists():
+        WORK.mkdir(parents=True, exist_ok=True)
+        from ssl_featurizer.readers import open_text
+
+        tmp = out.with_suffix(".tmp")
+        with open_text(corpus) as fh, gzip.open(tmp, "wt") as dst:
+            dst.writelines(itertools.islice(fh, 0, None, every))
+        tmp.replace(out)
+    return out
+
+
+def main() -> None:
+    cli = script_parser(__doc__, corpus=True)
+    cli.add_argument("--every", type=int, default=20, help="keep every N-th corpus structure (default: %(default)s)")
+    cli.add_argument("--epochs", type=int, default=16, help="passes over the subset (default: %(default)s)")
+    cli.add_argument("--batch-size", type=int, default=64, help="structures per step (default: %(default)s)")
+    cli.add_argument("--dims", type=int, default=64, help="teacher components kept (default: %(default)s)")
+    cli.add_argument("--runs", default=",".join(RUNS), help="which runs (default: %(default)s)")
+    args = cli.parse_args()
+
+    from ssl_featurizer.cli import main as ssl_featurizer
+    from ssl_featurizer.training.teacher import build_teacher_targets
+
+    # paths relative to the working folder (the repository root): the exported cards record them
+    corpus = Path(os.path.relpath(subset_corpus(Path(args.data), args.every)))
+    targets = Path(os.path.relpath(build_teacher_targets(corpus, WORK / f"targets_every{args.every}",
+                                                         teacher="sevennet-0", layers="12345", dims=args.dims,
+                                                         progress=True)))
+    recipe = ["--data", str(corpus), "--cache-dir", str(WORK / f"graphs_every{args.every}"), "--epochs",
+              str(args.epochs), "--batch-size", str(args.batch_size), "--element-table", "v2", "--width", "64",
+              "--depth", "5", "--denoise-sigma", "0.1", "--threads", "1", "--seed", "0"]
+    for run in [r for r in args.runs.split(",") if r]:
+        out = WORK / f"run_{run}_every{args.every}"
+        extra = ["--distill-targets", str(targets)] if run == "distilled" else []
+        resume = ["--resume"] if (out / "checkpoint.pt").exists() else []
+        if ssl_featurizer(["pretrain", *recipe, "--out", str(out), *extra, *resume]) != 0:
+            raise SystemExit(f"pretraining {run} failed")
+        if ssl_featurizer(["export", "--run", str(out), "--cache-dir", str(WORK / f"graphs_every{args.every}"),
+                           "--out", str(MODELS / run), "--name", f"short-{run}", "--version", "0.1",
+                           "--description", f"development run ({run}) of studies/distill_study.py"]) != 0:
+            raise SystemExit(f"exporting {run} failed")
+        print(f"{run}: exported to {MODELS / run}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
