@@ -31,7 +31,7 @@ def run_benchmark(task: Task, descriptors: list[str], regressors: tuple[str, ...
     """Featurize ``task`` with every descriptor (cached), evaluate every regressor on every split.
 
     Args:
-        task: a :class:`Task` (``load_task(name)`` or ``Task.from_dataframe``).
+        task: a :class:`Task` (:func:`~ssl_featurizer.bench.comparison.load_table` or ``Task.from_dataframe``).
         descriptors: spec strings (see :mod:`ssl_featurizer.bench.descriptors`).
         regressors: any of ``krr``, ``rf``, ``gbr`` and, for strictly positive targets, ``krr_log``,
             ``gbr_l1_log`` and ``ensemble_log`` (fitted to log y; see :data:`~ssl_featurizer.bench.protocol.KNOWN_REGRESSORS`).
