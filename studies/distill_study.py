@@ -9,7 +9,7 @@ scalars after every interaction block (first ``--dims`` principal components), c
 ``studies/results/distill_study/models/`` and scored by ``studies/gap_study.py`` (families ``short-control`` and
 ``short-distilled``), beside the default and SevenNet-0 itself. Every stage resumes where it stopped.
 
-    OMP_NUM_THREADS=1 python studies/distill_study.py --every 20 --epochs 16
+    OMP_NUM_THREADS=1 python studies/distill_study.py --every 40 --epochs 16
     python studies/gap_study.py --families short-control,short-distilled
 """
 
@@ -46,7 +46,7 @@ def subset_corpus(corpus: Path, every: int) -> Path:
 
 def main() -> None:
     cli = script_parser(__doc__, corpus=True)
-    cli.add_argument("--every", type=int, default=20, help="keep every N-th corpus structure (default: %(default)s)")
+    cli.add_argument("--every", type=int, default=40, help="keep every N-th corpus structure (default: %(default)s)")
     cli.add_argument("--epochs", type=int, default=16, help="passes over the subset (default: %(default)s)")
     cli.add_argument("--batch-size", type=int, default=64, help="structures per step (default: %(default)s)")
     cli.add_argument("--dims", type=int, default=64, help="teacher components kept (default: %(default)s)")
@@ -58,15 +58,16 @@ def main() -> None:
 
     # paths relative to the working folder (the repository root): the exported cards record them
     corpus = Path(os.path.relpath(subset_corpus(Path(args.data), args.every)))
-    targets = Path(os.path.relpath(build_teacher_targets(corpus, WORK / f"targets_every{args.every}",
-                                                         teacher="sevennet-0", layers="12345", dims=args.dims,
-                                                         progress=True)))
     recipe = ["--data", str(corpus), "--cache-dir", str(WORK / f"graphs_every{args.every}"), "--epochs",
               str(args.epochs), "--batch-size", str(args.batch_size), "--element-table", "v2", "--width", "64",
               "--depth", "5", "--denoise-sigma", "0.1", "--threads", "1", "--seed", "0"]
     for run in [r for r in args.runs.split(",") if r]:
         out = WORK / f"run_{run}_every{args.every}"
-        extra = ["--distill-targets", str(targets)] if run == "distilled" else []
+        extra = []
+        if run == "distilled":  # the teacher's targets: computed once, only for the run that uses them
+            targets = build_teacher_targets(corpus, WORK / f"targets_every{args.every}", teacher="sevennet-0",
+                                            layers="12345", dims=args.dims, progress=True)
+            extra = ["--distill-targets", os.path.relpath(targets)]
         resume = ["--resume"] if (out / "checkpoint.pt").exists() else []
         if ssl_featurizer(["pretrain", *recipe, "--out", str(out), *extra, *resume]) != 0:
             raise SystemExit(f"pretraining {run} failed")
