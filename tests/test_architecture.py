@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("ssl_featurizer.featurizers",),
     ("ssl_featurizer.stream", "ssl_featurizer.dask_featurize", "ssl_featurizer.negnn", "ssl_featurizer.training",
      "ssl_featurizer.similarity", "ssl_featurizer.domain"),
-    ("ssl_featurizer.bench",),
+    ("ssl_featurizer.bench", "ssl_featurizer.site_analysis"),
     ("ssl_featurizer.cli", "ssl_featurizer.demo", "ssl_featurizer"),
 ]
 
@@ -276,3 +276,26 @@ def test_the_wheel_holds_the_library_and_no_study(tmp_path):
         with zipfile.ZipFile(wheel).open(name) as fh:
             text = fh.read().decode()
         assert not any(marker in text for marker in STUDY_MARKERS[1:]), f"{name} reads the project's data folder"
+
+
+def test_the_floor_plan_in_the_docs_names_every_layer_entry():
+    """docs/architecture.md draws LAYERS: every package or module of the list is named on its row's line."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    plan = text.split("```text", 1)[1].split("```", 1)[0]
+    rows: dict[int, str] = {}
+    current = None
+    for line in plan.splitlines():
+        if line.strip()[:1].isdigit():  # " 6  comparison  bench/ ...": a layer's row
+            current = int(line.split()[0])
+            rows[current] = line
+        elif current is not None and line.startswith(" " * 5):  # its continuation lines
+            rows[current] += " " + line.strip()
+        else:
+            current = None
+    assert sorted(rows) == list(range(len(LAYERS))), "one numbered row per layer, lowest first"
+    for index, prefixes in enumerate(LAYERS):
+        row = rows[index]
+        for prefix in prefixes:
+            short = prefix.rpartition(".")[2] if prefix != "ssl_featurizer" else "ssl_featurizer"
+            is_package = (PACKAGE / short).is_dir() if prefix != "ssl_featurizer" else False
+            assert (f"{short}/" if is_package else short) in row, f"layer {index} row does not name {prefix}"
