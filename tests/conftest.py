@@ -10,6 +10,15 @@ from pathlib import Path
 
 import pytest
 
+# One thread per native pool (OpenMP of torch and scikit-learn, OpenBLAS, MKL) in the test process and in every
+# process it starts, set before numpy or torch is imported. The tests' arrays are small, and on a machine whose
+# cores are busy two spinning OpenMP/BLAS pools in one process make a test many times slower (docs/negnn.md's
+# example: 28 s with one thread, 250 s with two while other jobs ran). A value set by the caller is kept; the
+# tests of parallel paths start processes (n_jobs, Dask workers, torchrun ranks) or set torch's threads
+# themselves (test_matminer_api).
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SSL_FEATURIZER_SHARED", REPO.parent / "shared"))
 

@@ -300,25 +300,50 @@ def test_nested_selection_of_layers_and_pooling(kvrh):
     assert [r["selected"] for r in again] == [r["selected"] for r in rows]
 
 
-def test_regressor_selection_chooses_on_training_rows_only(kvrh):
+def test_regressor_selection_chooses_on_training_rows_only(kvrh, monkeypatch):
     import sys
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "studies"))
-    from regressor_selection import COMBOS, one_split
+    import regressor_selection
+    from regressor_selection import BASES, COMBOS, one_split
 
+    # every base-learner fit, keyed by exactly what it is fitted on (the learners are seeded: the same key gives
+    # the same fitted learner, so a repeated fit is looked up instead of recomputed)
+    fitted: dict[tuple, object] = {}
+    real_learner = regressor_selection.base_learner
+
+    class RecordedFit:
+        def __init__(self, name, seed):
+            self.name, self.seed = name, seed
+
+        def fit(self, X, y):
+            key = (self.name, self.seed, X.tobytes(), y.tobytes())
+            if key not in fitted:
+                fitted[key] = real_learner(self.name, self.seed).fit(X, y)
+            self.learner = fitted[key]
+            return self
+
+        def predict(self, X):
+            return self.learner.predict(X)
+
+    monkeypatch.setattr(regressor_selection, "base_learner", RecordedFit)
     X, _ = compute("ssl:01", kvrh)
     _, train, test = splits(kvrh, [0])[0]
     y = 10 ** kvrh.y
     rows = one_split("ssl:01", X, y, "seed0", train, test, seed=0)
     assert [r["combo"] for r in rows] == ["+".join(c) for c in COMBOS]
+    assert len(fitted) == len(BASES) * (3 + 1)  # each learner on 3 inner folds and on all training rows
     chosen = [r for r in rows if r["selected"]]
     assert len(chosen) == 1 and chosen[0]["inner_mae"] == min(r["inner_mae"] for r in rows)
-    # the same split with different test targets: the choice (made on training rows) does not move
+    # the same split with different test targets: no learner is fitted on other data (every fit of the second
+    # pass is one of the first pass), and the choice (made on training rows) does not move
     y_other = y.copy()
     y_other[test] = y_other[test][::-1]
     again = one_split("ssl:01", X, y_other, "seed0", train, test, seed=0)
+    assert len(fitted) == len(BASES) * (3 + 1)
     assert [r["combo"] for r in again if r["selected"]] == [chosen[0]["combo"]]
+    assert [r["inner_mae"] for r in again] == [r["inner_mae"] for r in rows]
     from ssl_featurizer.bench.protocol import evaluate_split
 
     single = next(r for r in rows if r["combo"] == "krr")  # the krr learner alone is the protocol's krr_log

@@ -1,5 +1,5 @@
-"""Faults of a streaming run (docs/reliability.md, "Faults"): the real CLI killed with SIGKILL at random
-points and mid-write of a part file, a second writer on the same output, a damaged part file.
+"""Faults of a streaming run (docs/reliability.md, "Faults"): the real CLI killed with SIGKILL at a random
+point and mid-write of a part file, a second writer on the same output, a damaged part file.
 
 Every test ends with every input accounted for exactly once: each position is either a parquet row or
 an ``_errors.csv`` row, never both, never twice, and the table equals an uninterrupted run's.
@@ -86,7 +86,10 @@ def assert_exactly_once(out, straight):
     assert len(pd.read_parquet(out)) == N_LINES - 3  # reading the folder directly gives the same rows
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+# one seeded point (chunk size, parts done, fraction of the next part): each seed costs a CLI start and a
+# rerun, and other seeds meet the same code (the states a kill can leave are each made deterministically by
+# test_killed_mid_write_and_a_second_writer_is_refused here and test_stream.py's resume tests)
+@pytest.mark.parametrize("seed", [0])
 def test_sigkill_at_a_random_point_then_rerun(corpus, straight, tmp_path, seed):
     rng = np.random.default_rng(seed)
     out = tmp_path / "out.parquet"

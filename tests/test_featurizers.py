@@ -58,7 +58,19 @@ def test_unknown_model_lists_available():
     assert all(name in str(info.value) for name in list_models())
 
 
-def test_matminer_api(frame):
+@pytest.fixture
+def two_torch_threads():
+    """torch with a 2-thread pool, as on a user's machine (conftest.py gives the tests one thread)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_matminer_api(frame, two_torch_threads):
+    # with two_torch_threads, the MultipleFeaturizer below forks after torch's thread pool ran (embed's fork guard)
     f = SSLStructureFeaturizer(layers="01")
     out = f.featurize_dataframe(frame, "structure", pbar=False)
     assert out.shape == (len(frame), 2 + len(f.feature_labels()))

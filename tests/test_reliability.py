@@ -123,8 +123,9 @@ def test_pretraining_killed_and_resumed_matches_uninterrupted(tmp_path, crystals
         for k, s in enumerate(list(crystals.values()) * 2):
             fh.write(json.dumps({"id": f"k-{k}", "lattice": s.lattice.matrix.tolist(),
                                  "species": [e.symbol for e in s.species], "frac": s.frac_coords.tolist()}) + "\n")
-    # enough steps (~330) that the kill lands mid-run however the machine schedules the two processes
-    common = ["pretrain", "--data", str(corpus), "--cache-dir", str(tmp_path / "cache"), "--epochs", "30",
+    # the kill follows the first checkpoint (step 2) within one 5 ms poll; ~130 steps (seconds of training) remain
+    # after it, so it lands mid-run however the machine schedules the two processes (and is checked below)
+    common = ["pretrain", "--data", str(corpus), "--cache-dir", str(tmp_path / "cache"), "--epochs", "12",
               "--batch-size", "4", "--width", "8", "--depth", "2", "--val-fraction", "0.2",
               "--checkpoint-every", "2", "--warmup-steps", "2", "--threads", "1"]
     from ssl_featurizer.cli import main
