@@ -66,8 +66,8 @@ def run_benchmark(task: Task, descriptors: list[str], regressors: tuple[str, ...
     if any(uses_ssl(spec) for spec in descriptors):
         from ssl_featurizer.models.registry import load_model
 
-        loaded = load_model(model)  # resolved once ("default" → "<name>@<version>"): every descriptor uses that name
-        model, weights = loaded.name, f"{loaded.name}@{loaded.sha256[:16]}"
+        model = load_model(model).name  # resolved once ("default" → "<name>@<version>"): every descriptor uses it
+        weights = model_id(model)
     stored, earlier_seconds = _stored_results(out, task, split_list) if (resume and out is not None) else (
         pd.DataFrame(), 0.0)
     rows = []
