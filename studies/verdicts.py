@@ -60,6 +60,8 @@ OPPONENTS = {"authors": "authors' checkpoints (nested)", "peer": "SevenNet-0 / C
 PEER_SEEN = {"kong2023_formation_energy": "MPtrj energies", "kong2023_log_kvrh": "MPtrj stresses",
              "kong2023_log_gvrh": "MPtrj stresses"}
 SEEN_MARK = "‡"
+#: marks a README cell whose verdict rests on rows scored with an earlier declared menu (:func:`earlier_menus`)
+EARLIER_MARK = "§"
 GATE_TASKS = ("kong2023_formation_energy", "kong2023_hse_gap", "kong2023_log_kvrh", "kong2023_log_gvrh",
               "magndata_site_moments_kong2023", "matbench_dielectric")
 
@@ -126,6 +128,27 @@ def load_results(out: Path) -> pd.DataFrame:
         if len(df):
             frames.append(df[df.menu_id == df.menu_id.iloc[-1]])
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def earlier_menus(results: pd.DataFrame) -> dict[str, list[str]]:
+    """``{family: [tasks]}`` whose rows on disk were scored with a menu other than the one declared now (a complete
+    menu whose id is not the current declaration's, with either regressor menu): their verdicts are the earlier
+    menu's until the family is rerun."""
+    from ssl_featurizer.bench.comparison import menu_id
+    from ssl_featurizer.bench.families import declared_menu, family_model
+
+    found: dict[str, list[str]] = {}
+    if not {"menu_id", "missing"} <= set(results.columns):
+        return found
+    for (task, family), rows in results.groupby(["task", "family"], sort=False):
+        if rows.missing.fillna("").astype(str).str.len().gt(0).any():
+            continue  # an incomplete menu has no verdict anyway
+        level = "site" if task.startswith("magndata_site") else "structure"
+        model = family_model(family)
+        current = {menu_id(declared_menu(family, level), regs, model) for regs in (("krr",), ("krr", "krr_log"))}
+        if rows.menu_id.iloc[-1] not in current:
+            found.setdefault(family, []).append(task)
+    return found
 
 
 def all_comparisons(results: pd.DataFrame, n_splits: dict[str, int]) -> dict[tuple[str, str, str], dict]:
@@ -270,7 +293,8 @@ def tables(results: pd.DataFrame, n_splits: dict[str, int]) -> tuple[str, str, s
             summary.append(f"| {LABELS[a]} vs {b} | " + " | ".join(by.get(name, "pending") for name in dict.fromkeys(
                 MATERIAL_SETS.get(t, t) for t in results.task.unique())) + " |")
     summary.append("")
-    readme = readme_table(decided, tallies, results)
+    stale = earlier_menus(results)
+    readme = readme_table(decided, tallies, results, stale)
     if readme:
         readme.append("")
         readme.append(f"Each cell: the verdict for the material set and the largest Holm-adjusted p among its tasks "
@@ -280,6 +304,11 @@ def tables(results: pd.DataFrame, n_splits: dict[str, int]) -> tuple[str, str, s
                       "Project relaxations, as their cards' `label_overlap` states): counted like any other verdict, "
                       "but not a like-for-like comparison of representations. Per-task tables, menus and chosen "
                       "configurations: [docs/benchmarks.md](docs/benchmarks.md).")
+        if stale:
+            readme.append("")
+            readme.append(f"{EARLIER_MARK} Scored with an earlier declared menu, rerun pending: " + "; ".join(
+                f"{f} on {', '.join(ts)}" for f, ts in stale.items()) + " (the menu declared now is in "
+                "docs/benchmarks.md; until the rerun these verdicts are the earlier menu's).")
     gate_md = [gate_summary(scores), "", ("| task | model | against | its MAE | their MAE | difference (relative) | "
                "corrected p | Holm-adjusted p | verdict |"), "|---|---|---|---|---|---|---|---|---|", *gate]
     return "\n".join(summary + lines), "\n".join(gate_md), "\n".join(readme or ["No comparison has finished yet."])
@@ -289,9 +318,11 @@ def tables(results: pd.DataFrame, n_splits: dict[str, int]) -> tuple[str, str, s
 WINNER = {"ssl": "ours", "ssl_inductive": "control"}
 
 
-def readme_table(decided: dict[tuple[str, str, str], dict], tallies: dict, results: pd.DataFrame) -> list[str]:
+def readme_table(decided: dict[tuple[str, str, str], dict], tallies: dict, results: pd.DataFrame,
+                 stale: dict[str, list[str]] | None = None) -> list[str]:
     """The README's compact table: one row per material set, one column per comparison of :data:`COMPARISONS`;
     a cell is the set's verdict and the largest Holm-adjusted p among its tasks."""
+    stale = stale or {}
     sets = list(dict.fromkeys(MATERIAL_SETS.get(t, t) for t in results.task.unique()))
     columns = [(a, b) for a, b in COMPARISONS if tallies.get((a, b))]
     if not columns:
@@ -307,8 +338,9 @@ def readme_table(decided: dict[tuple[str, str, str], dict], tallies: dict, resul
             word = ("pending" if verdict is None else f"{WINNER.get(a, a)} wins" if verdict == f"{a} wins"
                     else f"{b} wins" if verdict == f"{b} wins" else verdict)
             seen = b == "peer" and any(MATERIAL_SETS.get(t, t) == name for t in PEER_SEEN)
+            earlier = any(MATERIAL_SETS.get(t, t) == name for f in (a, b) for t in stale.get(f, ()))
             cells.append(word + (f" ({max(ps):.2g})" if ps and verdict not in (None, "pending") else "")
-                         + (f" {SEEN_MARK}" if seen else ""))
+                         + (f" {SEEN_MARK}" if seen else "") + (f" {EARLIER_MARK}" if earlier else ""))
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
     return rows
 

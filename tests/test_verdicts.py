@@ -160,7 +160,7 @@ def test_declared_menus_share_one_regressor_menu_and_match_the_docs():
 
 
 def test_build_menu_reports_what_it_left_out(tmp_path):
-    from ssl_featurizer.bench.families import build_menu
+    from ssl_featurizer.bench.families import COMBINED, build_menu, declared_menu
     from ssl_featurizer.bench.tasks import Task
 
     structures = [_structure(a, sp) for a in (4.0, 4.4) for sp in (("Na", "Cl"), ("K", "Br"))]
@@ -169,7 +169,8 @@ def test_build_menu_reports_what_it_left_out(tmp_path):
                                                                    "sine_coulomb"))
     assert list(menu) == ["magpie", "symmetry_density", "symmetry_density+magpie"]
     assert any(m.startswith("ofm+magpie: ofm skipped") for m in missing)
-    assert len(menu) + len(missing) == 11
+    assert any(m.startswith(f"{COMBINED}: site_stats_crystalnn skipped") for m in missing)
+    assert len(menu) + len(missing) == len(declared_menu("handbuilt")) == 12
 
 
 def test_chgnet_features_of_a_small_cell(tmp_path):
@@ -365,3 +366,34 @@ def test_a_material_set_with_an_unfinished_task_is_pending():
     assert name == "kong2023 elastic (log K, log G)" and verdict == "pending"
     (_, verdict, _), = set_tallies(decided)[("ssl", "peer")]  # without the task list: judged on what finished
     assert verdict == "ssl wins"
+
+
+def test_rows_of_an_earlier_menu_are_marked_and_targets_the_peers_have_seen_too():
+    """A family whose rows on disk were scored with a menu other than the one declared now keeps its verdict, marked
+    § with the family and tasks named; a peer comparison on a target the peers' training labels overlap is marked ‡."""
+    import pandas as pd
+
+    from ssl_featurizer.bench.comparison import menu_id
+    from ssl_featurizer.bench.families import declared_menu, family_model
+
+    verdicts = _verdicts_module()
+    rng = np.random.default_rng(1)
+    rows = []
+    current = {f: menu_id(declared_menu(f), ("krr",), family_model(f) if f == "ssl" else "") for f in ("ssl", "peer")}
+    for k in range(10):
+        base = 0.1 + 0.004 * rng.normal()
+        for family, offset, mid in (("ssl", 0.0, current["ssl"]), ("handbuilt", 0.02, "an-old-menu"),
+                                    ("peer", -0.03, current["peer"])):
+            rows.append({"task": "kong2023_formation_energy", "family": family, "menu_id": mid,
+                         "model": family_model(family), "split": f"r0f{k}", "spec": "x", "regressor": "krr",
+                         "test_mae": base + offset + 0.001 * rng.normal(), "n_train": 80, "n_test": 20,
+                         "n_variants": 3, "n_regressors": 1, "missing": "", "seconds": 6.0})
+    results = pd.DataFrame(rows)
+    assert verdicts.earlier_menus(results) == {"handbuilt": ["kong2023_formation_energy"]}
+    _, _, readme = verdicts.tables(results, {"kong2023_formation_energy": 10})
+    header, _, row = [line for line in readme.splitlines() if line.startswith("|")][:3]
+    cell = dict(zip([c.strip() for c in header.strip("|").split("|")], [c.strip() for c in row.strip("|").split("|")]))
+    assert cell["ours vs handbuilt"].endswith(verdicts.EARLIER_MARK)
+    assert cell["ours vs peer"].startswith("peer wins") and verdicts.SEEN_MARK in cell["ours vs peer"]
+    assert verdicts.EARLIER_MARK not in cell["ours vs peer"]
+    assert "handbuilt on kong2023_formation_energy" in readme

@@ -8,8 +8,8 @@ before any run and listed in docs/benchmarks.md (a test checks that the page and
   ``+magpie`` (site tasks: ``ssl_site`` layer sets, alone and ``+element_site``);
 - ``authors``: Kong et al.'s two released checkpoints (``pred/``, ``contra/``) through the ``kong2023`` preset, the
   same layer sets × poolings, alone and ``+magpie``;
-- ``handbuilt``: matminer's :data:`HANDBUILT` descriptors and their ``+magpie`` forms (site tasks:
-  :data:`HANDBUILT_SITE` and their ``+element_site`` forms);
+- ``handbuilt``: matminer's :data:`HANDBUILT` descriptors, their ``+magpie`` forms and one combined variant
+  :data:`COMBINED` (site tasks: :data:`HANDBUILT_SITE` and their ``+element_site`` forms);
 - ``peer``: the frozen supervised foreign encoders :data:`PEERS` (SevenNet-0 and CHGNet, optional extra ``peer``)
   read through the same featurizers as ours, with the same menu where it applies: for each, its layer sets
   :data:`PEERS` (every interaction block, and the last block alone) × poolings :data:`POOLING_MENU`, alone and
@@ -54,6 +54,9 @@ PEERS = {"sevennet-0": ("12345", "5"), "chgnet": ("1234", "4")}
 #: (one process, the project's 2-core machine, kong2023_formation_energy)
 SLOW = {"ofm": "about 1 s per structure", "site_stats_crystalnn": "about 0.4 s per structure"}
 FAST_HANDBUILT = tuple(d for d in HANDBUILT if d not in SLOW)
+#: the hand-built family's one combined variant (composition, symmetry and density, local environments), offered
+#: whenever its parts are (so with ``slow=True`` in :func:`~ssl_featurizer.bench.comparison.compare`)
+COMBINED = "site_stats_crystalnn+symmetry_density+magpie"
 BASE_REGRESSORS = ("krr",)
 POSITIVE_REGRESSORS = ("krr_log",)
 #: regressors that ignore the groups of a site task (not offered there)
@@ -91,7 +94,8 @@ def declared_menu(family: str, level: str = "structure", handbuilt: Sequence[str
         return [f"{c}/{v}" for c in CHECKPOINTS for v in one] if family == "authors" else one
     if family == "handbuilt":
         base = HANDBUILT_SITE if level == "site" else handbuilt
-        return [*base, *(f"{b}+{mag}" for b in base if b != mag)]
+        combined = [COMBINED] if level == "structure" and set(COMBINED.split("+")) <= set(base) else []
+        return [*base, *(f"{b}+{mag}" for b in base if b != mag), *combined]
     if family == "peer":
         out = []
         for encoder, layer_sets in peers.items():
