@@ -83,21 +83,30 @@ def build_teacher_targets(corpus: str | Path, out_dir: str | Path, teacher: str 
                  values=np.concatenate(values) if values else np.zeros((0, width), np.float16),
                  n_failed=len(rows) - len(ids))
         tmp.replace(path)
-    parts = [np.load(out / f"chunk_{k:05d}.npz") for k in range(n_chunks)]
-    ids = np.concatenate([p["ids"] for p in parts])
-    n_atoms = np.concatenate([p["n_atoms"] for p in parts])
-    raw = np.concatenate([p["values"] for p in parts]).astype(np.float32)
-    failed = int(sum(int(p["n_failed"]) for p in parts))
+    # fit the standardisation and the components on a seeded sample of atoms, then project chunk by chunk (the raw
+    # features of a whole corpus do not fit in memory as float32)
+    paths = [out / f"chunk_{k:05d}.npz" for k in range(n_chunks)]
+    sizes = [int(np.load(path)["n_atoms"].sum()) for path in paths]
     rng = np.random.default_rng(seed)
-    sample = raw[rng.choice(len(raw), min(sample_atoms, len(raw)), replace=False)]
+    picks = np.sort(rng.choice(sum(sizes), min(sample_atoms, sum(sizes)), replace=False))
+    offsets = np.concatenate(([0], np.cumsum(sizes)))
+    sample = np.concatenate([np.load(path)["values"][picks[(picks >= lo) & (picks < hi)] - lo].astype(np.float32)
+                             for path, lo, hi in zip(paths, offsets[:-1], offsets[1:])])
     mean, std = sample.mean(0), sample.std(0) + 1e-6
     _, singular, vt = np.linalg.svd((sample - mean) / std, full_matrices=False)
     variance = singular**2 / max(len(sample) - 1, 1)
     dims = min(dims, len(variance))
     components = vt[:dims]
-    values = ((raw - mean) / std) @ components.T
+    ids, n_atoms, values, failed = [], [], [], 0
+    for path in paths:
+        part = np.load(path)
+        ids.append(part["ids"])
+        n_atoms.append(part["n_atoms"])
+        values.append((((part["values"].astype(np.float32) - mean) / std) @ components.T).astype(np.float32))
+        failed += int(part["n_failed"])
+    ids, n_atoms = np.concatenate(ids), np.concatenate(n_atoms)
     np.savez(out / TARGETS, ids=ids, atom_ptr=np.concatenate(([0], np.cumsum(n_atoms))),
-             values=values.astype(np.float32), mean=mean, std=std, components=components,
+             values=np.concatenate(values), mean=mean, std=std, components=components,
              variance=variance[:dims].astype(np.float32))
     card = getattr(model, "card", {})
     meta = {"teacher": model.name, "sha256": model.sha256, "fingerprint": model.fingerprint,
