@@ -152,3 +152,9 @@ def test_generated_blocks_round_trip_and_refuse_a_broken_marker(tmp_path):
         write_block(page, "t", "new")
     with pytest.raises(SystemExit, match="block 'u'"):
         read_block(page, "u")
+
+
+def test_the_studies_readme_lists_every_study():
+    listed = (ROOT / "studies" / "README.md").read_text()
+    missing = [p.name for p in sorted((ROOT / "studies").glob("*.py")) if f"`{p.name}`" not in listed]
+    assert not missing, f"studies/README.md does not list {missing}"
