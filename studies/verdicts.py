@@ -34,7 +34,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).parent))
 from common import script_parser
 from docs_blocks import picks, write_block
-from project_tasks import anchors_dir
+from project_tasks import SITE_TASKS, anchors_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "studies" / "results" / "verdicts"
@@ -143,7 +143,7 @@ def earlier_menus(results: pd.DataFrame) -> dict[str, list[str]]:
     for (task, family), rows in results.groupby(["task", "family"], sort=False):
         if rows.missing.fillna("").astype(str).str.len().gt(0).any():
             continue  # an incomplete menu has no verdict anyway
-        level = "site" if task.startswith("magndata_site") else "structure"
+        level = "site" if task in SITE_TASKS else "structure"
         model = family_model(family)
         current = {menu_id(declared_menu(family, level), regs, model) for regs in (("krr",), ("krr", "krr_log"))}
         if rows.menu_id.iloc[-1] not in current:

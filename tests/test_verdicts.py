@@ -187,16 +187,8 @@ def test_chgnet_features_of_a_small_cell(tmp_path):
 
 
 def test_verdict_tables_mark_incomplete_menus_and_count_material_sets_once():
-    import sys
-    from pathlib import Path
-
     import pandas as pd
-
-    sys.path.insert(0, str(Path(__file__).parents[1] / "studies"))
-    try:
-        from verdicts import tables
-    finally:
-        sys.path.pop(0)
+    from verdicts import tables  # studies/ is on pytest's pythonpath
     rng = np.random.default_rng(0)
     rows = []
     for task in ("kong2023_log_kvrh", "kong2023_log_gvrh"):
@@ -225,14 +217,8 @@ def test_verdict_tables_mark_incomplete_menus_and_count_material_sets_once():
 
 
 def _verdicts_module():
-    import sys
-    from pathlib import Path
+    import verdicts  # studies/ is on pytest's pythonpath
 
-    sys.path.insert(0, str(Path(__file__).parents[1] / "studies"))
-    try:
-        import verdicts
-    finally:
-        sys.path.pop(0)
     return verdicts
 
 
@@ -338,14 +324,7 @@ def test_site_menus_are_built_in_full(tmp_path):
 
 def test_a_material_set_with_an_unfinished_task_is_pending():
     """A set's verdict never rests on part of it: log G finished, log K still running → the set is pending."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).parents[1] / "studies"))
-    try:
-        from verdicts import all_comparisons, set_tallies
-    finally:
-        sys.path.pop(0)
+    from verdicts import all_comparisons, set_tallies  # studies/ is on pytest's pythonpath
     rng = np.random.default_rng(1)
     rows = []
     for task, n_peer in (("kong2023_log_kvrh", 4), ("kong2023_log_gvrh", 10)):
