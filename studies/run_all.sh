@@ -9,7 +9,7 @@ HAND="magpie,sine_coulomb,symmetry_density,site_stats_crystalnn,ofm,soap"
 BOTH="ssl:012+magpie,ssl:012:mean-std+magpie,ssl:012:mean-density+magpie,site_stats_crystalnn+magpie,symmetry_density+magpie,ofm+magpie"
 # second opinion (random forest, 200 trees) on the strongest of each family only: it costs ~1 min per fit here
 RF="ssl:012:mean-std+magpie,site_stats_crystalnn+magpie"
-run() { ssl-featurizer bench --exploratory --seeds 3 --cache-dir studies/cache --n-jobs 2 "$@"; }
+run() { python studies/exploratory.py --seeds 3 --cache-dir studies/cache --n-jobs 2 "$@"; }
 export MATMINER_DATA=../shared/data/matminer
 # the headline verdicts (docs/benchmarks.md, docs/kong2023.md, README.md): nested choice per family, corrected
 # t-test; resumable (feature cache and per-split results on disk)
