@@ -6,8 +6,10 @@ Both runs start from scratch on the same corpus subset (every ``--every``-th str
 and number of steps; the ``distilled`` run adds the distill objective, whose targets are SevenNet-0's per-atom
 scalars after every interaction block (first ``--dims`` principal components), computed once on the subset
 (:func:`ssl_featurizer.training.teacher.build_teacher_targets`). Both are exported under
-``studies/results/distill_study/models/`` and scored by ``studies/gap_study.py`` (families ``short-control`` and
-``short-distilled``), beside the default and SevenNet-0 itself. Every stage resumes where it stopped.
+``studies/results/distill_study/models/<run>_every<N>`` and scored by ``studies/gap_study.py`` (families
+``short-control`` and ``short-distilled`` for ``--every 40``; ``corpus-every<N>``: the control recipe at the same
+number of steps on other corpus fractions), beside the default and SevenNet-0 itself. Every stage resumes where it
+stopped.
 
     OMP_NUM_THREADS=1 python studies/distill_study.py --every 40 --epochs 16
     python studies/gap_study.py --families short-control,short-distilled
@@ -72,10 +74,11 @@ def main() -> None:
         if ssl_featurizer(["pretrain", *recipe, "--out", str(out), *extra, *resume]) != 0:
             raise SystemExit(f"pretraining {run} failed")
         if ssl_featurizer(["export", "--run", str(out), "--cache-dir", str(WORK / f"graphs_every{args.every}"),
-                           "--out", str(MODELS / run), "--name", f"short-{run}", "--version", "0.1",
+                           "--out", str(MODELS / f"{run}_every{args.every}"), "--name",
+                           f"short-{run}-every{args.every}", "--version", "0.1",
                            "--description", f"development run ({run}) of studies/distill_study.py"]) != 0:
             raise SystemExit(f"exporting {run} failed")
-        print(f"{run}: exported to {MODELS / run}", flush=True)
+        print(f"{run}: exported to {MODELS / f'{run}_every{args.every}'}", flush=True)
 
 
 if __name__ == "__main__":
