@@ -257,6 +257,14 @@ def _add_debug(parser: argparse.ArgumentParser, default: object) -> None:
                         help="on an error, print the full traceback instead of one line")
 
 
+def _add_descriptor_options(p: argparse.ArgumentParser, model_help: str, layers: str, pooling: str,
+                            layers_note: str) -> None:
+    """The options naming a pooled descriptor (``featurize`` and ``index``): model, layers and pooling."""
+    p.add_argument("--model", default="default", help=model_help)
+    p.add_argument("--layers", default=layers, help=f"encoder layers, the paper's string: 0, 01, 012, ... ({layers_note})")
+    p.add_argument("--pooling", default=pooling, help="pooling(s) joined by -, e.g. mean or mean-std")
+
+
 def _add_stream_options(p: argparse.ArgumentParser) -> None:
     """The options of a streamed featurization (``featurize`` and ``index``)."""
     p.add_argument("--chunk-size", type=int, default=1000, help="structures per part file / resume step")
@@ -343,10 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="folder of CIF/POSCAR/JSON/extxyz files, or one .cif/.json/.jsonl(.gz)/.extxyz file")
     p.add_argument("-o", "--out", required=True, help="output folder, e.g. features.parquet (read it with "
                    "pandas.read_parquet); rerunning the same command resumes it")
-    p.add_argument("--model", default="default", help=model_help)
-    p.add_argument("--layers", default=DEFAULT_LAYERS, help="encoder layers, the paper's string: 0, 01, 012, ... "
-                   "(layers from 10 on: comma-separated, e.g. 0,1,10)")
-    p.add_argument("--pooling", default="mean", help="pooling(s) joined by -, e.g. mean or mean-std")
+    _add_descriptor_options(p, model_help, DEFAULT_LAYERS, "mean",
+                            "layers from 10 on: comma-separated, e.g. 0,1,10")
     _add_stream_options(p)
     p.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -357,10 +363,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="structures as for `featurize` (streamed into OUT/features.parquet, resumable), "
                    "or an existing `ssl-featurizer featurize` output folder")
     p.add_argument("-o", "--out", required=True, help="index folder (index.npz + index.json)")
-    p.add_argument("--model", default="default", help=model_help)
-    p.add_argument("--layers", default=SEARCH_LAYERS, help="encoder layers, the paper's string: 0, 01, 012, ... "
-                   "(the default retrieved structure types best, docs/similarity.md)")
-    p.add_argument("--pooling", default="-".join(SEARCH_POOLING), help="pooling(s) joined by -, e.g. mean or mean-std")
+    _add_descriptor_options(p, model_help, SEARCH_LAYERS, "-".join(SEARCH_POOLING),
+                            "the default retrieved structure types best, docs/similarity.md")
     p.add_argument("--no-standardize", action="store_true", help="index raw descriptors instead of z-scores")
     _add_stream_options(p)
     p.add_argument("--keep-features", action="store_true", help="keep OUT/features.parquet after indexing")
