@@ -50,14 +50,17 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     rank, _ = init_distributed()  # data-parallel under torchrun (docs/performance.md)
     chosen = objectives.config_from_args(args)
     built = chosen.build()
+    if args.angular_channels < 0:
+        raise SystemExit(f"ssl-featurizer pretrain: --angular-channels {args.angular_channels}: must be ≥ 0")
+    angular = args.angular_channels > 0  # an encoder that reads bond angles needs the edge vectors, in views too
     cache = build_graph_cache(args.data, args.cache_dir, GraphConfig(), n_jobs=args.jobs, limit=args.limit,
-                              vectors=any(o.needs_vectors for o in built))
+                              vectors=angular or any(o.needs_vectors for o in built))
     store = GraphStore.load(cache)
     views = None
     if any(o.needs_views for o in built):
         views_dir = args.views_cache_dir or views_cache_dir(args.cache_dir)
         views = GraphStore.load(build_graph_cache(args.data, views_dir, GraphConfig(), n_jobs=args.jobs,
-                                                  limit=args.limit, supercell=True))
+                                                  limit=args.limit, supercell=True, vectors=angular))
     from ssl_featurizer.graph.elements import load_element_table
 
     n_node_features = load_element_table(args.element_table).n_features
@@ -65,7 +68,8 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
         element_table=args.element_table, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
         val_fraction=args.val_fraction, checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
         max_steps=args.max_steps, threads=args.threads, warmup_steps=args.warmup_steps,
-        encoder=EncoderConfig(n_node_features=n_node_features, width=args.width, n_layers=args.depth),
+        encoder=EncoderConfig(n_node_features=n_node_features, width=args.width, n_layers=args.depth,
+                              angular_channels=args.angular_channels),
         objectives=chosen, excluded_ids_sha256=ids_digest(excluded) if excluded is not None else None,
     )
     trainer = Pretrainer(store, args.out, cfg, views=views)
@@ -394,6 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup-steps", type=int, default=200, help="steps of linear learning-rate warm-up")
     p.add_argument("--width", type=int, default=64, help="encoder width (features per atom and layer)")
     p.add_argument("--depth", type=int, default=5, help="number of graph-convolution layers")
+    p.add_argument("--angular-channels", type=int, default=0,
+                   help="channels of the bond-angle moments before every convolution (0: off, a distance-only "
+                        "encoder; > 0 builds the graph cache with edge vectors)")
     p.add_argument("--element-table", default="v1", choices=["v1", "v2"],
                    help="node input table (v2 adds valence-shell occupations; docs/graph.md)")
     objectives.add_arguments(p)  # each pretraining objective's flags (ssl_featurizer.training.objectives)

@@ -26,9 +26,9 @@ __all__ = ["Embeddings", "batch_slices", "build_graphs", "embed_graphs", "embed_
            "untrained_elements"]
 
 
-def _graph_or_error(structure: Any, config: GraphConfig) -> CrystalGraph | str:
+def _graph_or_error(structure: Any, config: GraphConfig, vectors: bool = False) -> CrystalGraph | str:
     try:
-        return build_graph(structure, config)
+        return build_graph(structure, config, vectors=vectors)
     except StructureError as exc:
         return str(exc)
     except Exception as exc:  # noqa: BLE001 - any failure of third-party code becomes a reported reason
@@ -36,21 +36,23 @@ def _graph_or_error(structure: Any, config: GraphConfig) -> CrystalGraph | str:
 
 
 def build_graphs(structures: Sequence[Any], config: GraphConfig, n_jobs: int = 1,
-                 pool: Any = None) -> list[CrystalGraph | str]:
+                 pool: Any = None, vectors: bool = False) -> list[CrystalGraph | str]:
     """Graphs of all inputs (or the reason each failed), in input order.
 
     With ``n_jobs`` > 1 (or a given ``concurrent.futures`` ``pool``), graphs are built in worker
     processes; only structures and the small :class:`GraphConfig` travel there, never the model.
+    ``vectors``: also keep each edge's vector (an encoder that reads bond angles needs them:
+    ``model.encoder.needs_vectors``).
     """
     if pool is None and (n_jobs == 1 or len(structures) < 2 * max(n_jobs, 1)):
-        return [_graph_or_error(s, config) for s in structures]
+        return [_graph_or_error(s, config, vectors) for s in structures]
     from functools import partial
 
     if pool is None:
         with _process_pool(n_jobs) as own:
-            return build_graphs(structures, config, n_jobs, own)
+            return build_graphs(structures, config, n_jobs, own, vectors)
     workers = getattr(pool, "_max_workers", 2)
-    return list(pool.map(partial(_graph_or_error, config=config), structures,
+    return list(pool.map(partial(_graph_or_error, config=config, vectors=vectors), structures,
                          chunksize=max(1, len(structures) // (4 * workers))))
 
 
@@ -161,8 +163,11 @@ def embed_graphs(model: PretrainedModel, graphs: Sequence[CrystalGraph], layers:
     out: list[np.ndarray] = []
     for part in batch_slices([g.n_edges for g in graphs], batch_size, max_edges):
         batch = collate_graphs(graphs[part])
+        vectors = getattr(batch, "vector", None)
+        if model.encoder.needs_vectors and vectors is None:
+            raise ValueError(f"{model.name} reads bond angles: build its graphs with vectors=True")
         hs = model.encoder(model.node_table[batch.z], batch.edge_index, batch.distance.to(model.node_table.dtype),
-                           upto=max(layers))
+                           upto=max(layers), vectors=vectors)
         block = torch.cat([hs[i] for i in layers], dim=1).numpy()
         out += np.split(block, batch.ptr[1:-1].numpy())
         if on_batch is not None:
@@ -214,7 +219,8 @@ def embed_structures(model: PretrainedModel | Encoder, structures: Sequence[Any]
     parallel = n_jobs != 1 and len(structures) >= 2 * chunk
     with _process_pool(n_jobs) if parallel else nullcontext() as pool:
         for start in range(0, len(structures), chunk):
-            graphs = build_graphs(structures[start:start + chunk], model.graph_config, n_jobs, pool)
+            graphs = build_graphs(structures[start:start + chunk], model.graph_config, n_jobs, pool,
+                                  model.encoder.needs_vectors)
             ok = [i for i, g in enumerate(graphs) if not isinstance(g, str)]
             embedded = embed_graphs(model, [graphs[i] for i in ok], layers, batch_size,
                                     on_batch=advance) if ok else []

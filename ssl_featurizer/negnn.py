@@ -227,7 +227,8 @@ class NEGNNRegressor(RegressorMixin, BaseEstimator):
                 layers: tuple[int, ...] | None) -> tuple[_Inputs, list | None]:
         """Graphs (built once) and raw node features (embedded once) of every usable input."""
         structures, labels = as_structure_list(X)
-        graphs = build_graphs(structures, graph_config, self.n_jobs)
+        graphs = build_graphs(structures, graph_config, self.n_jobs,
+                              vectors=pretrained is not None and pretrained.encoder.needs_vectors)
         errors = [g if isinstance(g, str) else None for g in graphs]
         index = np.array([i for i, e in enumerate(errors) if e is None], dtype=np.int64)
         ok = [graphs[i] for i in index]

@@ -1,18 +1,25 @@
-"""Does distillation from SevenNet-0 close the gap? Two short pretraining runs that differ only by the distill
-objective, scored on the development tasks.
+"""Short pretraining runs on development data, each differing from the 2.0 control recipe in one thing:
+distillation from SevenNet-0, bond-angle moments, width or depth (and, through ``--every``, the corpus fraction).
 
-Both runs start from scratch on the same corpus subset (every ``--every``-th structure of the corpus), with the
-2.0 recipe (element table v2, 5 × 64 CGCNN, masked atoms + edge bins + denoising σ = 0.1 Å), the same seed, batch
-and number of steps; the ``distilled`` run adds the distill objective, whose targets are SevenNet-0's per-atom
-scalars after every interaction block (first ``--dims`` principal components), computed once on the subset
-(:func:`ssl_featurizer.training.teacher.build_teacher_targets`). Both are exported under
-``studies/results/distill_study/models/<run>_every<N>`` and scored by ``studies/gap_study.py`` (families
-``short-control`` and ``short-distilled`` for ``--every 40``; ``corpus-every<N>``: the control recipe at the same
-number of steps on other corpus fractions), beside the default and SevenNet-0 itself. Every stage resumes where it
-stopped.
+Every run starts from scratch on the same corpus subset (every ``--every``-th structure of the corpus) with the 2.0
+recipe (element table v2, 5 × 64 CGCNN, masked atoms + edge bins + denoising σ = 0.1 Å), the same seed, batch and
+number of epochs; :data:`RUNS` says what each changes:
 
-    OMP_NUM_THREADS=1 python studies/distill_study.py --every 40 --epochs 16
-    python studies/gap_study.py --families short-control,short-distilled
+- ``control``: nothing (the reference of every other run);
+- ``distilled``: adds the distill objective, whose targets are SevenNet-0's per-atom scalars after every interaction
+  block (first ``--dims`` principal components), computed once on the subset
+  (:func:`ssl_featurizer.training.teacher.build_teacher_targets`);
+- ``angular``: bond-angle moments (16 channels, degrees 0–4) before every convolution
+  (:class:`ssl_featurizer.encoder.layers.AngularMoments`);
+- ``width128`` / ``depth7``: the scaling axes of width and depth.
+
+Each is exported under ``studies/results/distill_study/models/<run>_every<N>`` and scored by
+``studies/gap_study.py`` (families ``short-<run>`` for ``--every 40``; ``corpus-every<N>``: the control recipe at the
+same number of steps on other corpus fractions), beside the default and SevenNet-0 itself. Every stage resumes where
+it stopped.
+
+    OMP_NUM_THREADS=1 python studies/distill_study.py --every 40 --epochs 16 --runs control,angular
+    python studies/gap_study.py --families short-control,short-angular
 """
 
 from __future__ import annotations
@@ -29,7 +36,9 @@ from common import script_parser
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "studies" / "cache" / "distill_study"  # corpus subset, graph cache, targets, runs: not committed
 MODELS = ROOT / "studies" / "results" / "distill_study" / "models"
-RUNS = ("control", "distilled")
+#: what each run adds to the control recipe (``distilled`` also gets ``--distill-targets``, computed when needed)
+RUNS = {"control": [], "distilled": [], "angular": ["--angular-channels", "16"], "width128": ["--width", "128"],
+        "depth7": ["--depth", "7"]}
 
 
 def subset_corpus(corpus: Path, every: int) -> Path:
@@ -52,7 +61,7 @@ def main() -> None:
     cli.add_argument("--epochs", type=int, default=16, help="passes over the subset (default: %(default)s)")
     cli.add_argument("--batch-size", type=int, default=64, help="structures per step (default: %(default)s)")
     cli.add_argument("--dims", type=int, default=64, help="teacher components kept (default: %(default)s)")
-    cli.add_argument("--runs", default=",".join(RUNS), help="which runs (default: %(default)s)")
+    cli.add_argument("--runs", default="control,distilled", help=f"which of {', '.join(RUNS)} (default: %(default)s)")
     args = cli.parse_args()
 
     from ssl_featurizer.cli import main as ssl_featurizer
@@ -63,13 +72,16 @@ def main() -> None:
     recipe = ["--data", str(corpus), "--cache-dir", str(WORK / f"graphs_every{args.every}"), "--epochs",
               str(args.epochs), "--batch-size", str(args.batch_size), "--element-table", "v2", "--width", "64",
               "--depth", "5", "--denoise-sigma", "0.1", "--threads", "1", "--seed", "0"]
-    for run in [r for r in args.runs.split(",") if r]:
+    runs = [r for r in args.runs.split(",") if r]
+    if unknown := sorted(set(runs) - set(RUNS)):
+        raise SystemExit(f"unknown run(s) {unknown}; declared: {list(RUNS)}")
+    for run in runs:
         out = WORK / f"run_{run}_every{args.every}"
-        extra = []
+        extra = list(RUNS[run])
         if run == "distilled":  # the teacher's targets: computed once, only for the run that uses them
             targets = build_teacher_targets(corpus, WORK / f"targets_every{args.every}", teacher="sevennet-0",
                                             layers="12345", dims=args.dims, progress=True)
-            extra = ["--distill-targets", os.path.relpath(targets)]
+            extra += ["--distill-targets", os.path.relpath(targets)]
         resume = ["--resume"] if (out / "checkpoint.pt").exists() else []
         if ssl_featurizer(["pretrain", *recipe, "--out", str(out), *extra, *resume]) != 0:
             raise SystemExit(f"pretraining {run} failed")

@@ -60,6 +60,9 @@ LEVERS = {
     "ours+1.2": f"each ssl variant of the default concatenated with the same variant of {ENSEMBLE_PARTNER}",
     "short-control": "the ssl menu of the short control run of studies/distill_study.py",
     "short-distilled": "the ssl menu of the short run with distillation from SevenNet-0 (studies/distill_study.py)",
+    "short-angular": "the ssl menu of the short run whose encoder reads bond angles (16 angular channels, degrees 0-4)",
+    "short-width128": "the ssl menu of the short control recipe at width 128",
+    "short-depth7": "the ssl menu of the short control recipe at depth 7",
     # the corpus-size axis at fixed compute: the control recipe and steps on every N-th corpus structure
     **{f"corpus-every{n}": f"the ssl menu of the control recipe at the same steps on every {n}-th corpus structure"
        for n in CORPUS_AXIS},

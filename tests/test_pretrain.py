@@ -234,9 +234,13 @@ def denoise_config(**kw):
     return with_objectives("masked_atoms", "edge_bins", "denoise", **kw)
 
 
-def test_edge_vectors_reproduce_the_cached_graph(store, vec_store):
-    from ssl_featurizer.training.objectives.denoise import perturbed_distances
+def perturbed_distances(vectors, edge_index, noise):
+    from ssl_featurizer.training.objectives.denoise import perturbed_vectors
 
+    return torch.linalg.vector_norm(perturbed_vectors(vectors, edge_index, noise), dim=1)
+
+
+def test_edge_vectors_reproduce_the_cached_graph(store, vec_store):
     assert vec_store.fingerprint == store.fingerprint and np.array_equal(vec_store.dist, store.dist)
     b = vec_store.batch(range(len(vec_store)))
     unperturbed = perturbed_distances(b.vector, b.edge_index, torch.zeros(len(b.z), 3))

@@ -46,13 +46,17 @@ def collate_arrays(
 
 
 def collate_graphs(graphs: Sequence[CrystalGraph]) -> Batch:
-    """Collate a list of :class:`CrystalGraph` into one ``Batch`` (see :func:`collate_arrays`)."""
+    """Collate a list of :class:`CrystalGraph` into one ``Batch`` (see :func:`collate_arrays`), with ``vector``
+    ``(E, 3)`` when every graph holds its edge vectors."""
     if not graphs:
         raise ValueError("cannot collate an empty list of graphs")
-    return collate_arrays(
+    batch = collate_arrays(
         np.concatenate([g.atomic_numbers for g in graphs]),
         np.concatenate([g.edge_index for g in graphs], axis=1),
         np.concatenate([g.distances for g in graphs]),
         np.array([g.n_atoms for g in graphs]),
         np.array([g.n_edges for g in graphs]),
     )
+    if all(g.vectors is not None for g in graphs):
+        batch.vector = torch.from_numpy(np.concatenate([g.vectors for g in graphs]).astype(np.float32))
+    return batch

@@ -27,6 +27,8 @@ def render_card(card: dict[str, Any]) -> str:
     never = [el for el, n in counts.items() if not n]
     unseen = (f"- Elements in no pretraining structure (their embeddings are untrained; the featurizers warn when a structure "
               f"holds one): {', '.join(never)}.\n" if never else "")
+    angular = (f"bond-angle moments ({e['angular_channels']} channels, degrees 0–{e['angular_order']}, "
+               "`AngularMoments`) → " if e.get("angular_channels") else "")
     return f"""# Model card: {card['name']} {card['version']}
 
 {card['description']}
@@ -44,7 +46,7 @@ def render_card(card: dict[str, Any]) -> str:
   (`message_direction="{e['message_direction']}"`).
 - Node input: {e['n_node_features']}-column element table `{card.get('element_table', 'v1')}` (docs/graph.md; sha256 `{card['element_table_sha256'][:16]}…`); edges:
   {e['n_gaussians']} Gaussians on {e['gaussian_start']}–{e['gaussian_stop']} Å.
-- Encoder: linear embedding, then {e['n_layers']} × (CGConv → BatchNorm → ReLU, no ReLU after the last), width {e['width']}.
+- Encoder: linear embedding, then {e['n_layers']} × ({angular}CGConv → BatchNorm → ReLU, no ReLU after the last), width {e['width']}.
 
 ## Recipe
 - Input masking: {objectives_config.mask_fraction:.0%} of each structure's atoms (at least 1) have their element
@@ -93,7 +95,8 @@ def pretrain_command(card: dict[str, Any], data: str | None = None) -> str:
              f"--epochs {opt['epochs']} --batch-size {opt['batch_size']} --lr {opt['lr']} "
              f"--warmup-steps {opt['warmup_steps']} --val-fraction {opt['val_fraction']} --seed {opt['seed']}",
              f"--width {e['width']} --depth {e['n_layers']} --element-table {card.get('element_table', 'v1')} "
-             f"--threads {opt['threads']}"]
+             f"--threads {opt['threads']}" + (f" --angular-channels {e['angular_channels']}"
+                                              if e.get("angular_channels") else "")]
     if flags:
         parts.append(" ".join(flags))
     if "n_excluded" in t:

@@ -159,7 +159,7 @@ class PretextModel(torch.nn.Module):
 
     def forward(self, step: Step) -> dict[str, torch.Tensor]:
         # the encoder sees the (possibly perturbed) encoder_distance; targets are computed from the clean inputs
-        step.h = self.encoder(step.x, step.edge_index, step.encoder_distance)[-1]
+        step.h = self.encoder(step.x, step.edge_index, step.encoder_distance, vectors=step.encoder_vector)[-1]
         out: dict[str, torch.Tensor] = {"loss": step.h.new_zeros(())}
         for objective in self.objectives:
             part = objective.loss(self.heads[objective.name], step, self.encoder)
@@ -196,6 +196,9 @@ class Pretrainer:
             if o.needs_vectors and store.vec is None:
                 raise ValueError(f"the {o.name} objective needs a graph cache with edge vectors "
                                  "(build_graph_cache(..., vectors=True))")
+        if config.encoder.angular_channels and (store.vec is None or (views is not None and views.vec is None)):
+            raise ValueError("an encoder with bond-angle moments (angular_channels > 0) needs graph caches with edge "
+                             "vectors (build_graph_cache(..., vectors=True))")
         self.views = views if any(o.needs_views for o in self.objectives) else None
         self.out_dir.mkdir(parents=True, exist_ok=True)
         table = load_element_table(config.element_table)
@@ -287,7 +290,7 @@ class Pretrainer:
         step = Step(indices=indices[mine], x=self.table[b.z].masked_fill(masked[:, None], 0.0), z=b.z, masked=masked,
                     edge_index=b.edge_index, distance=b.distance, encoder_distance=b.distance,
                     group=self.group[b.z], period=self.period[b.z], batch=b.batch, n_graphs=len(mine),
-                    vector=getattr(b, "vector", None), global_atoms=atoms, n_global_atoms=int(atom_ptr[-1]),
+                    vector=getattr(b, "vector", None), encoder_vector=getattr(b, "vector", None), global_atoms=atoms, n_global_atoms=int(atom_ptr[-1]),
                     normalizers=normalizers)
         for objective in self.objectives:  # random draws in the objectives' fixed order
             objective.prepare(step, rng, self.resources)

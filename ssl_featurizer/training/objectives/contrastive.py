@@ -73,14 +73,15 @@ class Contrastive(Objective):
         v = resources.views.batch(resources.view_of[step.indices])
         masked = torch.from_numpy(mask_atoms(v.batch.numpy(), resources.mask_fraction, rng))
         step.extra["view"] = {"x": resources.table[v.z].masked_fill(masked[:, None], 0.0),
-                              "edge_index": v.edge_index, "distance": v.distance, "batch": v.batch}
+                              "edge_index": v.edge_index, "distance": v.distance, "batch": v.batch,
+                              "vector": getattr(v, "vector", None)}
 
     def loss(self, head: nn.Module, step: Step, encoder: nn.Module) -> dict[str, Tensor]:
         import torch
         from torch_geometric.utils import scatter
 
         view = step.extra["view"]
-        h_view = encoder(view["x"], view["edge_index"], view["distance"])[-1]
+        h_view = encoder(view["x"], view["edge_index"], view["distance"], vectors=view["vector"])[-1]
         g1 = scatter(step.h, step.batch, dim=0, dim_size=step.n_graphs, reduce="mean")
         g2 = scatter(h_view, view["batch"], dim=0, dim_size=step.n_graphs, reduce="mean")
         loss, correct = nt_xent(head(g1), head(g2), self.params.temperature)

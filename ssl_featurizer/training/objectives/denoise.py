@@ -29,8 +29,8 @@ class DenoiseParams:
     weight: float = 1.0
 
 
-def perturbed_distances(vectors: Tensor, edge_index: Tensor, noise: Tensor) -> Tensor:
-    """Edge lengths after displacing every atom by ``noise``.
+def perturbed_vectors(vectors: Tensor, edge_index: Tensor, noise: Tensor) -> Tensor:
+    """Edge vectors after displacing every atom by ``noise``.
 
     Edge ``k`` runs from neighbour ``edge_index[0, k]`` to centre ``edge_index[1, k]`` and ``vectors[k]`` points
     from the centre to the neighbour's periodic image, so the perturbed vector is
@@ -38,11 +38,9 @@ def perturbed_distances(vectors: Tensor, edge_index: Tensor, noise: Tensor) -> T
 
     Shapes:
         - vectors: ``(E, 3)``; edge_index: ``(2, E)``; noise: ``(N, 3)``
-        - returns: ``(E,)``
+        - returns: ``(E, 3)``
     """
-    import torch
-
-    return torch.linalg.vector_norm(vectors + noise[edge_index[0]] - noise[edge_index[1]], dim=1)
+    return vectors + noise[edge_index[0]] - noise[edge_index[1]]
 
 
 class Denoise(Objective):
@@ -64,8 +62,9 @@ class Denoise(Objective):
         import torch
 
         noise = (rng.standard_normal((step.n_global_atoms, 3)) * self.params.sigma).astype(np.float32)
-        step.encoder_distance = perturbed_distances(step.vector, step.edge_index,
-                                                    torch.from_numpy(noise[step.global_atoms]))
+        step.encoder_vector = perturbed_vectors(step.vector, step.edge_index,
+                                                torch.from_numpy(noise[step.global_atoms]))
+        step.encoder_distance = torch.linalg.vector_norm(step.encoder_vector, dim=1)
 
     def loss(self, head: nn.Module, step: Step, encoder: nn.Module) -> dict[str, Tensor]:
         import torch

@@ -46,6 +46,8 @@ class Step:
         group, period: ``(N,)`` each atom's group and period index (class labels).
         batch: ``(N,)`` graph of each atom; ``n_graphs`` graphs.
         vector: ``(E, 3)`` centre → neighbour vectors, when the graph cache holds them.
+        encoder_vector: ``(E, 3)`` the edge vectors the encoder sees (an objective may perturb them, in step with
+            ``encoder_distance``); read by an encoder with bond-angle moments.
         global_atoms: this process's atoms as a slice of the whole (global) batch's atoms, and
             ``n_global_atoms`` that batch's size: per-atom random draws are made for the global batch and
             sliced, so a data-parallel run draws what a single process would.
@@ -66,6 +68,7 @@ class Step:
     batch: Tensor
     n_graphs: int
     vector: Tensor | None = None
+    encoder_vector: Tensor | None = None
     global_atoms: slice = field(default_factory=lambda: slice(None))
     n_global_atoms: int = 0
     normalizers: dict[str, float] | None = None
