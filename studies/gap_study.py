@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "studies" / "results" / "gap_study"
 PAGE = ROOT / "docs" / "pretraining.md"
 FIGURE = ROOT / "docs" / "figures" / "gap_study_corpus.png"
+COMPUTE_FIGURE = ROOT / "docs" / "figures" / "gap_study_compute.png"
 #: development targets whose labels SevenNet-0's training data contains (MPtrj: energies of MP relaxations)
 SEEN_BY_PEER = {"e_form": "MPtrj energies (formation energies derive from them)"}
 TARGETS = ("e_form", "gap_pbe")
@@ -69,6 +70,10 @@ LEVERS = {
 }
 #: the development models of studies/distill_study.py
 SHORT_RUNS = ROOT / "studies" / "results" / "distill_study" / "models"
+#: the short runs that change one thing of the control recipe at the control's corpus and epochs (``--every 40``)
+ENCODER_AXES = ("distilled", "angular", "width128", "depth7")
+#: structures whose featurization is timed per encoder (the first of the development set), batch and repeats
+COST_N, COST_BATCH, COST_REPEATS = 100, 64, 2
 
 
 def dev_tasks(n_dev: int) -> dict:
@@ -99,12 +104,8 @@ def menu(family: str, task, cache_dir: Path):
         partner = candidate_features(task, ENSEMBLE_PARTNER, LAYER_SETS, POOLING_MENU, cache, "b/")
         variants = {spec[2:]: ours.variants[spec] + partner.variants["b/" + spec[2:]] for spec in ours.variants}
         return Menu({**ours.blocks, **partner.blocks}, variants, {**ours.seconds, **partner.seconds})
-    if family.startswith("short-"):
-        run = f"{family.removeprefix('short-')}_every40"
-        return candidate_features(task, str(SHORT_RUNS / run), LAYER_SETS, POOLING_MENU, cache)
-    if family.startswith("corpus-every"):
-        run = f"control_every{family.removeprefix('corpus-every')}"
-        return candidate_features(task, str(SHORT_RUNS / run), LAYER_SETS, POOLING_MENU, cache)
+    if family.startswith(("short-", "corpus-every")):
+        return candidate_features(task, str(SHORT_RUNS / short_run_folder(family)), LAYER_SETS, POOLING_MENU, cache)
     raise ValueError(f"unknown family {family!r}; declared: {list(LEVERS)}")
 
 
@@ -134,6 +135,62 @@ def score(n_dev: int, cache_dir: Path, families: list[str]) -> pd.DataFrame:
     return results.frame()
 
 
+def cost_model(family: str) -> tuple[str, str] | None:
+    """``(model, layers)`` whose featurization costs what ``family``'s menu costs at its deepest layer set (None for
+    a family of several models)."""
+    from ssl_featurizer.bench.families import LAYER_SETS, PEERS
+
+    deepest = max(LAYER_SETS, key=len)
+    if family == PEER:
+        return PEER, PEERS[PEER][0]
+    if family in ("ours", "ours-order-statistics"):
+        return "default", deepest
+    if family == "ours-every-layer":
+        return "default", max(EVERY_LAYER, key=len)
+    if family.startswith(("short-", "corpus-every")):
+        return str(SHORT_RUNS.relative_to(ROOT) / short_run_folder(family)), deepest
+    return None
+
+
+def cost_key(model: str, layers: str) -> str:
+    """The row key of a cost measurement (text, never read back as a number)."""
+    return f"{model} layers {layers}"
+
+
+def measure_costs(n_dev: int, families: list[str]) -> pd.DataFrame:
+    """CPU ms per structure of each family's encoder at its menu's deepest layer set: the first :data:`COST_N`
+    development structures, batches of :data:`COST_BATCH`, one torch thread, best of :data:`COST_REPEATS` after a
+    warm-up, CPU time of this process. Resumable (``cost.csv``, one row per model and layers)."""
+    import platform
+    import time
+
+    import torch
+
+    from ssl_featurizer.embed import embed_structures, parse_layers
+    from ssl_featurizer.models.registry import load_model
+
+    rows = ResultRows(OUT / "cost.csv")
+    done = {key for (key,) in rows.done("key")}
+    todo = sorted({m for f in families if (m := cost_model(f)) is not None and cost_key(*m) not in done})
+    if todo:
+        torch.set_num_threads(1)
+        structures = list(next(iter(dev_tasks(n_dev).values())).inputs[:COST_N])
+        for name, layer_spec in todo:
+            model = load_model(name)
+            layers = parse_layers(layer_spec, len(model.layer_widths) - 1)
+            embed_structures(model, structures[:5], layers, batch_size=COST_BATCH)  # warm-up
+            best = np.inf
+            for _ in range(COST_REPEATS):
+                start = time.process_time()
+                out = embed_structures(model, structures, layers, batch_size=COST_BATCH)
+                best = min(best, time.process_time() - start)
+            rows.add([{"key": cost_key(name, layer_spec), "n": len(structures), "failed": sum(e is not None for e in out.errors),
+                       "cpu_ms_per_structure": 1e3 * best / len(structures), "machine": platform.machine(),
+                       "torch": torch.__version__}])
+            print(f"cost {name} {layer_spec}: {1e3 * best / len(structures):.1f} ms per structure", flush=True)
+    return rows.frame()
+
+
 def closure(results: pd.DataFrame) -> pd.DataFrame:
     """Mean MAE, cost and the share of the ours → SevenNet-0 gap each family closes, per target."""
     mean = results.groupby(["target", "family"]).agg(mae=("test_mae", "mean"), sd=("test_mae", "std"),
@@ -151,9 +208,9 @@ def closure(results: pd.DataFrame) -> pd.DataFrame:
 
 
 #: the comparisons made on the study's rows (one family of tests, Holm-adjusted together): each lever against
-#: ours, and distillation against its control at equal compute
+#: ours, and each short run against the short control (same corpus, steps and seed)
 PAIRS = (*((f, "ours") for f in ("ours-every-layer", "ours-order-statistics", "ours+1.2")),
-         ("short-distilled", "short-control"))
+         *((f"short-{run}", "short-control") for run in ENCODER_AXES))
 
 
 def paired(results: pd.DataFrame) -> pd.DataFrame:
@@ -179,10 +236,21 @@ def paired(results: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def table(summary: pd.DataFrame, comparisons: pd.DataFrame, n_dev: int) -> str:
-    """The docs block: the MAE and gap closed per family and target, then the paired comparisons."""
-    lines = ["| family | " + " | ".join(f"{t} MAE | {t} gap closed" for t in TARGETS) + " |",
-             "|---|" + "---|---|" * len(TARGETS)]
+def family_costs(costs: pd.DataFrame) -> dict[str, float]:
+    """``{family: CPU ms per structure}`` of every family whose encoder's cost is in ``costs``."""
+    if costs.empty:
+        return {}
+    ms = dict(zip(costs.key, costs.cpu_ms_per_structure))
+    return {f: ms[cost_key(*m)] for f in LEVERS if (m := cost_model(f)) is not None and cost_key(*m) in ms}
+
+
+def table(summary: pd.DataFrame, comparisons: pd.DataFrame, n_dev: int, costs: pd.DataFrame) -> str:
+    """The docs block: the MAE and gap closed per family and target and the encoder's cost, then the paired
+    comparisons."""
+    ms = family_costs(costs)
+    lines = ["| family | " + " | ".join(f"{t} MAE | {t} gap closed" for t in TARGETS)
+             + " | CPU ms / structure | × faster than SevenNet-0 |",
+             "|---|" + "---|---|" * len(TARGETS) + "---|---|"]
     for family in LEVERS:
         rows = summary[summary.family == family].set_index("target")
         if rows.empty:
@@ -195,6 +263,7 @@ def table(summary: pd.DataFrame, comparisons: pd.DataFrame, n_dev: int) -> str:
                 cells += [f"{r.mae:.4f} ± {r.sd:.4f}", closed or "—"]
             else:
                 cells += ["pending", "—"]
+        cells += [f"{ms[family]:.1f}", f"{ms[PEER] / ms[family]:.0f}"] if family in ms and PEER in ms else ["", ""]
         lines.append(f"| {family} | " + " | ".join(cells) + " |")
     if len(comparisons):
         lines += ["", "| target | comparison | mean MAE | paired difference | corrected p | Holm-adjusted p | verdict |",
@@ -211,18 +280,19 @@ def table(summary: pd.DataFrame, comparisons: pd.DataFrame, n_dev: int) -> str:
         "each family's variant chosen on training rows by kernel ridge inner CV. Gap closed = (MAE ours − MAE "
         f"family) / (MAE ours − MAE SevenNet-0). {seen}: its line is shown, the goal counts only unseen targets. "
         f"Comparisons: corrected resampled t-test over the 3 splits, Holm-adjusted over the {len(comparisons)} made "
-        "here. Cost: every `ours*` and `short-*` row is 2.0's 5 × 64 encoder (`ours+1.2`: two of them), measured "
-        "beside SevenNet-0 in [encoders.md](encoders.md#cost). Generated by `python studies/gap_study.py`.")
+        "here. Cost: CPU ms per structure of the family's encoder at its menu's deepest layer set (ours: layers "
+        f"0123 of the ssl menu; SevenNet-0: every block), the first {COST_N} development structures in batches of "
+        f"{COST_BATCH}, one thread, best of {COST_REPEATS}, on this 2-core machine shared with other jobs "
+        "(`ours+1.2`: two 5 × 64 encoders). Generated by `python studies/gap_study.py`.")
 
 
 def short_run_cards() -> dict[str, dict]:
     """``{family: its card's training section}`` of the short runs exported so far."""
     import json
 
-    runs = {"short-control": "control_every40", "short-distilled": "distilled_every40",
-            **{f"corpus-every{n}": f"control_every{n}" for n in CORPUS_AXIS}}
-    return {f: json.loads((SHORT_RUNS / run / "card.json").read_text())["training"]
-            for f, run in runs.items() if (SHORT_RUNS / run / "card.json").exists()}
+    families = ["short-control", *(f"short-{r}" for r in ENCODER_AXES), *(f"corpus-every{n}" for n in CORPUS_AXIS)]
+    cards = {f: SHORT_RUNS / short_run_folder(f) / "card.json" for f in families}
+    return {f: json.loads(path.read_text())["training"] for f, path in cards.items() if path.exists()}
 
 
 def corpus_curve(summary: pd.DataFrame) -> Path | None:
@@ -251,6 +321,86 @@ def corpus_curve(summary: pd.DataFrame) -> Path | None:
     return save_figure(fig, FIGURE, "corpus size at fixed compute", dpi=110)
 
 
+def training_compute(n_dev: int, families: list[str]) -> pd.DataFrame:
+    """Training compute of each short run, measured rather than read from the card's wall clock (which moves
+    several-fold with the load of this shared machine): the CPU seconds per structure of one encoder forward and
+    backward pass (a sum-of-squares loss on every layer) of the run's architecture, on batches of the first
+    :data:`COST_N` development structures, one thread, best of :data:`COST_REPEATS`, times the structures the
+    run trained on (steps × batch). Resumable (``compute.csv``, one row per run)."""
+    import json
+    import time
+
+    import torch
+
+    from ssl_featurizer.embed import build_graphs
+    from ssl_featurizer.encoder.model import CrystalEncoder, EncoderConfig
+    from ssl_featurizer.graph.batch import collate_graphs
+    from ssl_featurizer.graph.crystal_graph import GraphConfig
+
+    rows = ResultRows(OUT / "compute.csv")
+    done = {f for (f,) in rows.done("family")}
+    todo = [f for f in families if f in short_run_cards() and f not in done]
+    if todo:
+        torch.set_num_threads(1)
+        structures = list(next(iter(dev_tasks(n_dev).values())).inputs[:COST_N])
+        graphs = [g for g in build_graphs(structures, GraphConfig(), vectors=True) if not isinstance(g, str)]
+    for family in todo:
+        card = json.loads((SHORT_RUNS / short_run_folder(family) / "card.json").read_text())
+        torch.manual_seed(0)
+        encoder = CrystalEncoder(EncoderConfig(**card["encoder"])).train()
+        batch_size = card["training"]["optimisation"]["batch_size"]
+        batches = [collate_graphs(graphs[i:i + batch_size]) for i in range(0, len(graphs), batch_size)]
+        best = np.inf
+        for _ in range(COST_REPEATS + 1):  # the first pass warms up
+            start = time.process_time()
+            for b in batches:
+                x = torch.randn(len(b.z), encoder.config.n_node_features)
+                layers = encoder(x, b.edge_index, b.distance, vectors=b.vector)
+                sum(h.square().mean() for h in layers).backward()
+            best = min(best, time.process_time() - start)
+        per_structure = best / len(graphs)
+        structures_seen = card["training"]["global_steps"] * batch_size
+        rows.add([{"family": family, "cpu_s_per_structure": per_structure, "structures_seen": structures_seen,
+                   "cpu_hours": per_structure * structures_seen / 3600, "n_timed": len(graphs)}])
+        print(f"compute {family}: {per_structure * 1e3:.2f} ms per structure and step", flush=True)
+    return rows.frame()
+
+
+def short_run_folder(family: str) -> str:
+    """The model folder (under :data:`SHORT_RUNS`) of a short-run family."""
+    if family.startswith("corpus-every"):
+        return f"control_every{family.removeprefix('corpus-every')}"
+    return f"{family.removeprefix('short-')}_every40"
+
+
+def compute_curve(summary: pd.DataFrame, compute: pd.DataFrame) -> Path | None:
+    """Development MAE of every short run against its measured training compute (:func:`training_compute`), with
+    ours (2.0, a full run) and SevenNet-0 as lines; None before two runs are measured."""
+    from ssl_featurizer.plotting import pyplot, save_figure
+
+    hours = dict(zip(compute.family, compute.cpu_hours)) if len(compute) else {}
+    cards = {f: hours[f] for f in short_run_cards() if f in set(summary.family) and f in hours}
+    if len(cards) < 2:
+        return None
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(TARGETS), figsize=(5.2 * len(TARGETS), 3.8))
+    for ax, target in zip(axes, TARGETS):
+        rows = summary[summary.target == target].set_index("family")
+        for family, cpu_hours in cards.items():
+            ax.errorbar([cpu_hours], [rows.loc[family, "mae"]], yerr=[rows.loc[family, "sd"]], marker="o",
+                        capsize=3)
+            ax.annotate(family.removeprefix("short-"), (cpu_hours, rows.loc[family, "mae"]), fontsize=7,
+                        xytext=(4, 3), textcoords="offset points")
+        for family, style in (("ours", "--"), (PEER, ":")):
+            if family in rows.index:
+                ax.axhline(rows.loc[family, "mae"], linestyle=style, color="grey", label=family)
+        ax.set_xscale("log")
+        ax.set_xlabel("training compute (encoder CPU hours, measured)")
+        ax.set_ylabel(f"{target} MAE (development)")
+        ax.legend(fontsize=8)
+    return save_figure(fig, COMPUTE_FIGURE, "development MAE against training compute", dpi=110)
+
+
 def main() -> None:
     cli = script_parser(__doc__, cache_dir=True)
     cli.add_argument("--n-dev", type=int, default=2000, help="development structures (default: %(default)s)")
@@ -264,14 +414,17 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown families {unknown}; declared: {list(LEVERS)}")
     if args.docs_only:
-        results = ResultRows(OUT / "scores.csv").frame()
+        results, costs = ResultRows(OUT / "scores.csv").frame(), ResultRows(OUT / "cost.csv").frame()
     else:
         results = score(args.n_dev, Path(args.cache_dir), families)
+        costs = measure_costs(args.n_dev, sorted(set(results.family)))
+        training_compute(args.n_dev, sorted(set(results.family)))
     summary, comparisons = closure(results), paired(results)
     summary.to_csv(OUT / "summary.csv", index=False)
     comparisons.to_csv(OUT / "comparisons.csv", index=False)
-    write_block(PAGE, "gap-study", table(summary, comparisons, args.n_dev))
+    write_block(PAGE, "gap-study", table(summary, comparisons, args.n_dev, costs))
     corpus_curve(summary)
+    compute_curve(summary, ResultRows(OUT / "compute.csv").frame())
     print(summary.to_string(index=False))
     print(comparisons.to_string(index=False))
 
