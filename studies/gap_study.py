@@ -17,10 +17,15 @@ Every row is a *family* of descriptor variants declared below (:data:`LEVERS`) b
 - levers that need no new pretraining: ``ours-every-layer`` (layer sets up to all six layers), ``ours-order-statistics`` (the poolings plus min and max per feature), ``ours+1.2`` (an ensemble of two shipped models:
   the same layer set and pooling of both, concatenated).
 
+- short pretraining runs of ``studies/distill_study.py`` (``short-*``: one change each to the control recipe;
+  ``corpus-every<N>``: the control recipe on other corpus fractions), each compared with the short control.
+
 For each lever and target: the gap closed, ``(MAE ours − MAE lever) / (MAE ours − MAE SevenNet-0)`` (1 = level
-with SevenNet-0, 0 = no better than ours), and the featurization cost per structure. Resumable (one row per target,
-family and split in ``studies/results/gap_study/scores.csv``); writes the ``gap-study`` block of
-docs/pretraining.md.
+with SevenNet-0, 0 = no better than ours), and the featurization cost per structure of its encoder, measured here
+(:func:`measure_costs`); for each short run its training compute, measured (:func:`training_compute`) and drawn
+against its development MAE (``docs/figures/gap_study_compute.png``). Resumable (one row per target, family and split
+in ``studies/results/gap_study/scores.csv``; ``cost.csv``, ``compute.csv``); writes the ``gap-study`` block of
+docs/pretraining.md and its figures.
 
     OMP_NUM_THREADS=1 python studies/gap_study.py --n-dev 2000
 """
