@@ -300,30 +300,46 @@ def short_run_cards() -> dict[str, dict]:
     return {f: json.loads(path.read_text())["training"] for f, path in cards.items() if path.exists()}
 
 
+def mae_figure(summary: pd.DataFrame, xs: dict[str, float], xlabel: str, path: Path, title: str,
+               line: str | None = None) -> Path:
+    """Development MAE (± sd over splits) of the families in ``xs`` against their x, one panel per target, with
+    ours (2.0, a full run) and SevenNet-0 as horizontal lines; joined as one curve labelled ``line``, or, without
+    ``line``, as separate points named by their family. The x axis is logarithmic when x spans more than 5×."""
+    from ssl_featurizer.plotting import pyplot, save_figure
+
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(TARGETS), figsize=(5.2 * len(TARGETS), 3.8))
+    order = sorted(xs, key=xs.get)
+    for ax, target in zip(axes, TARGETS):
+        rows = summary[summary.target == target].set_index("family")
+        if line:
+            ax.errorbar([xs[f] for f in order], [rows.loc[f, "mae"] for f in order],
+                        yerr=[rows.loc[f, "sd"] for f in order], marker="o", capsize=3, label=line)
+        else:
+            for f in order:
+                ax.errorbar([xs[f]], [rows.loc[f, "mae"]], yerr=[rows.loc[f, "sd"]], marker="o", capsize=3)
+                ax.annotate(f.removeprefix("short-"), (xs[f], rows.loc[f, "mae"]), fontsize=7, xytext=(4, 3),
+                            textcoords="offset points")
+        for family, style in (("ours", "--"), (PEER, ":")):
+            if family in rows.index:
+                ax.axhline(rows.loc[family, "mae"], linestyle=style, color="grey", label=family)
+        if max(xs.values()) > 5 * min(xs.values()):
+            ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(f"{target} MAE (development)")
+        ax.legend(fontsize=8)
+    return save_figure(fig, path, title, dpi=110)
+
+
 def corpus_curve(summary: pd.DataFrame) -> Path | None:
     """The corpus-size axis at fixed compute as a figure: development MAE of the control recipe against its
     training structures (from each run's card), with ours (2.0) and SevenNet-0 as lines; None before any run."""
-    from ssl_featurizer.plotting import pyplot, save_figure
-
-    points = {f: c for f, c in short_run_cards().items()
+    points = {f: c["n_train"] for f, c in short_run_cards().items()
               if (f == "short-control" or f.startswith("corpus-")) and f in set(summary.family)}
     if len(points) < 2:
         return None
-    plt = pyplot()
-    fig, axes = plt.subplots(1, len(TARGETS), figsize=(5.2 * len(TARGETS), 3.8))
-    for ax, target in zip(axes, TARGETS):
-        rows = summary[summary.target == target].set_index("family")
-        order = sorted(points, key=lambda f: points[f]["n_train"])
-        ax.errorbar([points[f]["n_train"] for f in order], [rows.loc[f, "mae"] for f in order],
-                    yerr=[rows.loc[f, "sd"] for f in order], marker="o", capsize=3, label="control recipe, about the same steps")
-        for family, style in (("ours", "--"), (PEER, ":")):  # ours: 2.0, the full run
-            if family in rows.index:
-                ax.axhline(rows.loc[family, "mae"], linestyle=style, color="grey", label=family)
-        ax.set_xscale("log")
-        ax.set_xlabel("training structures (every N-th corpus structure)")
-        ax.set_ylabel(f"{target} MAE (development)")
-        ax.legend(fontsize=8)
-    return save_figure(fig, FIGURE, "corpus size at fixed compute", dpi=110)
+    return mae_figure(summary, points, "training structures (every N-th corpus structure)", FIGURE,
+                      "corpus size at fixed compute", line="control recipe, about the same steps")
 
 
 def training_compute(n_dev: int, families: list[str]) -> pd.DataFrame:
@@ -381,29 +397,12 @@ def short_run_folder(family: str) -> str:
 def compute_curve(summary: pd.DataFrame, compute: pd.DataFrame) -> Path | None:
     """Development MAE of every short run against its measured training compute (:func:`training_compute`), with
     ours (2.0, a full run) and SevenNet-0 as lines; None before two runs are measured."""
-    from ssl_featurizer.plotting import pyplot, save_figure
-
     hours = dict(zip(compute.family, compute.cpu_hours)) if len(compute) else {}
-    cards = {f: hours[f] for f in short_run_cards() if f in set(summary.family) and f in hours}
-    if len(cards) < 2:
+    points = {f: hours[f] for f in short_run_cards() if f in set(summary.family) and f in hours}
+    if len(points) < 2:
         return None
-    plt = pyplot()
-    fig, axes = plt.subplots(1, len(TARGETS), figsize=(5.2 * len(TARGETS), 3.8))
-    for ax, target in zip(axes, TARGETS):
-        rows = summary[summary.target == target].set_index("family")
-        for family, cpu_hours in cards.items():
-            ax.errorbar([cpu_hours], [rows.loc[family, "mae"]], yerr=[rows.loc[family, "sd"]], marker="o",
-                        capsize=3)
-            ax.annotate(family.removeprefix("short-"), (cpu_hours, rows.loc[family, "mae"]), fontsize=7,
-                        xytext=(4, 3), textcoords="offset points")
-        for family, style in (("ours", "--"), (PEER, ":")):
-            if family in rows.index:
-                ax.axhline(rows.loc[family, "mae"], linestyle=style, color="grey", label=family)
-        ax.set_xscale("log")
-        ax.set_xlabel("training compute (encoder CPU hours, measured)")
-        ax.set_ylabel(f"{target} MAE (development)")
-        ax.legend(fontsize=8)
-    return save_figure(fig, COMPUTE_FIGURE, "development MAE against training compute", dpi=110)
+    return mae_figure(summary, points, "training compute (encoder CPU hours, measured)", COMPUTE_FIGURE,
+                      "development MAE against training compute")
 
 
 def main() -> None:
