@@ -11,7 +11,10 @@ number of epochs; :data:`RUNS` says what each changes:
   (:func:`ssl_featurizer.training.teacher.build_teacher_targets`);
 - ``angular``: bond-angle moments (16 channels, degrees 0–4) before every convolution
   (:class:`ssl_featurizer.encoder.layers.AngularMoments`);
-- ``width128`` / ``depth7``: the scaling axes of width and depth.
+- ``width128`` / ``depth7``: the scaling axes of width and depth;
+- ``positions``: adds position denoising (each displaced atom predicts its way back, an equivariant target that
+  asks for directions: :mod:`ssl_featurizer.training.objectives.positions`); ``angular_positions``: both the
+  bond-angle moments and that target.
 
 Each is exported under ``studies/results/distill_study/models/<run>_every<N>`` and scored by
 ``studies/gap_study.py`` (families ``short-<run>`` for ``--every 40``; ``corpus-every<N>``: the control recipe at the
@@ -38,7 +41,8 @@ WORK = ROOT / "studies" / "cache" / "distill_study"  # corpus subset, graph cach
 MODELS = ROOT / "studies" / "results" / "distill_study" / "models"
 #: what each run adds to the control recipe (``distilled`` also gets ``--distill-targets``, computed when needed)
 RUNS = {"control": [], "distilled": [], "angular": ["--angular-channels", "16"], "width128": ["--width", "128"],
-        "depth7": ["--depth", "7"]}
+        "depth7": ["--depth", "7"], "positions": ["--denoise-positions"],
+        "angular_positions": ["--angular-channels", "16", "--denoise-positions"]}
 
 
 def subset_corpus(corpus: Path, every: int) -> Path:

@@ -69,6 +69,8 @@ LEVERS = {
     "short-angular": "the ssl menu of the short run whose encoder reads bond angles (16 angular channels, degrees 0-4)",
     "short-width128": "the ssl menu of the short control recipe at width 128",
     "short-depth7": "the ssl menu of the short control recipe at depth 7",
+    "short-positions": "the ssl menu of the short control recipe plus position denoising",
+    "short-angular_positions": "the ssl menu of the short run with bond-angle moments and position denoising",
     # the corpus-size axis at fixed compute: the control recipe and steps on every N-th corpus structure
     **{f"corpus-every{n}": f"the ssl menu of the control recipe at the same steps on every {n}-th corpus structure"
        for n in CORPUS_AXIS},
@@ -76,7 +78,7 @@ LEVERS = {
 #: the development models of studies/distill_study.py
 SHORT_RUNS = ROOT / "studies" / "results" / "distill_study" / "models"
 #: the short runs that change one thing of the control recipe at the control's corpus and epochs (``--every 40``)
-ENCODER_AXES = ("distilled", "angular", "width128", "depth7")
+ENCODER_AXES = ("distilled", "angular", "width128", "depth7", "positions", "angular_positions")
 #: structures whose featurization is timed per encoder (the first of the development set), batch and repeats
 COST_N, COST_BATCH, COST_REPEATS = 100, 64, 2
 
@@ -276,7 +278,8 @@ def table(summary: pd.DataFrame, comparisons: pd.DataFrame, n_dev: int, costs: p
         lines += [f"| {r.target} | {r.a} vs {r.b} | {r.mean_a:.4f} vs {r.mean_b:.4f} | {r.diff:+.4f} | {r.p:.3g} | "
                   f"{r.p_holm:.3g} | {r.verdict} |" for r in comparisons.itertuples()]
     seen = "; ".join(f"`{t}`: seen by SevenNet-0 ({why})" for t, why in SEEN_BY_PEER.items())
-    runs = "; ".join(f"`{f}` {c['n_train']:,} structures, {c['global_steps']:,} steps of {c['optimisation']['batch_size']}"
+    runs = "; ".join(f"`{f}` {c['training']['n_train']:,} structures, {c['training']['global_steps']:,} steps of "
+                     f"{c['training']['optimisation']['batch_size']}{recipe_change(c)}"
                      for f, c in short_run_cards().items() if f in set(summary.family))
     if runs:
         lines += ["", f"Short runs (the 2.0 recipe from scratch, seed 0; from their cards): {runs}."]
@@ -292,12 +295,26 @@ def table(summary: pd.DataFrame, comparisons: pd.DataFrame, n_dev: int, costs: p
 
 
 def short_run_cards() -> dict[str, dict]:
-    """``{family: its card's training section}`` of the short runs exported so far."""
+    """``{family: its model card}`` of the short runs exported so far."""
     import json
 
     families = ["short-control", *(f"short-{r}" for r in ENCODER_AXES), *(f"corpus-every{n}" for n in CORPUS_AXIS)]
     cards = {f: SHORT_RUNS / short_run_folder(f) / "card.json" for f in families}
-    return {f: json.loads(path.read_text())["training"] for f, path in cards.items() if path.exists()}
+    return {f: json.loads(path.read_text()) for f, path in cards.items() if path.exists()}
+
+
+def recipe_change(card: dict) -> str:
+    """What a short run's card says it adds to the control recipe (5 × 64, no angles, no distillation), as
+    `` (+ ...)``, or nothing."""
+    e, enabled = card["encoder"], card["training"]["objectives"]["enabled"]
+    changes = [f"width {e['width']}"] if e["width"] != 64 else []
+    changes += [f"depth {e['n_layers']}"] if e["n_layers"] != 5 else []
+    if e.get("angular_channels"):
+        changes.append(f"bond-angle moments, {e['angular_channels']} channels")
+    if "distill" in enabled:
+        teacher = card.get("label_overlap", {}).get("inherited_from", "a teacher").split(" (")[0]
+        changes.append(f"distillation from {teacher}")
+    return f" (+ {'; '.join(changes)})" if changes else ""
 
 
 def mae_figure(summary: pd.DataFrame, xs: dict[str, float], xlabel: str, path: Path, title: str,
@@ -334,7 +351,7 @@ def mae_figure(summary: pd.DataFrame, xs: dict[str, float], xlabel: str, path: P
 def corpus_curve(summary: pd.DataFrame) -> Path | None:
     """The corpus-size axis at fixed compute as a figure: development MAE of the control recipe against its
     training structures (from each run's card), with ours (2.0) and SevenNet-0 as lines; None before any run."""
-    points = {f: c["n_train"] for f, c in short_run_cards().items()
+    points = {f: c["training"]["n_train"] for f, c in short_run_cards().items()
               if (f == "short-control" or f.startswith("corpus-")) and f in set(summary.family)}
     if len(points) < 2:
         return None
@@ -348,7 +365,6 @@ def training_compute(n_dev: int, families: list[str]) -> pd.DataFrame:
     backward pass (a sum-of-squares loss on every layer) of the run's architecture, on batches of the first
     :data:`COST_N` development structures, one thread, best of :data:`COST_REPEATS`, times the structures the
     run trained on (steps × batch). Resumable (``compute.csv``, one row per run)."""
-    import json
     import time
 
     import torch
@@ -360,13 +376,14 @@ def training_compute(n_dev: int, families: list[str]) -> pd.DataFrame:
 
     rows = ResultRows(OUT / "compute.csv")
     done = {f for (f,) in rows.done("family")}
-    todo = [f for f in families if f in short_run_cards() and f not in done]
+    cards = short_run_cards()
+    todo = [f for f in families if f in cards and f not in done]
     if todo:
         torch.set_num_threads(1)
         structures = list(next(iter(dev_tasks(n_dev).values())).inputs[:COST_N])
         graphs = [g for g in build_graphs(structures, GraphConfig(), vectors=True) if not isinstance(g, str)]
     for family in todo:
-        card = json.loads((SHORT_RUNS / short_run_folder(family) / "card.json").read_text())
+        card = cards[family]
         torch.manual_seed(0)
         encoder = CrystalEncoder(EncoderConfig(**card["encoder"])).train()
         batch_size = card["training"]["optimisation"]["batch_size"]

@@ -272,6 +272,55 @@ def test_denoising_learns_and_resumes_exactly(vec_store, tmp_path):
         assert torch.equal(value, resumed.heads.state_dict()[key]), key
 
 
+def positions_config(**kw):
+    return with_objectives("masked_atoms", "edge_bins", "denoise", "denoise_positions", **kw)
+
+
+def test_position_denoising_learns_and_resumes_exactly(vec_store, tmp_path):
+    full = Pretrainer(vec_store, tmp_path / "full", positions_config(epochs=3))
+    before = full.evaluate()
+    after = full.train(progress=False)
+    assert after["val_positions_loss"] < before["val_positions_loss"] and 0 <= after["val_positions_acc"] <= 1
+    Pretrainer(vec_store, tmp_path / "part", positions_config(epochs=3, max_steps=4)).train(progress=False)
+    resumed = Pretrainer(vec_store, tmp_path / "part", positions_config(epochs=3))
+    assert resumed.train(resume=True, progress=False) == after
+
+
+@settings(max_examples=5, deadline=None)
+@given(seed=st.integers(0, 1000))
+def test_position_prediction_rotates_with_the_crystal(vec_store, tmp_path_factory, seed):
+    """Rotating every bond vector and every displacement of a step leaves the loss unchanged (the prediction is
+    a sum of scalars times bond directions, so it turns with the crystal and the target does too)."""
+    trainer = Pretrainer(vec_store, tmp_path_factory.mktemp("rot"), positions_config())
+    trainer.model.eval()
+    q, r = np.linalg.qr(np.random.default_rng(seed).standard_normal((3, 3)))
+    rot = torch.from_numpy((q * np.sign(np.diag(r))).astype(np.float32))
+    losses = []
+    for turn in ("none", "all", "noise only"):
+        step = trainer.collate(trainer.train_idx[:8], np.random.default_rng(seed))
+        if turn == "all":
+            step.vector, step.encoder_vector = step.vector @ rot.T, step.encoder_vector @ rot.T
+        if turn != "none":
+            step.extra["noise"] = step.extra["noise"] @ rot.T
+        with torch.no_grad():
+            step.h = trainer.encoder(step.x, step.edge_index, step.encoder_distance)[-1]
+            objective = next(o for o in trainer.objectives if o.name == "denoise_positions")
+            losses.append(float(objective.loss(trainer.heads["denoise_positions"], step, trainer.encoder)["loss"]))
+    assert losses[0] == pytest.approx(losses[1], rel=1e-4) and losses[0] > 0
+    assert losses[2] != pytest.approx(losses[0], rel=1e-3)  # turning the target alone is seen
+
+
+def test_position_denoising_needs_the_denoising_displacement(corpus, tmp_path, capsys):
+    from ssl_featurizer.training.objectives import OBJECTIVES
+
+    with pytest.raises(ValueError, match="needs the denoise objective"):
+        ObjectivesConfig(enabled={"denoise_positions": OBJECTIVES["denoise_positions"].Params()})
+    code = main(["pretrain", "--data", str(corpus), "--cache-dir", str(tmp_path / "c"), "--out", str(tmp_path / "r"),
+                 "--denoise-positions"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(err) == 1 and "needs the denoise objective" in err[0]
+
+
 def test_cli_denoising_builds_a_vector_cache(corpus, tmp_path, capsys):
     args = ["pretrain", "--data", str(corpus), "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "run"),
             "--epochs", "1", "--batch-size", "8", "--width", "16", "--depth", "2", "--val-fraction", "0.2",
@@ -334,9 +383,9 @@ def test_cli_resume_with_other_settings_or_missing_corpus_prints_one_line(corpus
 @given(masked=st.sampled_from([None, "all", "no-element"]), edge=st.booleans(),
        sigma=st.sampled_from([0.0, 0.05, 0.1, 0.2]), weight=st.sampled_from([1.0, 0.5]),
        contrastive=st.booleans(), temperature=st.sampled_from([0.1, 0.2]),
-       fraction=st.sampled_from([0.15, 0.25]))
+       fraction=st.sampled_from([0.15, 0.25]), positions=st.sampled_from([None, 1.0, 0.3]))
 def test_command_flags_are_the_inverse_of_the_parsed_flags(masked, edge, sigma, weight, contrastive, temperature,
-                                                           fraction):
+                                                           fraction, positions):
     """Every expressible objectives config → flags → the parser of `ssl-featurizer pretrain` → the same config
     (the model card's reproduce command is built this way)."""
     import argparse
@@ -352,6 +401,8 @@ def test_command_flags_are_the_inverse_of_the_parsed_flags(masked, edge, sigma, 
         enabled["denoise"] = OBJECTIVES["denoise"].Params(sigma, weight)
     if contrastive:
         enabled["contrastive"] = OBJECTIVES["contrastive"].Params(temperature)
+    if positions is not None and sigma > 0:
+        enabled["denoise_positions"] = OBJECTIVES["denoise_positions"].Params(positions)
     assume(enabled)
     config = ObjectivesConfig(fraction, enabled)
     parser = argparse.ArgumentParser()

@@ -6,8 +6,9 @@ line gets their flags (:func:`add_arguments`, :func:`config_from_args`; :func:`c
 way round) and the model card their descriptions and reproduce command. Adding an objective is adding one module (and its test).
 
 Shipped: ``masked_atoms`` (group / period / element of masked atoms), ``edge_bins`` (length bins of edges
-touching masked atoms), ``contrastive`` (NT-Xent between a cell and its supercell) and ``denoise``
-(clean edge lengths from randomly displaced atoms).
+touching masked atoms), ``contrastive`` (NT-Xent between a cell and its supercell), ``denoise``
+(clean edge lengths from randomly displaced atoms), ``denoise_positions`` (each displaced atom's way back, an
+equivariant prediction) and ``distill`` (a frozen teacher's per-atom features).
 """
 
 from __future__ import annotations
@@ -65,6 +66,9 @@ class ObjectivesConfig:
             raise ValueError(f"unknown pretraining objective(s) {unknown}; known: {sorted(OBJECTIVES)}")
         if not self.enabled:
             raise ValueError("no pretraining objective is enabled")
+        for name in self.enabled:
+            if missing := [r for r in OBJECTIVES[name].requires if r not in self.enabled]:
+                raise ValueError(f"the {name} objective needs the {', '.join(missing)} objective(s) on too")
 
     def build(self) -> list[Objective]:
         """The enabled objectives, in their fixed order."""

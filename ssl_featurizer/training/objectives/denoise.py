@@ -62,8 +62,9 @@ class Denoise(Objective):
         import torch
 
         noise = (rng.standard_normal((step.n_global_atoms, 3)) * self.params.sigma).astype(np.float32)
-        step.encoder_vector = perturbed_vectors(step.vector, step.edge_index,
-                                                torch.from_numpy(noise[step.global_atoms]))
+        mine = torch.from_numpy(noise[step.global_atoms])
+        step.encoder_vector = perturbed_vectors(step.vector, step.edge_index, mine)
+        step.extra["noise"], step.extra["noise_sigma"] = mine, self.params.sigma  # for position denoising
         step.encoder_distance = torch.linalg.vector_norm(step.encoder_vector, dim=1)
 
     def loss(self, head: nn.Module, step: Step, encoder: nn.Module) -> dict[str, Tensor]:

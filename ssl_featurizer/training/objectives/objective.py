@@ -110,6 +110,7 @@ class Objective:
     needs_views: ClassVar[bool] = False  # a second (supercell) graph cache is needed
     needs_teacher: ClassVar[bool] = False  # teacher targets for the corpus are needed (``params.targets``)
     single_process: ClassVar[bool] = False  # cannot run data-parallel
+    requires: ClassVar[tuple[str, ...]] = ()  # objectives that must be on too (e.g. the one whose draws it reads)
 
     def __init__(self, params: Any):
         self.params = params
