@@ -13,7 +13,7 @@ from ssl_featurizer.site_analysis import coordination_labels, separation_scores,
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "studies"))
 from magnetism_analysis import load_site_moments  # noqa: E402
 
-sites = load_site_moments("kong2023", max_sites=150)  # whole materials, about 150 labelled sites
+sites = load_site_moments("kong2023", max_sites=80)  # whole materials, about 80 labelled sites
 print(len(sites), "sites;", len(sites.failures), "rows left out, each with its reason")
 # --8<-- [end:load]
 
