@@ -216,9 +216,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                          "verdict): add --exploratory, or leave them out for the nested comparison")
     from ssl_featurizer.bench.comparison import compare, load_table
 
-    task = load_table(data, args.target, args.structure_column, args.labels, args.site_index, args.group)
-    if args.limit:
-        task = task.subset(args.limit)
+    task = load_table(data, args.target, args.structure_column, args.labels, args.site_index, args.group,
+                      limit=args.limit or None)
     families = tuple(f for f in args.families.split(",") if f)
     report = compare(task, families=families, model=args.model, authors=args.authors, slow=args.slow,
                      repeats=args.repeats, folds=args.folds, out=args.out, cache_dir=args.cache_dir,
@@ -233,9 +232,8 @@ def _bench_exploratory(args: argparse.Namespace, data: str) -> int:
     from ssl_featurizer.bench import load_table, run_benchmark
     from ssl_featurizer.bench.report import markdown_table, summarise
 
-    task = load_table(data, args.target, args.structure_column, args.labels, args.site_index, args.group)
-    if args.limit:
-        task = task.subset(args.limit)
+    task = load_table(data, args.target, args.structure_column, args.labels, args.site_index, args.group,
+                      limit=args.limit or None)
     seeds_arg = args.seeds or "3"
     seeds = [int(s) for s in seeds_arg.split(",")] if "," in seeds_arg else int(seeds_arg)
     results = run_benchmark(task, (args.descriptors or "ssl:0,ssl:01,ssl:012,magpie").split(","),
@@ -334,7 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "cache); rerunning into it resumes")
     p.add_argument("--cache-dir", default=None, help="feature cache (default: OUT/features)")
     p.add_argument("--model", default="default", help=model_help)
-    p.add_argument("--limit", type=int, default=None, help="random subset of N rows (default: all rows)")
+    p.add_argument("--limit", type=int, default=None, help="a random sample of about N rows, drawn before decoding "
+                   "where it can be (default: all rows)")
     p.add_argument("--no-estimate", action="store_true", help="skip the cost estimate")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--exploratory", action="store_true",

@@ -506,8 +506,8 @@ def _table_row_id(row: dict, ids: str | None, default: str) -> str:
     return default if value in (None, "") else str(value)
 
 
-def read_structure_csv(path: str | Path, structure: str = "structure",
-                       ids: str | None = "id") -> tuple[list[dict[str, Any]], list[TableFailure]]:
+def read_structure_csv(path: str | Path, structure: str = "structure", ids: str | None = "id",
+                       select: Callable[[Any], Any] | None = None) -> tuple[list[dict[str, Any]], list[TableFailure]]:
     """Rows of a CSV file whose ``structure`` column holds structures as JSON text (``Structure.as_dict()`` or the
     corpus format), each decoded strictly (:func:`structure_from_object`: nothing a document names is imported).
 
@@ -515,6 +515,9 @@ def read_structure_csv(path: str | Path, structure: str = "structure",
         path: the CSV file (``.gz`` too), with a header row.
         structure: the column of structure JSON text.
         ids: the column naming each row (default ``id``; absent: ``<file>:<line>``).
+        select: called with a DataFrame of the well-formed rows, undecoded, returns the positions (or a boolean
+            mask) of the rows to keep: only those are decoded (a sample of a large file costs what the sample costs);
+            rows not selected are neither returned nor reported.
 
     Returns:
         ``(rows, failures)``: every row that decoded, as ``{column: text}`` with the column ``structure`` replaced
@@ -526,7 +529,7 @@ def read_structure_csv(path: str | Path, structure: str = "structure",
     import csv
 
     csv.field_size_limit(max(csv.field_size_limit(), MAX_JSON_CHARS))
-    rows, failures = [], []
+    records, failures = [], []
     with open_text(path) as fh:
         reader = csv.DictReader(fh)
         if reader.fieldnames is None or structure not in reader.fieldnames:
@@ -536,19 +539,19 @@ def read_structure_csv(path: str | Path, structure: str = "structure",
             if None in row or any(v is None for v in row.values()):
                 failures.append({"id": key, "reason": f"line {reader.line_num}: wrong number of fields"})
                 continue
-            _add_decoded(rows, failures, row, structure, key)
-    return rows, failures
+            records.append((row, key))
+    return _decode_records(records, failures, structure, select)
 
 
-def read_structure_jsonl(path: str | Path, structure: str = "structure",
-                         ids: str | None = "id") -> tuple[list[dict[str, Any]], list[TableFailure]]:
+def read_structure_jsonl(path: str | Path, structure: str = "structure", ids: str | None = "id",
+                         select: Callable[[Any], Any] | None = None) -> tuple[list[dict[str, Any]], list[TableFailure]]:
     """Rows of a JSON-lines file, one JSON object per line holding a structure (under ``structure``) and other
     fields (a target, a site index, …); structures decoded strictly, lines bounded to the JSON size limit.
 
     Returns:
-        ``(rows, failures)`` as :func:`read_structure_csv` (other fields keep their JSON values).
+        ``(rows, failures)`` as :func:`read_structure_csv` (other fields keep their JSON values; ``select`` too).
     """
-    rows, failures = [], []
+    records, failures = [], []
     with open_text(path, binary=True) as fh:
         for k, raw in enumerate(_bounded_lines(fh, MAX_JSON_CHARS)):
             label = f"{Path(path).name}:{k + 1}"
@@ -565,18 +568,29 @@ def read_structure_jsonl(path: str | Path, structure: str = "structure",
             if not isinstance(obj, dict) or structure not in obj:
                 failures.append({"id": label, "reason": f"line {k + 1}: not a JSON object with a {structure!r} entry"})
                 continue
-            _add_decoded(rows, failures, obj, structure, _table_row_id(obj, ids, label))
+            records.append((obj, _table_row_id(obj, ids, label)))
+    return _decode_records(records, failures, structure, select)
+
+
+def _decode_records(records: list[tuple[dict[str, Any], str]], failures: list[TableFailure], structure: str,
+                    select: Callable[[Any], Any] | None) -> tuple[list[dict[str, Any]], list[TableFailure]]:
+    """The ``(record, id)`` pairs ``select`` keeps, each with its ``structure`` field decoded strictly (and its
+    ``id``); a record that does not decode goes to ``failures`` with the reason."""
+    if select is not None:
+        import numpy as np
+        import pandas as pd
+
+        keep = np.asarray(select(pd.DataFrame([record for record, _ in records])))
+        positions = np.flatnonzero(keep) if keep.dtype == bool else np.sort(keep)
+        records = [records[k] for k in positions]
+    rows = []
+    for record, key in records:
+        obj, reason = structure_from_object(record[structure])
+        if obj is None:
+            failures.append({"id": key, "reason": f"{structure} could not be read: {reason}"})
+        else:
+            rows.append({**record, structure: obj, "id": key})
     return rows, failures
-
-
-def _add_decoded(rows: list[dict[str, Any]], failures: list[TableFailure], record: dict[str, Any], structure: str,
-                 key: str) -> None:
-    """Append ``record`` with its ``structure`` field decoded strictly (and its ``id``), or the reason it failed."""
-    obj, reason = structure_from_object(record[structure])
-    if obj is None:
-        failures.append({"id": key, "reason": f"{structure} could not be read: {reason}"})
-    else:
-        rows.append({**record, structure: obj, "id": key})
 
 
 def read_labels_csv(path: str | Path, target: str | None = None,

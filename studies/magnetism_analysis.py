@@ -47,7 +47,9 @@ def load_site_moments(subset: str = "ordered", data_dir: str | Path | None = Non
         subset: ``"all"`` (20,528 sites), ``"ordered"`` (sites of structures without partial occupancies,
             which the encoder requires) or ``"kong2023"`` (the sites labelled by Kong et al.).
         data_dir: the shared ``data`` folder (default: ``$SSL_FEATURIZER_SHARED/data`` or ``../shared/data``).
-        max_sites: keep a random set of whole materials totalling about this many sites.
+        max_sites: keep a random set of whole materials totalling about this many sites (drawn from the site
+            table before decoding, so only their structures are read; sites the subset leaves out, e.g. those of
+            partially occupied structures for ``"ordered"``, are not replaced).
         seed: seed of that random choice.
 
     Raises:
@@ -56,9 +58,7 @@ def load_site_moments(subset: str = "ordered", data_dir: str | Path | None = Non
     """
     if subset not in SUBSETS:
         raise ValueError(f"subset={subset!r}; choose from {sorted(SUBSETS)}")
-    task = load_task(SUBSETS[subset], data_dir)
-    if max_sites is not None:
-        task = task.subset(max_sites, seed=seed)
+    task = load_task(SUBSETS[subset], data_dir, limit=max_sites, seed=seed)
     return MagneticSites.from_task(task)
 
 

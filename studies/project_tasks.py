@@ -62,27 +62,37 @@ def corpus_file() -> Path:
     return shared_data_dir() / "mp2025" / "structures.jsonl.gz"
 
 
-def load_task(name: str, data_dir: str | Path | None = None) -> Task:
+def load_task(name: str, data_dir: str | Path | None = None, limit: int | None = None, seed: int = 0) -> Task:
     """Load a task of the project by name (:data:`TASK_NAMES`).
+
+    ``limit`` keeps a random sample of about that many rows (whole materials of a site task,
+    :func:`~ssl_featurizer.bench.tasks.sample_rows`), drawn before decoding: only the sample's structures are
+    decoded. (A matbench task is loaded whole and cut, since its official folds number the whole file.)
 
     Raises:
         FileNotFoundError: with the path that was looked for.
         ValueError: unknown name.
     """
-    from ssl_featurizer.bench.tasks import Task, failure_notes, load_matbench_file, read_structure_table
+    from ssl_featurizer.bench.tasks import Task, failure_notes, load_matbench_file, read_structure_table, sample_rows
 
     data = Path(data_dir) if data_dir else shared_data_dir()
     if name in SHARED_TASKS:
         file, target = SHARED_TASKS[name]
         path = _need(data / "tasks" / file)
-        df, failures = read_structure_table(path)
+        notes = []
+        if limit is None:
+            df, failures = read_structure_table(path)
+        else:
+            df, failures = read_structure_table(path, select=lambda frame: sample_rows(len(frame), limit, seed)[0])
+            notes = [f"random sample of {limit} source rows (seed {seed})"]
         return Task(name, list(df["structure"]), df[target].to_numpy(float), unit=target, failures=failures,
-                    notes=failure_notes(failures))
+                    notes=[*failure_notes(failures), *notes])
     if name in SITE_TASKS:
-        return _load_magndata_sites(name, data)
+        return _load_magndata_sites(name, data, limit, seed)
     if name in MATBENCH_TASKS:
         folder = Path(os.environ.get("MATMINER_DATA") or data / "matminer")
-        return load_matbench_file(_need(folder / f"{name}.json.gz"), name)
+        task = load_matbench_file(_need(folder / f"{name}.json.gz"), name)
+        return task if limit is None else task.subset(limit, seed)
     raise ValueError(f"unknown task {name!r}; known: {sorted(TASK_NAMES)}")
 
 
@@ -92,21 +102,29 @@ def _need(path: Path) -> Path:
     return path
 
 
-def _load_magndata_sites(name: str, data: Path) -> Task:
-    """MAGNDATA per-site moment sizes joined to their magnetic structures (see the data card, section 3a)."""
+def _load_magndata_sites(name: str, data: Path, limit: int | None = None, seed: int = 0) -> Task:
+    """MAGNDATA per-site moment sizes joined to their magnetic structures (see the data card, section 3a); with
+    ``limit``, whole materials of the site table drawn at random until about ``limit`` sites, and only their
+    structures decoded."""
     import pandas as pd
 
-    from ssl_featurizer.bench.tasks import Task, failure_notes, read_structure_table
+    from ssl_featurizer.bench.tasks import Task, failure_notes, read_structure_table, sample_rows
 
     _need(data / "tasks" / "magndata_structures.json.gz")
     _need(data / "tasks" / "magndata_site_moments.csv.gz")
-    table, failures = read_structure_table(data / "tasks" / "magndata_structures.json.gz")
-    structures = dict(zip(table["id"].astype(str), table["structure"]))
-    unreadable = {f["id"]: f["reason"] for f in failures}
-    failures: list[dict[str, Any]] = []
     sites = pd.read_csv(data / "tasks" / "magndata_site_moments.csv.gz", dtype={"id": str})
     if name.endswith("kong2023"):
         sites = sites[sites["in_kong2023"].astype(bool)]
+    notes = []
+    if limit is not None:
+        rows, note = sample_rows(len(sites), limit, seed, sites["id"].to_numpy())
+        sites, notes = sites.iloc[rows], [f"{note}, drawn from the site table before decoding"]
+    wanted = set(sites["id"])
+    table, failures = read_structure_table(data / "tasks" / "magndata_structures.json.gz",
+                                           select=lambda frame: frame["id"].astype(str).isin(wanted).to_numpy())
+    structures = dict(zip(table["id"].astype(str), table["structure"]))
+    unreadable = {f["id"]: f["reason"] for f in failures}
+    failures: list[dict[str, Any]] = []
     pairs, keep = [], []
     for row, (mid, k, element) in enumerate(zip(sites["id"], sites["site_index"], sites["element"])):
         s, k = structures.get(mid), int(k)
@@ -128,7 +146,7 @@ def _load_magndata_sites(name: str, data: Path) -> Task:
         failures.append({"id": mid, "site_index": k, "kind": kind, "reason": reason})
     sites = sites.iloc[keep]
     return Task(name, pairs, sites["magmom"].to_numpy(float), "site", sites["id"].to_numpy(), unit="|m| (μB)",
-                notes=["splits group sites by material", *failure_notes(failures)], failures=failures)
+                notes=["splits group sites by material", *failure_notes(failures), *notes], failures=failures)
 
 
 def dev_task(n: int, seed: int = 0) -> dict[str, Task]:

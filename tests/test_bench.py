@@ -18,7 +18,7 @@ from ssl_featurizer.cli import main
 @pytest.fixture(scope="module")
 def kvrh(shared_file):
     shared_file("tasks/kong2023_log_kvrh.json.gz")
-    return load_task("kong2023_log_kvrh", shared_file("README.md").parent).subset(60)
+    return load_task("kong2023_log_kvrh", shared_file("README.md").parent, limit=60)
 
 
 def test_structure_task_end_to_end(kvrh, tmp_path):
@@ -170,7 +170,7 @@ def test_scaler_is_fit_on_training_rows_only(kvrh):
 
 def test_site_task_groups_materials(shared_file):
     shared_file("tasks/magndata_site_moments.csv.gz")
-    task = load_task("magndata_site_moments", shared_file("README.md").parent).subset(80)
+    task = load_task("magndata_site_moments", shared_file("README.md").parent, limit=80)
     for _, train, test in splits(task, 2):
         assert not set(task.groups[train]) & set(task.groups[test])  # no material on both sides
     res = run_benchmark(task, ["ssl_site:01", "element_site", "ssl_site:0+element_site"], ("gbr",), seeds=2,

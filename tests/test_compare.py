@@ -107,6 +107,64 @@ def test_load_table_joins_a_folder_with_its_labels(tmp_path):
     assert kinds == ["no structure", "unreadable structure"]
 
 
+def _write_table(df: pd.DataFrame, path: Path) -> Path:
+    """``df`` (structures as dicts) as a matminer JSON dataframe, a CSV of JSON text or JSON lines, by suffix."""
+    if path.suffix == ".json":
+        path.write_text(json.dumps({"columns": list(df.columns), "index": list(range(len(df))),
+                                    "data": df.to_numpy().tolist()}))
+    elif path.suffix == ".csv":
+        df.assign(structure=[json.dumps(s) for s in df["structure"]]).to_csv(path, index=False)
+    else:
+        path.write_text("".join(json.dumps(row) + "\n" for row in df.to_dict(orient="records")))
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".json", ".csv", ".jsonl"])
+def test_limit_decodes_only_the_sample_and_draws_what_subset_draws(tmp_path, monkeypatch, suffix):
+    from ssl_featurizer import readers
+    from ssl_featurizer.bench.comparison import load_table
+
+    df = pd.DataFrame({"id": [f"m{k}" for k in range(20)], "y": np.arange(20.0),
+                       "structure": [_nacl(5.0 + 0.05 * k).as_dict() for k in range(20)]})
+    path = _write_table(df, tmp_path / f"data{suffix}")
+    whole = load_table(path, "y")
+    decoded = []
+    real = readers.structure_from_object
+
+    def counting(obj):
+        if not isinstance(obj, Structure):
+            decoded.append(obj)
+        return real(obj)
+
+    monkeypatch.setattr(readers, "structure_from_object", counting)
+    sample = load_table(path, "y", limit=5, seed=4)
+    assert len(decoded) == 5  # the 15 other structures are never decoded
+    expected = whole.subset(5, seed=4)
+    assert sample.y.tolist() == expected.y.tolist()
+    assert all(a == b for a, b in zip(sample.inputs, expected.inputs))
+    # a row the sample leaves out is not read, hence not reported; one it keeps is reported with its reason
+    broken = df.assign(structure=[{"lattice": "no"} if k == 0 else s for k, s in enumerate(df["structure"])])
+    path = _write_table(broken, tmp_path / f"broken{suffix}")
+    kept = expected.y.astype(int).tolist()
+    assert 0 not in kept
+    assert not load_table(path, "y", limit=5, seed=4).failures  # row 0 is not in seed 4's sample
+    broken = df.assign(structure=[{"lattice": "no"} if k == kept[0] else s for k, s in enumerate(df["structure"])])
+    sample = load_table(_write_table(broken, tmp_path / f"again{suffix}"), "y", limit=5, seed=4)
+    assert len(sample) == 4 and [f["id"] for f in sample.failures] == [f"m{kept[0]}"]
+
+
+def test_limit_of_a_grouped_site_table_keeps_whole_materials(tmp_path):
+    from ssl_featurizer.bench.comparison import load_table
+
+    rows = [{"id": f"m{k}-{i}", "material": f"m{k}", "structure": _nacl(5.0 + 0.05 * k).as_dict(), "site": i,
+             "m": float(10 * k + i)} for k in range(8) for i in range(2)]
+    path = _write_table(pd.DataFrame(rows), tmp_path / "sites.json")
+    whole = load_table(path, "m", site_index="site", group="material")
+    sample = load_table(path, "m", site_index="site", group="material", limit=5, seed=1)
+    assert sample.y.tolist() == whole.subset(5, seed=1).y.tolist()
+    assert len(sample) == 6 and all(list(sample.groups).count(g) == 2 for g in sample.groups)  # 3 whole materials
+
+
 def test_site_task_from_a_frame_is_grouped_by_structure():
     from ssl_featurizer.bench.comparison import task_from_frame
 
@@ -124,7 +182,7 @@ def kvrh40(shared_file):
     from project_tasks import load_task
 
     shared_file("tasks/kong2023_log_kvrh.json.gz")
-    return load_task("kong2023_log_kvrh").subset(40, seed=3)
+    return load_task("kong2023_log_kvrh", limit=40, seed=3)
 
 
 def test_compare_end_to_end_on_real_structures(kvrh40, tmp_path):

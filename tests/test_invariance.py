@@ -112,7 +112,7 @@ def test_gridsearch_on_labeled_task(shared_file):
 
     from ssl_featurizer.bench.tasks import read_structure_table
 
-    df = read_structure_table(shared_file("tasks/kong2023_log_kvrh.json.gz"))[0].iloc[:300]
+    df = read_structure_table(shared_file("tasks/kong2023_log_kvrh.json.gz"), select=lambda frame: np.arange(300))[0]
     pipe = Pipeline([("ssl", SSLStructureFeaturizer()), ("scale", StandardScaler()), ("krr", KernelRidge())])
     grid = GridSearchCV(pipe, {"ssl__layers": ["0", "01", "012"]}, cv=3, scoring="neg_mean_absolute_error")
     grid.fit(df["structure"], df["log10_kvrh"])

@@ -80,8 +80,13 @@ def test_unusable_rows_are_reported_with_reason(tiny_data):
     assert "element Xe in the site table" in f.loc[sites.table["id"].iloc[0], "reason"]
     assert "3 source rows left out" in " ".join(sites.task.notes)
     assert (sites.table["magmom"] > 0).all() and sites.table["element"].str.len().gt(0).all()
+    # a sample draws whole materials from the site table and decodes only theirs: each keeps all its usable sites,
+    # and only the sample's unusable rows are reported
     few = load_site_moments("all", folder, max_sites=5, seed=3)
-    assert 5 <= len(few) < n_good and len(few.failures) == 3
+    assert 0 < len(few) < n_good and set(few.failures["id"]) <= set(f.index)
+    for mid in set(few.table["id"]):
+        assert (few.table["id"] == mid).sum() == (sites.table["id"] == mid).sum()
+    assert len(few) + len(few.failures) >= 5 and "before decoding" in " ".join(few.task.notes)
 
 
 def test_site_task_subset_keeps_whole_materials(tiny_data):

@@ -24,7 +24,7 @@ FAST = {"max_epochs": 4, "patience": 2, "batch_size": 16, "width": 16, "n_conv":
 def kvrh(shared_file):
     """300 random rows of the log10 bulk modulus task."""
     shared_file("tasks/kong2023_log_kvrh.json.gz")
-    return load_task("kong2023_log_kvrh", shared_file("README.md").parent).subset(300, seed=1)
+    return load_task("kong2023_log_kvrh", shared_file("README.md").parent, limit=300, seed=1)
 
 
 @pytest.fixture(scope="module")

@@ -331,7 +331,7 @@ def task_from_frame(df: pd.DataFrame, structure: str = "structure", target: str 
 
 def load_table(data: str | Path, target: str | None = None, structure: str = "structure",
                labels: str | Path | None = None, site_index: str | None = None, group: str | None = None,
-               ids: str = "id") -> Task:
+               ids: str = "id", limit: int | None = None, seed: int = 0) -> Task:
     """A :class:`Task` from a file or folder of labelled structures, every structure decoded strictly.
 
     Args:
@@ -345,15 +345,28 @@ def load_table(data: str | Path, target: str | None = None, structure: str = "st
         site_index: a column of site indices (a site task; not with ``labels``).
         group: the column naming each row's material (site tasks; default: grouped by structure).
         ids: the column naming each row.
+        limit: keep a random sample of about ``limit`` rows (:func:`~ssl_featurizer.bench.tasks.sample_rows`:
+            whole materials of a site task). For a table (JSON dataframe, CSV, JSON lines) of a structure task, or
+            of a site task with ``group``, the sample is drawn among the source rows before decoding, so trying a
+            large file on a few rows costs what those rows cost; otherwise every row is decoded and the task is
+            then cut (:meth:`Task.subset`). Rows of the sample that cannot be used are in the failures.
+        seed: seed of the sample.
 
     Returns:
         The task; rows that could not be used (unreadable structure, label without structure, structure without
         label, target not a finite number) are in :attr:`Task.failures`.
     """
-    from ssl_featurizer.bench.tasks import read_structure_table
+    from ssl_featurizer.bench.tasks import read_structure_table, sample_rows
     from ssl_featurizer.readers import iter_records, read_labels_csv, read_structure_csv, read_structure_jsonl
 
     path = Path(data)
+    early = limit is not None and (site_index is None or group is not None)  # sample before decoding
+
+    def select(frame: pd.DataFrame) -> np.ndarray:
+        if group is not None and group not in frame.columns:
+            raise ValueError(f"{path}: no column {group!r}; the columns are {list(frame.columns)}")
+        return sample_rows(len(frame), limit, seed, None if group is None else frame[group].astype(str))[0]
+
     lower = path.name.lower()
     if labels is not None:
         if site_index is not None:
@@ -383,7 +396,8 @@ def load_table(data: str | Path, target: str | None = None, structure: str = "st
         if not inputs:
             raise ValueError(f"no labelled structure in {path} ({len(failures)} rows left out)")
         notes = [f"{len(failures)} source rows left out (failures)"] if failures else []
-        return Task(path.name, inputs, np.asarray(y), unit=target or "target", notes=notes, failures=failures)
+        task = Task(path.name, inputs, np.asarray(y), unit=target or "target", notes=notes, failures=failures)
+        return task if limit is None else task.subset(limit, seed)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file (or give --labels with a folder of structure files)")
     json_frame = lower.endswith((".json", ".json.gz"))
@@ -391,7 +405,7 @@ def load_table(data: str | Path, target: str | None = None, structure: str = "st
         raise ValueError(f"{path}: name the target column (--target)")
     name = path.name.split(".")[0]
     if json_frame:
-        df, failures = read_structure_table(path, structure)
+        df, failures = read_structure_table(path, structure, select if early else None)
         if target is None:
             numeric = [c for c in df.columns if c not in (structure, ids) and pd.api.types.is_numeric_dtype(df[c])]
             if len(numeric) != 1:
@@ -400,9 +414,9 @@ def load_table(data: str | Path, target: str | None = None, structure: str = "st
         df = df.assign(**{ids: df[ids] if ids in df.columns else df.index.astype(str)})
     else:
         if lower.endswith((".csv", ".csv.gz")):
-            rows, bad = read_structure_csv(path, structure, ids)
+            rows, bad = read_structure_csv(path, structure, ids, select if early else None)
         elif lower.endswith((".jsonl", ".jsonl.gz", ".ndjson")):
-            rows, bad = read_structure_jsonl(path, structure, ids)
+            rows, bad = read_structure_jsonl(path, structure, ids, select if early else None)
         else:
             raise ValueError(f"{path}: give a .json(.gz) matminer dataframe, a .csv(.gz), a .jsonl(.gz), or a folder "
                              "of structure files with --labels")
@@ -415,6 +429,10 @@ def load_table(data: str | Path, target: str | None = None, structure: str = "st
     task = task_from_frame(df, structure, target, name, site_index, group, ids)
     task.failures = failures + task.failures
     task.notes = [f"{len(task.failures)} source rows left out (failures)"] if task.failures else []
+    if limit is not None and not early:
+        return task.subset(limit, seed)
+    if early:
+        task.notes.append(f"random sample of about {limit} source rows (seed {seed}), drawn before decoding")
     return task
 
 

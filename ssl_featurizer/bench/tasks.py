@@ -15,6 +15,7 @@ task, a partially occupied structure) are never dropped silently: they are liste
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,20 +63,12 @@ class Task:
         """A random subset of about ``n`` rows (for quick runs and tests); official folds are dropped.
 
         With ``groups`` (site tasks), whole materials are drawn in random order until ``n`` rows are
-        reached, so a material keeps all its sites and the subset may exceed ``n`` by part of one material.
+        reached, so a material keeps all its sites and the subset may exceed ``n`` by part of one material
+        (:func:`sample_rows`).
         """
         if n >= len(self):
             return self
-        rng = np.random.default_rng(seed)
-        if self.groups is None:
-            idx = np.sort(rng.choice(len(self), n, replace=False))
-            note = f"random subset of {n} rows (seed {seed})"
-        else:
-            names, inverse, counts = np.unique(self.groups, return_inverse=True, return_counts=True)
-            order = rng.permutation(len(names))
-            k = int(np.searchsorted(np.cumsum(counts[order]), n)) + 1
-            idx = np.flatnonzero(np.isin(inverse, order[:k]))
-            note = f"random subset of {k} materials, {len(idx)} rows (seed {seed}, target {n} rows)"
+        idx, note = sample_rows(len(self), n, seed, self.groups)
         return Task(f"{self.name}[{n}]", [self.inputs[i] for i in idx], self.y[idx], self.level,
                     None if self.groups is None else self.groups[idx], None, self.unit, [*self.notes, note],
                     list(self.failures), (self, idx))
@@ -105,12 +98,40 @@ class Task:
         return cls(name, list(zip(df[structure_col], df[site_col].astype(int))), y, "site", groups)
 
 
-def read_structure_table(path: str | Path, column: str = "structure") -> tuple[Any, list[dict[str, Any]]]:
+def sample_rows(n_rows: int, n: int, seed: int = 0, groups: Any = None) -> tuple[np.ndarray, str]:
+    """Sorted positions of a random sample of about ``n`` of ``n_rows`` rows, and a note saying what was drawn.
+
+    Without ``groups``: ``n`` rows drawn without replacement. With ``groups`` (one label per row, e.g. the material
+    of a site), whole groups are drawn in random order until ``n`` rows are reached, so the sample may exceed ``n``
+    by part of one group. ``n >= n_rows`` keeps every row. The same ``(n_rows, n, seed, groups)`` always draw the
+    same rows, whether the rows are decoded yet or not (:meth:`Task.subset`, the ``limit`` of the loaders).
+    """
+    if n >= n_rows:
+        return np.arange(n_rows), f"all {n_rows} rows"
+    rng = np.random.default_rng(seed)
+    if groups is None:
+        return np.sort(rng.choice(n_rows, n, replace=False)), f"random subset of {n} rows (seed {seed})"
+    names, inverse, counts = np.unique(np.asarray(groups), return_inverse=True, return_counts=True)
+    order = rng.permutation(len(names))
+    k = int(np.searchsorted(np.cumsum(counts[order]), n)) + 1
+    idx = np.flatnonzero(np.isin(inverse, order[:k]))
+    return idx, f"random subset of {k} materials, {len(idx)} rows (seed {seed}, target {n} rows)"
+
+
+def read_structure_table(path: str | Path, column: str = "structure",
+                         select: Callable[[Any], Any] | None = None) -> tuple[Any, list[dict[str, Any]]]:
     """A matminer JSON DataFrame whose ``column`` is decoded row by row; rows that fail are reported.
 
     Each entry is decoded on its own by the strict decoder (:func:`ssl_featurizer.readers.structure_from_object`),
     never by monty's generic decoder (which imports the modules a document names, and would lose every row to
     one bad entry).
+
+    Args:
+        path: the file (``.json`` or ``.json.gz``, ``orient='split'``).
+        column: the structure column.
+        select: called with the undecoded DataFrame, returns the positions (or a boolean mask) of the rows to keep;
+            only those are decoded (a sample, or chosen ids, of a large file costs what the kept rows cost). Rows
+            not selected are neither returned nor reported.
 
     Returns:
         ``(df, failures)``: the decoded rows (original index kept) and one
@@ -125,6 +146,11 @@ def read_structure_table(path: str | Path, column: str = "structure") -> tuple[A
     if not (isinstance(raw, dict) and {"columns", "index", "data"} <= raw.keys()):
         raise ValueError(f"{path}: not a matminer JSON DataFrame (orient='split': 'columns', 'index', 'data')")
     df = pd.DataFrame(raw["data"], index=raw["index"], columns=raw["columns"])
+    if column not in df.columns:
+        raise ValueError(f"{path}: no column {column!r}; the columns are {list(df.columns)}")
+    if select is not None:
+        keep = np.asarray(select(df))
+        df = df[keep] if keep.dtype == bool else df.iloc[np.sort(keep)]
     decoded, failures = [], []
     for label, item in zip(df.index, df[column]):
         key = df.at[label, "id"] if "id" in df.columns else label
