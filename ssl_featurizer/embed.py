@@ -163,7 +163,7 @@ def embed_graphs(model: PretrainedModel, graphs: Sequence[CrystalGraph], layers:
     out: list[np.ndarray] = []
     for part in batch_slices([g.n_edges for g in graphs], batch_size, max_edges):
         batch = collate_graphs(graphs[part])
-        vectors = getattr(batch, "vector", None)
+        vectors = batch.vector
         if model.encoder.needs_vectors and vectors is None:
             raise ValueError(f"{model.name} reads bond angles: build its graphs with vectors=True")
         hs = model.encoder(model.node_table[batch.z], batch.edge_index, batch.distance.to(model.node_table.dtype),

@@ -40,7 +40,7 @@ from ssl_featurizer.encoder.layers import CGConv, GaussianExpansion
 from ssl_featurizer.featurizers import DEFAULT_LAYERS
 from ssl_featurizer.featurizers.base import check_errors
 from ssl_featurizer.featurizers.inputs import as_structure_list
-from ssl_featurizer.graph.batch import collate_graphs
+from ssl_featurizer.graph.batch import collate_graphs, graph_mean
 from ssl_featurizer.graph.crystal_graph import CrystalGraph, GraphConfig
 from ssl_featurizer.graph.elements import load_element_table
 from ssl_featurizer.models.registry import DEFAULT_MODEL, PretrainedModel, load_model
@@ -86,9 +86,7 @@ class NEGNNNet(nn.Module):
         h = self.embedding(x)
         for conv, norm in zip(self.convs, self.norms):
             h = F.softplus(norm(conv(h, edge_index, edge_attr)))
-        counts = torch.bincount(batch, minlength=n_graphs).clamp_(min=1).to(h.dtype)
-        pooled = torch.zeros(n_graphs, h.shape[1], dtype=h.dtype).index_add_(0, batch, h) / counts[:, None]
-        return self.head(pooled).squeeze(-1)
+        return self.head(graph_mean(h, batch, n_graphs)).squeeze(-1)
 
 
 @dataclass

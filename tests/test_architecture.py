@@ -299,3 +299,20 @@ def test_the_floor_plan_in_the_docs_names_every_layer_entry():
             short = prefix.rpartition(".")[2] if prefix != "ssl_featurizer" else "ssl_featurizer"
             is_package = (PACKAGE / short).is_dir() if prefix != "ssl_featurizer" else False
             assert (f"{short}/" if is_package else short) in row, f"layer {index} row does not name {prefix}"
+
+
+def test_torch_geometric_is_neither_required_nor_imported_outside_the_sevennet_adapter():
+    """torch-geometric is not a requirement (its import alone costs seconds per process: every CLI call, every Dask
+    worker): no module of the library imports it, except the SevenNet adapter, whose own package needs it."""
+    import tomllib
+
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert not any(r.startswith("torch-geometric") for r in requires)
+    importers = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(n.split(".")[0] == "torch_geometric" for n in names):
+                importers.append(path.relative_to(ROOT).as_posix())
+    assert importers == ["ssl_featurizer/models/sevennet.py"]

@@ -1,14 +1,54 @@
-"""Collate crystal graphs into one PyG ``Batch`` (disjoint union), without a Python loop per edge."""
+"""Collate crystal graphs into one :class:`GraphBatch` (disjoint union), without a Python loop per edge.
+
+The batch is a plain container of tensors in PyG's naming (``z``, ``edge_index``, ``distance``, ``batch``, ``ptr``),
+so code written against ``torch_geometric.data.Batch`` reads the same; importing PyG is not needed (it costs several
+seconds per process, paid by every CLI call and every worker).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch_geometric.data import Batch
+from torch import Tensor
 
 from ssl_featurizer.graph.crystal_graph import CrystalGraph
+
+
+@dataclass
+class GraphBatch:
+    """Several crystal graphs as one disjoint graph.
+
+    Shapes:
+        ``z`` (N,) atomic numbers; ``edge_index`` (2, E) global node indices (source, target); ``distance`` (E,);
+        ``batch`` (N,) graph of each atom; ``ptr`` (B+1,) first atom of each graph (and N); ``vector`` (E, 3) bond
+        vectors (target → source neighbour image) when the graphs hold them, else None.
+    """
+
+    z: Tensor
+    edge_index: Tensor
+    distance: Tensor
+    batch: Tensor
+    ptr: Tensor
+    vector: Tensor | None = None
+
+    @property
+    def num_graphs(self) -> int:
+        return len(self.ptr) - 1
+
+    def to(self, device: torch.device | str) -> GraphBatch:
+        """The batch with every tensor on ``device``."""
+        return GraphBatch(*(None if t is None else t.to(device) for t in (self.z, self.edge_index, self.distance,
+                                                                          self.batch, self.ptr, self.vector)))
+
+
+def graph_mean(values: Tensor, batch: Tensor, n_graphs: int) -> Tensor:
+    """Mean of ``values`` (N, ...) over the atoms of each graph: (B, ...); a graph without atoms gets zeros."""
+    counts = torch.bincount(batch, minlength=n_graphs).clamp_(min=1).to(values.dtype)
+    total = torch.zeros((n_graphs, *values.shape[1:]), dtype=values.dtype, device=values.device)
+    return total.index_add_(0, batch, values) / counts.view(-1, *([1] * (values.dim() - 1)))
 
 
 def collate_arrays(
@@ -17,8 +57,8 @@ def collate_arrays(
     distances: np.ndarray,
     n_atoms: np.ndarray,
     n_edges: np.ndarray,
-) -> Batch:
-    """Make a PyG ``Batch`` from already concatenated per-graph arrays.
+) -> GraphBatch:
+    """Make a :class:`GraphBatch` from already concatenated per-graph arrays.
 
     Args:
         atomic_numbers: ``(N,)`` all graphs' atoms, graph after graph.
@@ -28,25 +68,23 @@ def collate_arrays(
         n_edges: ``(B,)`` edges per graph.
 
     Returns:
-        ``Batch`` with ``z`` (N,), ``edge_index`` (2, E) global indices, ``distance`` (E,),
+        ``GraphBatch`` with ``z`` (N,), ``edge_index`` (2, E) global indices, ``distance`` (E,),
         ``batch`` (N,) graph of each atom, and ``ptr`` (B+1,).
     """
     n_atoms = np.asarray(n_atoms, dtype=np.int64)
     ptr = np.concatenate(([0], np.cumsum(n_atoms)))
     shift = np.repeat(ptr[:-1], np.asarray(n_edges, dtype=np.int64))
-    batch = Batch(
+    return GraphBatch(
         z=torch.from_numpy(np.asarray(atomic_numbers, dtype=np.int64)),
         edge_index=torch.from_numpy(np.asarray(edge_index, dtype=np.int64) + shift[None, :]),
         distance=torch.from_numpy(np.asarray(distances, dtype=np.float32)),
         batch=torch.from_numpy(np.repeat(np.arange(len(n_atoms)), n_atoms)),
         ptr=torch.from_numpy(ptr),
     )
-    batch._num_graphs = len(n_atoms)
-    return batch
 
 
-def collate_graphs(graphs: Sequence[CrystalGraph]) -> Batch:
-    """Collate a list of :class:`CrystalGraph` into one ``Batch`` (see :func:`collate_arrays`), with ``vector``
+def collate_graphs(graphs: Sequence[CrystalGraph]) -> GraphBatch:
+    """Collate a list of :class:`CrystalGraph` into one :class:`GraphBatch` (see :func:`collate_arrays`), with ``vector``
     ``(E, 3)`` when every graph holds its edge vectors."""
     if not graphs:
         raise ValueError("cannot collate an empty list of graphs")

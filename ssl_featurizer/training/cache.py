@@ -185,7 +185,8 @@ class GraphStore:
         return self.atom_ptr[idx + 1] - self.atom_ptr[idx]
 
     def batch(self, indices: Sequence[int]):
-        """Collate the graphs at ``indices`` into one PyG ``Batch`` (with ``vector`` (E, 3) if cached)."""
+        """Collate the graphs at ``indices`` into one :class:`~ssl_featurizer.graph.batch.GraphBatch` (with
+        ``vector`` (E, 3) if cached)."""
         idx = np.asarray(indices, dtype=np.int64)
         if idx.size == 0:  # a data-parallel rank with no share of a small last batch
             b = collate_arrays(self.z[:0], np.zeros((2, 0), np.int64), self.dist[:0], np.zeros(0, np.int64),

@@ -290,7 +290,7 @@ class Pretrainer:
         step = Step(indices=indices[mine], x=self.table[b.z].masked_fill(masked[:, None], 0.0), z=b.z, masked=masked,
                     edge_index=b.edge_index, distance=b.distance, encoder_distance=b.distance,
                     group=self.group[b.z], period=self.period[b.z], batch=b.batch, n_graphs=len(mine),
-                    vector=getattr(b, "vector", None), encoder_vector=getattr(b, "vector", None), global_atoms=atoms, n_global_atoms=int(atom_ptr[-1]),
+                    vector=b.vector, encoder_vector=b.vector, global_atoms=atoms, n_global_atoms=int(atom_ptr[-1]),
                     normalizers=normalizers)
         for objective in self.objectives:  # random draws in the objectives' fixed order
             objective.prepare(step, rng, self.resources)

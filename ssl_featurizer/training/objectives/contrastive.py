@@ -74,16 +74,17 @@ class Contrastive(Objective):
         masked = torch.from_numpy(mask_atoms(v.batch.numpy(), resources.mask_fraction, rng))
         step.extra["view"] = {"x": resources.table[v.z].masked_fill(masked[:, None], 0.0),
                               "edge_index": v.edge_index, "distance": v.distance, "batch": v.batch,
-                              "vector": getattr(v, "vector", None)}
+                              "vector": v.vector}
 
     def loss(self, head: nn.Module, step: Step, encoder: nn.Module) -> dict[str, Tensor]:
         import torch
-        from torch_geometric.utils import scatter
+
+        from ssl_featurizer.graph.batch import graph_mean
 
         view = step.extra["view"]
         h_view = encoder(view["x"], view["edge_index"], view["distance"], vectors=view["vector"])[-1]
-        g1 = scatter(step.h, step.batch, dim=0, dim_size=step.n_graphs, reduce="mean")
-        g2 = scatter(h_view, view["batch"], dim=0, dim_size=step.n_graphs, reduce="mean")
+        g1 = graph_mean(step.h, step.batch, step.n_graphs)
+        g2 = graph_mean(h_view, view["batch"], step.n_graphs)
         loss, correct = nt_xent(head(g1), head(g2), self.params.temperature)
         return {"loss": self.params.weight * loss, "contrastive_loss": loss.detach(),
                 "contrastive_correct": correct, "contrastive_count": torch.tensor(step.n_graphs)}

@@ -58,10 +58,11 @@ class DenoisePositions(Objective):
 
     def loss(self, head: nn.Module, step: Step, encoder: nn.Module) -> dict[str, Tensor]:
         import torch
-        from torch_geometric.utils import scatter
+
+        from ssl_featurizer.graph.batch import graph_mean
 
         noise, sigma = step.extra["noise"], step.extra["noise_sigma"]
-        target = -(noise - scatter(noise, step.batch, dim=0, dim_size=step.n_graphs, reduce="mean")[step.batch])
+        target = -(noise - graph_mean(noise, step.batch, step.n_graphs)[step.batch])
         target = target / sigma
         src, dst = step.edge_index
         length = torch.linalg.vector_norm(step.encoder_vector, dim=1, keepdim=True)
