@@ -5,10 +5,13 @@ from __future__ import annotations
 import copy
 import gzip
 import json
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from magnetism import main
 from magnetism_analysis import load_site_moments
 from project_tasks import load_task
@@ -203,3 +206,16 @@ def test_input_element_classes():
     # table v2 (cgcnn-ssl-mp2025@1.1) gives every element its own row
     assert list(input_element_classes(["Tb", "Dy", "Gd", "Nd", "Pr"], model="cgcnn-ssl-mp2025@1.1")) == [
         "Tb", "Dy", "Gd", "Nd", "Pr"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), min_size=1, max_size=40))
+def test_balanced_accuracy_is_sklearns(pairs):
+    from sklearn.metrics import balanced_accuracy_score
+
+    from ssl_featurizer.site_analysis.scores import balanced_accuracy
+
+    y_true, y_pred = (np.array([f"c{v}" for v in column]) for column in zip(*pairs))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # sklearn warns when a predicted class is absent from y_true
+        assert balanced_accuracy(y_true, y_pred) == pytest.approx(balanced_accuracy_score(y_true, y_pred))
