@@ -11,7 +11,8 @@ number of epochs; :data:`RUNS` says what each changes:
   (:func:`ssl_featurizer.training.teacher.build_teacher_targets`);
 - ``angular``: bond-angle moments (16 channels, degrees 0–4) before every convolution
   (:class:`ssl_featurizer.encoder.layers.AngularMoments`);
-- ``width128`` / ``depth7``: the scaling axes of width and depth;
+- ``width128`` / ``depth7`` / ``epochs48``: the scaling axes of width, depth and training length (48 epochs: 3
+  times the control's steps, its learning-rate schedule stretched to them);
 - ``positions``: adds position denoising (each displaced atom predicts its way back, an equivariant target that
   asks for directions: :mod:`ssl_featurizer.training.objectives.positions`); ``angular_positions``: both the
   bond-angle moments and that target.
@@ -42,7 +43,7 @@ MODELS = ROOT / "studies" / "results" / "distill_study" / "models"
 #: what each run adds to the control recipe (``distilled`` also gets ``--distill-targets``, computed when needed)
 RUNS = {"control": [], "distilled": [], "angular": ["--angular-channels", "16"], "width128": ["--width", "128"],
         "depth7": ["--depth", "7"], "positions": ["--denoise-positions"],
-        "angular_positions": ["--angular-channels", "16", "--denoise-positions"]}
+        "angular_positions": ["--angular-channels", "16", "--denoise-positions"], "epochs48": ["--epochs", "48"]}
 
 
 def subset_corpus(corpus: Path, every: int) -> Path:

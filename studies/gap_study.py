@@ -71,6 +71,7 @@ LEVERS = {
     "short-depth7": "the ssl menu of the short control recipe at depth 7",
     "short-positions": "the ssl menu of the short control recipe plus position denoising",
     "short-angular_positions": "the ssl menu of the short run with bond-angle moments and position denoising",
+    "short-epochs48": "the ssl menu of the short control recipe trained 3 times as long (48 epochs, the same subset)",
     # the corpus-size axis at fixed compute: the control recipe and steps on every N-th corpus structure
     **{f"corpus-every{n}": f"the ssl menu of the control recipe at the same steps on every {n}-th corpus structure"
        for n in CORPUS_AXIS},
@@ -78,7 +79,7 @@ LEVERS = {
 #: the development models of studies/distill_study.py
 SHORT_RUNS = ROOT / "studies" / "results" / "distill_study" / "models"
 #: the short runs that change one thing of the control recipe at the control's corpus and epochs (``--every 40``)
-ENCODER_AXES = ("distilled", "angular", "width128", "depth7", "positions", "angular_positions")
+ENCODER_AXES = ("distilled", "angular", "width128", "depth7", "positions", "angular_positions", "epochs48")
 #: structures whose featurization is timed per encoder (the first of the development set), batch and repeats
 COST_N, COST_BATCH, COST_REPEATS = 100, 64, 2
 
