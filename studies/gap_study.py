@@ -305,13 +305,16 @@ def short_run_cards() -> dict[str, dict]:
 
 
 def recipe_change(card: dict) -> str:
-    """What a short run's card says it adds to the control recipe (5 × 64, no angles, no distillation), as
+    """What a short run's card says it adds to the control recipe (5 × 64, no angles, no position denoising, no
+    distillation), as
     `` (+ ...)``, or nothing."""
     e, enabled = card["encoder"], card["training"]["objectives"]["enabled"]
     changes = [f"width {e['width']}"] if e["width"] != 64 else []
     changes += [f"depth {e['n_layers']}"] if e["n_layers"] != 5 else []
     if e.get("angular_channels"):
         changes.append(f"bond-angle moments, {e['angular_channels']} channels")
+    if "denoise_positions" in enabled:
+        changes.append("position denoising")
     if "distill" in enabled:
         teacher = card.get("label_overlap", {}).get("inherited_from", "a teacher").split(" (")[0]
         changes.append(f"distillation from {teacher}")
