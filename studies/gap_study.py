@@ -80,6 +80,9 @@ LEVERS = {
 SHORT_RUNS = ROOT / "studies" / "results" / "distill_study" / "models"
 #: the short runs that change one thing of the control recipe at the control's corpus and epochs (``--every 40``)
 ENCODER_AXES = ("distilled", "angular", "width128", "depth7", "positions", "angular_positions", "epochs48")
+#: the 2.0 recipe at increasing training compute, the points of the compute fit (:func:`compute_fit`): the short
+#: control, the same 3 times as long, and 2.0 itself (its full run on the whole corpus)
+COMPUTE_CURVE = ("short-control", "short-epochs48", "ours")
 #: structures whose featurization is timed per encoder (the first of the development set), batch and repeats
 COST_N, COST_BATCH, COST_REPEATS = 100, 64, 2
 
@@ -304,6 +307,13 @@ def short_run_cards() -> dict[str, dict]:
     return {f: json.loads(path.read_text()) for f, path in cards.items() if path.exists()}
 
 
+def trained_cards() -> dict[str, dict]:
+    """The short runs' cards and the default's (``ours``): every family whose training compute is measured."""
+    from ssl_featurizer.models.catalog import DEFAULT_MODEL, read_card
+
+    return {**short_run_cards(), "ours": read_card(DEFAULT_MODEL)}
+
+
 def recipe_change(card: dict) -> str:
     """What a short run's card says it adds to the control recipe (5 × 64, no angles, no position denoising, no
     distillation), as
@@ -380,7 +390,7 @@ def training_compute(n_dev: int, families: list[str]) -> pd.DataFrame:
 
     rows = ResultRows(OUT / "compute.csv")
     done = {f for (f,) in rows.done("family")}
-    cards = short_run_cards()
+    cards = trained_cards()
     todo = [f for f in families if f in cards and f not in done]
     if todo:
         torch.set_num_threads(1)
@@ -426,6 +436,51 @@ def compute_curve(summary: pd.DataFrame, compute: pd.DataFrame) -> Path | None:
                       "development MAE against training compute")
 
 
+def compute_fit(summary: pd.DataFrame, compute: pd.DataFrame) -> pd.DataFrame:
+    """Per target, the power law ``MAE = a · C^b`` through the :data:`COMPUTE_CURVE` points measured so far (least
+    squares in log–log; ``C`` = encoder CPU hours of training: structures trained on × the control's measured CPU
+    seconds per structure, :func:`training_compute`), and the compute at which
+    it reaches half the ours → SevenNet-0 gap (the goal), as CPU hours and as a multiple of 2.0's. Empty before two
+    points are in; no extrapolation when the MAE does not fall with compute."""
+    seen = dict(zip(compute.family, compute.structures_seen)) if len(compute) else {}
+    if COMPUTE_CURVE[0] not in seen:
+        return pd.DataFrame()
+    # one architecture along the curve: its cost per structure measured once (the control's), so the points differ
+    # by the structures trained on only, not by the load of the machine when each was timed
+    per_structure = float(compute.set_index("family").loc[COMPUTE_CURVE[0], "cpu_s_per_structure"])
+    hours = {f: seen[f] * per_structure / 3600 for f in COMPUTE_CURVE if f in seen}
+    out = []
+    for target in TARGETS:
+        rows = summary[summary.target == target].set_index("family")
+        points = [f for f in COMPUTE_CURVE if f in rows.index and f in hours]
+        if len(points) < 2 or "ours" not in rows.index or PEER not in rows.index:
+            continue
+        b, log_a = np.polyfit(np.log([hours[f] for f in points]), np.log(rows.loc[points, "mae"]), 1)
+        goal = rows.loc["ours", "mae"] - 0.5 * (rows.loc["ours", "mae"] - rows.loc[PEER, "mae"])
+        needed = float(np.exp((np.log(goal) - log_a) / b)) if b < 0 else np.nan
+        out.append({"target": target, "points": ",".join(points), "exponent": b, "goal_mae": goal,
+                    "hours_needed": needed, "times_ours": needed / hours["ours"] if "ours" in hours else np.nan,
+                    "seen_by_peer": target in SEEN_BY_PEER})
+    return pd.DataFrame(out)
+
+
+def fit_text(fit: pd.DataFrame) -> str:
+    """The docs paragraph of :func:`compute_fit`."""
+    if fit.empty:
+        return ""
+    parts = []
+    for r in fit.itertuples():
+        where = (f"reaches the half-gap MAE {r.goal_mae:.4f} at about {r.hours_needed:,.3g} encoder CPU hours, "
+                 f"{r.times_ours:,.3g} × 2.0's training" if np.isfinite(r.hours_needed)
+                 else "does not fall with compute (no extrapolation)")
+        parts.append(f"`{r.target}`{' (seen by SevenNet-0)' if r.seen_by_peer else ''}: MAE ∝ C^{r.exponent:.3f}, "
+                     f"which {where}")
+    points = fit.points.iloc[0].replace(",", ", ")
+    return ("**Compute fit** (the 2.0 recipe at increasing training compute C — " + points + f"; {len(fit.points.iloc[0].split(','))} "
+            "points, a straight line in log–log, so an order-of-magnitude reading, not a forecast): "
+            + "; ".join(parts) + ".")
+
+
 def main() -> None:
     cli = script_parser(__doc__, cache_dir=True)
     cli.add_argument("--n-dev", type=int, default=2000, help="development structures (default: %(default)s)")
@@ -447,7 +502,10 @@ def main() -> None:
     summary, comparisons = closure(results), paired(results)
     summary.to_csv(OUT / "summary.csv", index=False)
     comparisons.to_csv(OUT / "comparisons.csv", index=False)
-    write_block(PAGE, "gap-study", table(summary, comparisons, args.n_dev, costs))
+    fit = compute_fit(summary, ResultRows(OUT / "compute.csv").frame())
+    fit.to_csv(OUT / "compute_fit.csv", index=False)
+    block = table(summary, comparisons, args.n_dev, costs)
+    write_block(PAGE, "gap-study", block + ("\n\n" + fit_text(fit) if len(fit) else ""))
     corpus_curve(summary)
     compute_curve(summary, ResultRows(OUT / "compute.csv").frame())
     print(summary.to_string(index=False))
