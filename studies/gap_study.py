@@ -332,10 +332,11 @@ def recipe_change(card: dict) -> str:
 
 
 def mae_figure(summary: pd.DataFrame, xs: dict[str, float], xlabel: str, path: Path, title: str,
-               line: str | None = None) -> Path:
+               line: str | None = None, fits: dict[str, tuple[list, list]] | None = None) -> Path:
     """Development MAE (± sd over splits) of the families in ``xs`` against their x, one panel per target, with
     ours (2.0, a full run) and SevenNet-0 as horizontal lines; joined as one curve labelled ``line``, or, without
-    ``line``, as separate points named by their family. The x axis is logarithmic when x spans more than 5×."""
+    ``line``, as separate points named by their family; ``fits`` (target → x, y) drawn as a thin dashed curve. The
+    x axis is logarithmic when x spans more than 5×."""
     from ssl_featurizer.plotting import pyplot, save_figure
 
     plt = pyplot()
@@ -354,8 +355,13 @@ def mae_figure(summary: pd.DataFrame, xs: dict[str, float], xlabel: str, path: P
         for family, style in (("ours", "--"), (PEER, ":")):
             if family in rows.index:
                 ax.axhline(rows.loc[family, "mae"], linestyle=style, color="grey", label=family)
+        if fits and target in fits:
+            ax.plot(*fits[target], linestyle="--", linewidth=0.8, color="tab:red", label="compute fit (2.0 recipe)")
         if max(xs.values()) > 5 * min(xs.values()):
+            from matplotlib.ticker import NullFormatter
+
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())  # decades only: minor labels collide
         ax.set_xlabel(xlabel)
         ax.set_ylabel(f"{target} MAE (development)")
         ax.legend(fontsize=8)
@@ -426,14 +432,23 @@ def short_run_folder(family: str) -> str:
 
 
 def compute_curve(summary: pd.DataFrame, compute: pd.DataFrame) -> Path | None:
-    """Development MAE of every short run against its measured training compute (:func:`training_compute`), with
-    ours (2.0, a full run) and SevenNet-0 as lines; None before two runs are measured."""
+    """Development MAE of every short run and of 2.0 against its measured training compute
+    (:func:`training_compute`), with ours and SevenNet-0 as lines and the compute fit (:func:`compute_fit`) over
+    its curve's points; None before two runs are measured."""
     hours = dict(zip(compute.family, compute.cpu_hours)) if len(compute) else {}
-    points = {f: hours[f] for f in short_run_cards() if f in set(summary.family) and f in hours}
+    points = {f: hours[f] for f in trained_cards() if f in set(summary.family) and f in hours}
     if len(points) < 2:
         return None
+    fits = {}
+    fit = compute_fit(summary, compute)
+    for r in fit.itertuples():  # the fitted line over the curve's points (exponent and intercept re-derived)
+        xs = [hours[f] for f in r.points.split(",") if f in hours]
+        mae = summary[(summary.target == r.target) & summary.family.isin(r.points.split(","))].set_index("family").mae
+        log_a = float(np.mean(np.log(mae.loc[r.points.split(",")]) - r.exponent * np.log(xs)))
+        grid = np.geomspace(min(xs), max(xs), 20)
+        fits[r.target] = (list(grid), list(np.exp(log_a) * grid ** r.exponent))
     return mae_figure(summary, points, "training compute (encoder CPU hours, measured)", COMPUTE_FIGURE,
-                      "development MAE against training compute")
+                      "development MAE against training compute", fits=fits)
 
 
 def compute_fit(summary: pd.DataFrame, compute: pd.DataFrame) -> pd.DataFrame:
