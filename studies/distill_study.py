@@ -13,6 +13,8 @@ number of epochs; :data:`RUNS` says what each changes:
   (:class:`ssl_featurizer.encoder.layers.AngularMoments`);
 - ``width128`` / ``depth7`` / ``epochs48``: the scaling axes of width, depth and training length (48 epochs: 3
   times the control's steps, its learning-rate schedule stretched to them);
+- ``distilled_w3`` / ``denoise_w3``: the objective-weight axis, the distillation loss (with the distill
+  objective) or the coordinate-denoising loss weighted 3 instead of 1;
 - ``positions``: adds position denoising (each displaced atom predicts its way back, an equivariant target that
   asks for directions: :mod:`ssl_featurizer.training.objectives.positions`); ``angular_positions``: both the
   bond-angle moments and that target.
@@ -40,10 +42,11 @@ from common import script_parser
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "studies" / "cache" / "distill_study"  # corpus subset, graph cache, targets, runs: not committed
 MODELS = ROOT / "studies" / "results" / "distill_study" / "models"
-#: what each run adds to the control recipe (``distilled`` also gets ``--distill-targets``, computed when needed)
+#: what each run adds to the control recipe (``distilled*`` also get ``--distill-targets``, computed when needed)
 RUNS = {"control": [], "distilled": [], "angular": ["--angular-channels", "16"], "width128": ["--width", "128"],
         "depth7": ["--depth", "7"], "positions": ["--denoise-positions"],
-        "angular_positions": ["--angular-channels", "16", "--denoise-positions"], "epochs48": ["--epochs", "48"]}
+        "angular_positions": ["--angular-channels", "16", "--denoise-positions"], "epochs48": ["--epochs", "48"],
+        "distilled_w3": ["--distill-weight", "3"], "denoise_w3": ["--denoise-weight", "3"]}
 
 
 def subset_corpus(corpus: Path, every: int) -> Path:
@@ -83,7 +86,7 @@ def main() -> None:
     for run in runs:
         out = WORK / f"run_{run}_every{args.every}"
         extra = list(RUNS[run])
-        if run == "distilled":  # the teacher's targets: computed once, only for the run that uses them
+        if run.startswith("distilled"):  # the teacher's targets: computed once, only for the runs that use them
             targets = build_teacher_targets(corpus, WORK / f"targets_every{args.every}", teacher="sevennet-0",
                                             layers="12345", dims=args.dims, progress=True)
             extra += ["--distill-targets", os.path.relpath(targets)]

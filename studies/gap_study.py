@@ -72,6 +72,8 @@ LEVERS = {
     "short-positions": "the ssl menu of the short control recipe plus position denoising",
     "short-angular_positions": "the ssl menu of the short run with bond-angle moments and position denoising",
     "short-epochs48": "the ssl menu of the short control recipe trained 3 times as long (48 epochs, the same subset)",
+    "short-distilled_w3": "the ssl menu of the short distilled run with the distillation loss weighted 3",
+    "short-denoise_w3": "the ssl menu of the short control recipe with the denoising loss weighted 3",
     # the corpus-size axis at fixed compute: the control recipe and steps on every N-th corpus structure
     **{f"corpus-every{n}": f"the ssl menu of the control recipe at the same steps on every {n}-th corpus structure"
        for n in CORPUS_AXIS},
@@ -79,7 +81,8 @@ LEVERS = {
 #: the development models of studies/distill_study.py
 SHORT_RUNS = ROOT / "studies" / "results" / "distill_study" / "models"
 #: the short runs that change one thing of the control recipe at the control's corpus and epochs (``--every 40``)
-ENCODER_AXES = ("distilled", "angular", "width128", "depth7", "positions", "angular_positions", "epochs48")
+ENCODER_AXES = ("distilled", "angular", "width128", "depth7", "positions", "angular_positions", "epochs48",
+                "distilled_w3", "denoise_w3")
 #: the 2.0 recipe at increasing training compute, the points of the compute fit (:func:`compute_fit`): the short
 #: control, the same 3 times as long, and 2.0 itself (its full run on the whole corpus)
 COMPUTE_CURVE = ("short-control", "short-epochs48", "ours")
@@ -328,6 +331,8 @@ def recipe_change(card: dict) -> str:
     if "distill" in enabled:
         teacher = card.get("label_overlap", {}).get("inherited_from", "a teacher").split(" (")[0]
         changes.append(f"distillation from {teacher}")
+    changes += [f"{name} loss weight {params['weight']:g}" for name, params in enabled.items()
+                if isinstance(params, dict) and params.get("weight", 1.0) != 1.0]
     return f" (+ {'; '.join(changes)})" if changes else ""
 
 
