@@ -446,12 +446,10 @@ def compute_curve(summary: pd.DataFrame, compute: pd.DataFrame) -> Path | None:
         return None
     fits = {}
     fit = compute_fit(summary, compute)
-    for r in fit.itertuples():  # the fitted line over the curve's points (exponent and intercept re-derived)
+    for r in fit.itertuples():  # the fitted power law over the span of the curve's points
         xs = [hours[f] for f in r.points.split(",") if f in hours]
-        mae = summary[(summary.target == r.target) & summary.family.isin(r.points.split(","))].set_index("family").mae
-        log_a = float(np.mean(np.log(mae.loc[r.points.split(",")]) - r.exponent * np.log(xs)))
         grid = np.geomspace(min(xs), max(xs), 20)
-        fits[r.target] = (list(grid), list(np.exp(log_a) * grid ** r.exponent))
+        fits[r.target] = (list(grid), list(np.exp(r.log_a) * grid ** r.exponent))
     return mae_figure(summary, points, "training compute (encoder CPU hours, measured)", COMPUTE_FIGURE,
                       "development MAE against training compute", fits=fits)
 
@@ -478,7 +476,7 @@ def compute_fit(summary: pd.DataFrame, compute: pd.DataFrame) -> pd.DataFrame:
         b, log_a = np.polyfit(np.log([hours[f] for f in points]), np.log(rows.loc[points, "mae"]), 1)
         goal = rows.loc["ours", "mae"] - 0.5 * (rows.loc["ours", "mae"] - rows.loc[PEER, "mae"])
         needed = float(np.exp((np.log(goal) - log_a) / b)) if b < 0 else np.nan
-        out.append({"target": target, "points": ",".join(points), "exponent": b, "goal_mae": goal,
+        out.append({"target": target, "points": ",".join(points), "exponent": b, "log_a": log_a, "goal_mae": goal,
                     "hours_needed": needed, "times_ours": needed / hours["ours"] if "ours" in hours else np.nan,
                     "seen_by_peer": target in SEEN_BY_PEER})
     return pd.DataFrame(out)

@@ -1,7 +1,7 @@
 """Collate crystal graphs into one :class:`GraphBatch` (disjoint union), without a Python loop per edge.
 
 The batch is a plain container of tensors in PyG's naming (``z``, ``edge_index``, ``distance``, ``batch``, ``ptr``),
-so code written against ``torch_geometric.data.Batch`` reads the same; importing PyG is not needed (it costs several
+so the code that reads it reads as it would with ``torch_geometric.data.Batch``; importing PyG is not needed (it costs several
 seconds per process, paid by every CLI call and every worker).
 """
 
@@ -33,15 +33,6 @@ class GraphBatch:
     batch: Tensor
     ptr: Tensor
     vector: Tensor | None = None
-
-    @property
-    def num_graphs(self) -> int:
-        return len(self.ptr) - 1
-
-    def to(self, device: torch.device | str) -> GraphBatch:
-        """The batch with every tensor on ``device``."""
-        return GraphBatch(*(None if t is None else t.to(device) for t in (self.z, self.edge_index, self.distance,
-                                                                          self.batch, self.ptr, self.vector)))
 
 
 def graph_mean(values: Tensor, batch: Tensor, n_graphs: int) -> Tensor:
