@@ -572,17 +572,23 @@ def read_structure_jsonl(path: str | Path, structure: str = "structure", ids: st
     return _decode_records(records, failures, structure, select)
 
 
+def selected_positions(keep: Any) -> Any:
+    """Sorted row positions from what a ``select`` callable of the table readers returned: positions, or a boolean
+    mask over the rows."""
+    import numpy as np
+
+    keep = np.asarray(keep)
+    return np.flatnonzero(keep) if keep.dtype == bool else np.sort(keep)
+
+
 def _decode_records(records: list[tuple[dict[str, Any], str]], failures: list[TableFailure], structure: str,
                     select: Callable[[Any], Any] | None) -> tuple[list[dict[str, Any]], list[TableFailure]]:
     """The ``(record, id)`` pairs ``select`` keeps, each with its ``structure`` field decoded strictly (and its
     ``id``); a record that does not decode goes to ``failures`` with the reason."""
     if select is not None:
-        import numpy as np
         import pandas as pd
 
-        keep = np.asarray(select(pd.DataFrame([record for record, _ in records])))
-        positions = np.flatnonzero(keep) if keep.dtype == bool else np.sort(keep)
-        records = [records[k] for k in positions]
+        records = [records[k] for k in selected_positions(select(pd.DataFrame([r for r, _ in records])))]
     rows = []
     for record, key in records:
         obj, reason = structure_from_object(record[structure])

@@ -140,7 +140,7 @@ def read_structure_table(path: str | Path, column: str = "structure",
     """
     import pandas as pd
 
-    from ssl_featurizer.readers import read_json_file, structure_from_object
+    from ssl_featurizer.readers import read_json_file, selected_positions, structure_from_object
 
     raw = read_json_file(path)
     if not (isinstance(raw, dict) and {"columns", "index", "data"} <= raw.keys()):
@@ -149,8 +149,7 @@ def read_structure_table(path: str | Path, column: str = "structure",
     if column not in df.columns:
         raise ValueError(f"{path}: no column {column!r}; the columns are {list(df.columns)}")
     if select is not None:
-        keep = np.asarray(select(df))
-        df = df[keep] if keep.dtype == bool else df.iloc[np.sort(keep)]
+        df = df.iloc[selected_positions(select(df))]
     decoded, failures = [], []
     for label, item in zip(df.index, df[column]):
         key = df.at[label, "id"] if "id" in df.columns else label
