@@ -31,7 +31,15 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     from ssl_featurizer.training import objectives
     from ssl_featurizer.training.cache import GraphStore, build_graph_cache, views_cache_dir
     from ssl_featurizer.training.distributed import finish_distributed, init_distributed
-    from ssl_featurizer.training.trainer import EXCLUDED, Pretrainer, TrainConfig, ids_digest, read_ids
+    from ssl_featurizer.models.catalog import read_card
+    from ssl_featurizer.training.trainer import (
+        EXCLUDED,
+        Pretrainer,
+        TrainConfig,
+        ids_digest,
+        initial_weights,
+        read_ids,
+    )
 
     if not Path(args.data).is_file():
         raise FileNotFoundError(f"--data {args.data}: no such file")
@@ -53,14 +61,6 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     if args.angular_channels < 0:
         raise SystemExit(f"ssl-featurizer pretrain: --angular-channels {args.angular_channels}: must be ≥ 0")
     angular = args.angular_channels > 0  # an encoder that reads bond angles needs the edge vectors, in views too
-    cache = build_graph_cache(args.data, args.cache_dir, GraphConfig(), n_jobs=args.jobs, limit=args.limit,
-                              vectors=angular or any(o.needs_vectors for o in built))
-    store = GraphStore.load(cache)
-    views = None
-    if any(o.needs_views for o in built):
-        views_dir = args.views_cache_dir or views_cache_dir(args.cache_dir)
-        views = GraphStore.load(build_graph_cache(args.data, views_dir, GraphConfig(), n_jobs=args.jobs,
-                                                  limit=args.limit, supercell=True, vectors=angular))
     from ssl_featurizer.graph.elements import load_element_table
 
     n_node_features = load_element_table(args.element_table).n_features
@@ -71,7 +71,19 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
         encoder=EncoderConfig(n_node_features=n_node_features, width=args.width, n_layers=args.depth,
                               angular_channels=args.angular_channels),
         objectives=chosen, excluded_ids_sha256=ids_digest(excluded) if excluded is not None else None,
+        init_from=args.init_from,
+        init_weights_sha256=read_card(args.init_from)["weights"]["sha256"] if args.init_from else None,
     )
+    if cfg.init_from is not None:
+        initial_weights(cfg)  # refuse a model of another encoder or element table before any training
+    cache = build_graph_cache(args.data, args.cache_dir, GraphConfig(), n_jobs=args.jobs, limit=args.limit,
+                              vectors=angular or any(o.needs_vectors for o in built))
+    store = GraphStore.load(cache)
+    views = None
+    if any(o.needs_views for o in built):
+        views_dir = args.views_cache_dir or views_cache_dir(args.cache_dir)
+        views = GraphStore.load(build_graph_cache(args.data, views_dir, GraphConfig(), n_jobs=args.jobs,
+                                                  limit=args.limit, supercell=True, vectors=angular))
     trainer = Pretrainer(store, args.out, cfg, views=views)
     if rank == 0:
         print(f"{len(trainer.train_idx)} training / {len(trainer.val_idx)} held-out structures, "
@@ -417,6 +429,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: none)")
     p.add_argument("--jobs", type=int, default=1, help="processes for building the graph cache")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    p.add_argument("--init-from", default=None, metavar="MODEL",
+                   help="start from a shipped model (name@version) or model directory instead of random weights: "
+                        "its encoder and the pretext heads of the same objectives (a continuation; the encoder "
+                        "and element-table options must match it; default: random)")
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
     p.set_defaults(func=_cmd_pretrain)
 

@@ -15,6 +15,11 @@ number of epochs; :data:`RUNS` says what each changes:
   times the control's steps, its learning-rate schedule stretched to them);
 - ``distilled_w3`` / ``denoise_w3``: the objective-weight axis, the distillation loss (with the distill
   objective) or the coordinate-denoising loss weighted 3 instead of 1;
+- ``continued`` / ``continued_distilled``: the run these point to, on a larger subset (``--every 8``): the shipped
+  2.0 model trained 2 more epochs (:data:`CONTINUATION`) with its own objectives, or with distillation from
+  SevenNet-0 added — the equal-step pair that says what the teacher adds beyond more training;
+  ``continued_distilled_inductive``: its inductive control (the inductive 2.0 model, the benchmark structures left
+  out as for it);
 - ``positions``: adds position denoising (each displaced atom predicts its way back, an equivariant target that
   asks for directions: :mod:`ssl_featurizer.training.objectives.positions`); ``angular_positions``: both the
   bond-angle moments and that target.
@@ -42,11 +47,19 @@ from common import script_parser
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "studies" / "cache" / "distill_study"  # corpus subset, graph cache, targets, runs: not committed
 MODELS = ROOT / "studies" / "results" / "distill_study" / "models"
+#: the continuation recipe: 2.0's weights (encoder and pretext heads), 2 epochs at a quarter of 2.0's peak learning
+#: rate after a short warm-up (the schedule of a run that starts trained); ``--init-from`` given again later wins
+CONTINUATION = ["--init-from", "cgcnn-ssl-mp2025@2.0", "--epochs", "2", "--lr", "5e-4", "--warmup-steps", "50"]
 #: what each run adds to the control recipe (``distilled*`` also get ``--distill-targets``, computed when needed)
 RUNS = {"control": [], "distilled": [], "angular": ["--angular-channels", "16"], "width128": ["--width", "128"],
         "depth7": ["--depth", "7"], "positions": ["--denoise-positions"],
         "angular_positions": ["--angular-channels", "16", "--denoise-positions"], "epochs48": ["--epochs", "48"],
-        "distilled_w3": ["--distill-weight", "3"], "denoise_w3": ["--denoise-weight", "3"]}
+        "distilled_w3": ["--distill-weight", "3"], "denoise_w3": ["--denoise-weight", "3"],
+        # the run the short runs point to (run with --every 8): 2.0 trained further, not from scratch
+        **{name: [*CONTINUATION, *extra] for name, extra in (
+            ("continued", []), ("continued_distilled", []),
+            ("continued_distilled_inductive", ["--init-from", "cgcnn-ssl-mp2025-inductive@2.0", "--exclude-ids",
+                                               "pretrained/cgcnn-ssl-mp2025-inductive/2.0/excluded_ids.txt"]))}}
 
 
 def subset_corpus(corpus: Path, every: int) -> Path:
@@ -86,7 +99,7 @@ def main() -> None:
     for run in runs:
         out = WORK / f"run_{run}_every{args.every}"
         extra = list(RUNS[run])
-        if run.startswith("distilled"):  # the teacher's targets: computed once, only for the runs that use them
+        if "distilled" in run:  # the teacher's targets: computed once, only for the runs that use them
             targets = build_teacher_targets(corpus, WORK / f"targets_every{args.every}", teacher="sevennet-0",
                                             layers="12345", dims=args.dims, progress=True)
             extra += ["--distill-targets", os.path.relpath(targets)]

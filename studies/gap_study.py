@@ -77,7 +77,15 @@ LEVERS = {
     # the corpus-size axis at fixed compute: the control recipe and steps on every N-th corpus structure
     **{f"corpus-every{n}": f"the ssl menu of the control recipe at the same steps on every {n}-th corpus structure"
        for n in CORPUS_AXIS},
+    # the run the short runs point to: 2.0 trained further (2 epochs on every 8th corpus structure), with its own
+    # objectives (the equal-step control) or with distillation from SevenNet-0 added
+    "continued": "the ssl menu of 2.0 trained 2 more epochs with its own objectives (studies/distill_study.py)",
+    "continued-distilled": "the ssl menu of 2.0 trained 2 more epochs with distillation from SevenNet-0 added",
 }
+#: the corpus subset of the continuations (every N-th structure)
+CONTINUATION_EVERY = 8
+#: the model the distilled continuation ships as when it passes :func:`continuation_choice`
+DISTILLED_MODEL = "cgcnn-distilled-mp2025@1.0"
 #: the development models of studies/distill_study.py
 SHORT_RUNS = ROOT / "studies" / "results" / "distill_study" / "models"
 #: the short runs that change one thing of the control recipe at the control's corpus and epochs (``--every 40``)
@@ -118,7 +126,7 @@ def menu(family: str, task, cache_dir: Path):
         partner = candidate_features(task, ENSEMBLE_PARTNER, LAYER_SETS, POOLING_MENU, cache, "b/")
         variants = {spec[2:]: ours.variants[spec] + partner.variants["b/" + spec[2:]] for spec in ours.variants}
         return Menu({**ours.blocks, **partner.blocks}, variants, {**ours.seconds, **partner.seconds})
-    if family.startswith(("short-", "corpus-every")):
+    if family.startswith(("short-", "corpus-every", "continued")):
         return candidate_features(task, str(SHORT_RUNS / short_run_folder(family)), LAYER_SETS, POOLING_MENU, cache)
     raise ValueError(f"unknown family {family!r}; declared: {list(LEVERS)}")
 
@@ -161,7 +169,7 @@ def cost_model(family: str) -> tuple[str, str] | None:
         return "default", deepest
     if family == "ours-every-layer":
         return "default", max(EVERY_LAYER, key=len)
-    if family.startswith(("short-", "corpus-every")):
+    if family.startswith(("short-", "corpus-every", "continued")):
         return str(SHORT_RUNS.relative_to(ROOT) / short_run_folder(family)), deepest
     return None
 
@@ -224,7 +232,8 @@ def closure(results: pd.DataFrame) -> pd.DataFrame:
 #: the comparisons made on the study's rows (one family of tests, Holm-adjusted together): each lever against
 #: ours, and each short run against the short control (same corpus, steps and seed)
 PAIRS = (*((f, "ours") for f in ("ours-every-layer", "ours-order-statistics", "ours+1.2")),
-         *((f"short-{run}", "short-control") for run in ENCODER_AXES))
+         *((f"short-{run}", "short-control") for run in ENCODER_AXES),
+         ("continued", "ours"), ("continued-distilled", "ours"), ("continued-distilled", "continued"))
 
 
 def paired(results: pd.DataFrame) -> pd.DataFrame:
@@ -248,6 +257,21 @@ def paired(results: pd.DataFrame) -> pd.DataFrame:
         out["verdict"] = [verdict(a, ma, b, mb, ph) for a, ma, b, mb, ph in
                           zip(out.a, out.mean_a, out.b, out.mean_b, out.p_holm)]
     return out
+
+
+def continuation_choice(summary: pd.DataFrame) -> str:
+    """The declared development choice of the distilled continuation: it ships beside the default (as
+    :data:`DISTILLED_MODEL`) only if its mean development MAE is below ours on every target, the one the teacher
+    saw and the one it did not; then, and only then, its gate runs once. The sentence that says how it went."""
+    rows = summary.set_index(["target", "family"])
+    if not all((t, f) in rows.index for t in TARGETS for f in ("ours", "continued-distilled")):
+        return ""
+    better = {t: rows.loc[(t, "continued-distilled"), "mae"] < rows.loc[(t, "ours"), "mae"] for t in TARGETS}
+    verdict = (f"below ours on every target: it ships beside the default as `{DISTILLED_MODEL}`" if all(better.values())
+               else "not below ours on " + ", ".join(f"`{t}`" for t, b in better.items() if not b)
+               + ": it does not ship")
+    return ("**Development choice** (declared before the run: the distilled continuation ships beside the default "
+            f"only if its mean development MAE is below ours on every target): {verdict}.")
 
 
 def family_costs(costs: pd.DataFrame) -> dict[str, float]:
@@ -290,6 +314,11 @@ def table(summary: pd.DataFrame, comparisons: pd.DataFrame, n_dev: int, costs: p
                      for f, c in short_run_cards().items() if f in set(summary.family))
     if runs:
         lines += ["", f"Short runs (the 2.0 recipe from scratch, seed 0; from their cards): {runs}."]
+    continued = "; ".join(f"`{f}` {c['training']['n_train']:,} structures, {c['training']['global_steps']:,} more steps "
+                          f"of {c['training']['optimisation']['batch_size']}{recipe_change(c)}"
+                          for f, c in continuation_cards().items() if f in set(summary.family))
+    if continued:
+        lines += ["", f"Continuations (from their cards): {continued}."]
     return "\n".join(lines) + (
         f"\n\n{n_dev:,} development structures (MP-2018 labels, no benchmark twin), 3 random 80/20 splits; per split "
         "each family's variant chosen on training rows by kernel ridge inner CV. Gap closed = (MAE ours − MAE "
@@ -310,6 +339,14 @@ def short_run_cards() -> dict[str, dict]:
     return {f: json.loads(path.read_text()) for f, path in cards.items() if path.exists()}
 
 
+def continuation_cards() -> dict[str, dict]:
+    """``{family: its model card}`` of the continuations exported so far."""
+    import json
+
+    cards = {f: SHORT_RUNS / short_run_folder(f) / "card.json" for f in LEVERS if f.startswith("continued")}
+    return {f: json.loads(path.read_text()) for f, path in cards.items() if path.exists()}
+
+
 def trained_cards() -> dict[str, dict]:
     """The short runs' cards and the default's (``ours``): every family whose training compute is measured."""
     from ssl_featurizer.models.catalog import DEFAULT_MODEL, read_card
@@ -322,7 +359,9 @@ def recipe_change(card: dict) -> str:
     distillation), as
     `` (+ ...)``, or nothing."""
     e, enabled = card["encoder"], card["training"]["objectives"]["enabled"]
-    changes = [f"width {e['width']}"] if e["width"] != 64 else []
+    init = card["training"].get("init_from")
+    changes = [f"from `{init['model']}`, lr {card['training']['optimisation']['lr']:g}"] if init else []
+    changes += [f"width {e['width']}"] if e["width"] != 64 else []
     changes += [f"depth {e['n_layers']}"] if e["n_layers"] != 5 else []
     if e.get("angular_channels"):
         changes.append(f"bond-angle moments, {e['angular_channels']} channels")
@@ -433,6 +472,8 @@ def short_run_folder(family: str) -> str:
     """The model folder (under :data:`SHORT_RUNS`) of a short-run family."""
     if family.startswith("corpus-every"):
         return f"control_every{family.removeprefix('corpus-every')}"
+    if family.startswith("continued"):
+        return f"{family.replace('-', '_')}_every{CONTINUATION_EVERY}"
     return f"{family.removeprefix('short-')}_every40"
 
 
@@ -523,7 +564,9 @@ def main() -> None:
     fit = compute_fit(summary, ResultRows(OUT / "compute.csv").frame())
     fit.to_csv(OUT / "compute_fit.csv", index=False)
     block = table(summary, comparisons, args.n_dev, costs)
-    write_block(PAGE, "gap-study", block + ("\n\n" + fit_text(fit) if len(fit) else ""))
+    choice = continuation_choice(summary)
+    write_block(PAGE, "gap-study", block + ("\n\n" + fit_text(fit) if len(fit) else "")
+                + ("\n\n" + choice if choice else ""))
     corpus_curve(summary)
     compute_curve(summary, ResultRows(OUT / "compute.csv").frame())
     print(summary.to_string(index=False))

@@ -515,3 +515,37 @@ def test_a_distilled_model_card_names_its_teacher_and_inherits_its_label_overlap
     readme = (model_dir / "README.md").read_text()
     assert "Distillation" in readme and "energies of a labelled set" in readme
     assert f"--distill-targets {copy}" in readme  # the reproduce command names the targets
+
+
+def test_a_continuation_starts_from_a_model_and_its_card_says_so(corpus, tmp_path, capsys):
+    """``--init-from``: the encoder and the heads of the same objectives come from the model (with lr 0 the
+    parameters stay exactly its own), a new objective's head starts at random, and a model of another encoder is
+    refused in one line before any training."""
+    from safetensors.torch import load_file
+
+    cache, first, start = tmp_path / "cache", tmp_path / "first", tmp_path / "start"
+    base = ["--data", str(corpus), "--batch-size", "8", "--width", "16", "--depth", "1", "--val-fraction", "0.2",
+            "--warmup-steps", "1", "--epochs", "1"]
+    assert main(["pretrain", *base, "--cache-dir", str(cache), "--out", str(first)]) == 0
+    assert main(["export", "--run", str(first), "--cache-dir", str(cache), "--out", str(start), "--name", "tiny",
+                 "--version", "0.1"]) == 0
+    run, continued = tmp_path / "run", tmp_path / "continued"
+    assert main(["pretrain", *base, "--cache-dir", str(tmp_path / "vectors"), "--out", str(run), "--init-from",
+                 str(start), "--denoise-sigma", "0.1", "--lr", "0"]) == 0  # a new objective: denoising
+    assert main(["export", "--run", str(run), "--cache-dir", str(tmp_path / "vectors"), "--out", str(continued), "--name", "tiny",
+                 "--version", "0.2"]) == 0
+    before, after = load_file(start / "model.safetensors"), load_file(continued / "model.safetensors")
+    buffers = ("running_mean", "running_var", "num_batches_tracked")  # BatchNorm statistics move even at lr 0
+    params = {k for k in before if not k.endswith(buffers)}
+    assert params and all(torch.equal(before[k], after[k]) for k in params)
+    assert any(k.startswith("heads.denoise.") for k in after) and not any(k.startswith("heads.denoise.") for k in before)
+    card = json.loads((continued / "card.json").read_text())
+    init = card["training"]["init_from"]
+    assert init["model"] == str(start) and init["heads_reused"] == ["edge_bins", "masked_atoms"]
+    assert init["weights_sha256"] == json.loads((start / "card.json").read_text())["weights"]["sha256"]
+    readme = (continued / "README.md").read_text()
+    assert f"Starts from `{start}`" in readme and f"--init-from {start}" in readme
+    capsys.readouterr()
+    assert main(["pretrain", *base, "--cache-dir", str(cache), "--out", str(tmp_path / "wide"), "--init-from", str(start), "--width", "32"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "differs from the run's" in err[0] and not (tmp_path / "wide" / "checkpoint.pt").exists()

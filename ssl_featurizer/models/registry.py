@@ -33,7 +33,7 @@ from ssl_featurizer.models.kong2023 import load_kong2023
 from ssl_featurizer.models.loaded import PretrainedModel, for_inference
 
 __all__ = ["CARD", "DEFAULT_MODEL", "FOREIGN_MODELS", "WEIGHTS", "ModelError", "PretrainedModel",
-           "list_foreign_models", "list_models", "load_model", "resolve_model", "save_model"]
+           "list_foreign_models", "list_models", "load_model", "read_weights", "resolve_model", "save_model"]
 
 _ENCODER_PREFIX = "encoder."
 
@@ -104,7 +104,23 @@ def load_model(model: str = "default", expected_fingerprint: str | None = None) 
     return loaded
 
 
-def _load_verified(name: str, directory: Any) -> PretrainedModel:
+def read_weights(model: str) -> tuple[str, dict[str, Any], dict[str, torch.Tensor]]:
+    """The card and every tensor (encoder and pretext heads) of a shipped model or model directory, the weights
+    file verified against the card's sha256 first; no encoder is built. Pretraining reads a model this way to
+    start a run from its weights (``ssl-featurizer pretrain --init-from``).
+
+    Returns:
+        ``(name, card, tensors)``: the resolved name (``name@version`` or the directory), the parsed card, and
+        the tensors by key (``encoder.*``, ``heads.<objective>.*``).
+
+    Raises:
+        ModelError: unknown model, unreadable files, or weights whose sha256 is not the card's.
+    """
+    name, directory = resolve_model(model)
+    return (name, *_read_verified(name, directory))
+
+
+def _read_verified(name: str, directory: Any) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     from safetensors import SafetensorError
     from safetensors.torch import load as load_safetensors
 
@@ -118,9 +134,13 @@ def _load_verified(name: str, directory: Any) -> PretrainedModel:
         raise ModelError(f"model {name}: sha256 of {WEIGHTS} is {digest}, but its card says "
                          f"{card['weights']['sha256']}; the file is corrupted or was replaced")
     try:
-        tensors = load_safetensors(blob)
+        return card, load_safetensors(blob)
     except (SafetensorError, ValueError, RuntimeError) as exc:  # pragma: no cover - sha256 catches first
         raise ModelError(f"model {name}: {WEIGHTS} is not a valid safetensors file: {exc}") from exc
+
+
+def _load_verified(name: str, directory: Any) -> PretrainedModel:
+    card, tensors = _read_verified(name, directory)
     try:
         table = load_element_table(card.get("element_table", "v1"))
     except ValueError as exc:

@@ -23,6 +23,12 @@ def render_card(card: dict[str, Any]) -> str:
     excluded = (f"\n- Left out of training and held-out data: {t['n_excluded']:,} corpus structures listed in "
                 f"`excluded_ids.txt` (sha256 `{t['optimisation']['excluded_ids_sha256'][:12]}…`)."
                 if "n_excluded" in t else "")
+    init = t.get("init_from")
+    start = (f"- Starts from `{init['model']}` (weights sha256 `{init['weights_sha256'][:12]}…`"
+             + (f", {init['its_steps']:,} steps" if init.get("its_steps") else "")
+             + "): its encoder" + (f" and its {', '.join(init['heads_reused'])} heads" if init["heads_reused"] else "")
+             + "; every other head starts at random. Steps and epochs below are the continuation's.\n"
+             if init else "")
     counts = card.get("element_counts") or {}
     never = [el for el, n in counts.items() if not n]
     unseen = (f"- Elements in no pretraining structure (their embeddings are untrained; the featurizers warn when a structure "
@@ -49,7 +55,7 @@ def render_card(card: dict[str, Any]) -> str:
 - Encoder: linear embedding, then {e['n_layers']} × ({angular}CGConv → BatchNorm → ReLU, no ReLU after the last), width {e['width']}.
 
 ## Recipe
-- Input masking: {objectives_config.mask_fraction:.0%} of each structure's atoms (at least 1) have their element
+{start}- Input masking: {objectives_config.mask_fraction:.0%} of each structure's atoms (at least 1) have their element
   vector zeroed.
 {recipe}
 - AdamW, lr {opt['lr']}, weight decay {opt['weight_decay']}, {opt['warmup_steps']} warm-up steps then cosine
@@ -101,6 +107,8 @@ def pretrain_command(card: dict[str, Any], data: str | None = None) -> str:
         parts.append(" ".join(flags))
     if "n_excluded" in t:
         parts.append("--exclude-ids excluded_ids.txt")
+    if t.get("init_from"):
+        parts.append(f"--init-from {t['init_from']['model']}")
     return ("ssl-featurizer pretrain " + " \\\n    ".join(parts) + note
             + "   # add --resume after an interruption\n"
             + f"ssl-featurizer export --run RUN --cache-dir CACHE --out pretrained/{card['name']}/{card['version']} "

@@ -16,7 +16,16 @@ from ssl_featurizer.graph.elements import load_element_table
 from ssl_featurizer.models.registry import save_model
 from ssl_featurizer.training.cache import MANIFEST, GraphStore, views_cache_dir
 from ssl_featurizer.training.card import render_card
-from ssl_featurizer.training.trainer import CHECKPOINT, EXCLUDED, HISTORY, Pretrainer, TrainConfig, load_checkpoint
+from ssl_featurizer.training.trainer import (
+    CHECKPOINT,
+    EXCLUDED,
+    HISTORY,
+    Pretrainer,
+    TrainConfig,
+    initial_weights,
+    load_checkpoint,
+    matching_heads,
+)
 
 
 def export_run(run_dir: str | Path, cache_dir: str | Path, out_dir: str | Path, name: str, version: str,
@@ -83,6 +92,13 @@ def export_run(run_dir: str | Path, cache_dir: str | Path, out_dir: str | Path, 
         meta = TeacherTargets.read_meta(teacher.params.targets)
         card["label_overlap"] = {**(meta.get("label_overlap") or {"labels": "not stated by the teacher's card"}),
                                  "inherited_from": f"{meta['teacher']} (distillation teacher)"}
+    if cfg.init_from is not None:  # a continuation: what it started from, and which pretext heads it reused
+        init_name, init_card, init_tensors = initial_weights(cfg)
+        card["training"]["init_from"] = {
+            # a directory as the run was given it (no absolute path of this machine), a registry name resolved
+            "model": cfg.init_from if Path(cfg.init_from).is_dir() else init_name, "weights_sha256": init_card["weights"]["sha256"],
+            "heads_reused": sorted(matching_heads(trainer.heads, init_tensors)),
+            "its_steps": init_card.get("training", {}).get("global_steps")}
     card = save_model(out_dir, tensors, card)
     (Path(out_dir) / "README.md").write_text(render_card(card))
     shutil.copyfile(run_dir / HISTORY, Path(out_dir) / HISTORY)

@@ -63,6 +63,10 @@ class TrainConfig:
     # sha256 of the corpus ids left out of training and validation (see ids_digest); the ids themselves live in
     # the run directory's excluded_ids.txt, e.g. every structure of the benchmark tasks for an inductive control
     excluded_ids_sha256: str | None = None
+    # a continuation: the shipped model (or model directory) whose encoder, and pretext heads of the same
+    # objectives, the run starts from instead of a random initialisation, and the sha256 of its weights file
+    init_from: str | None = None
+    init_weights_sha256: str | None = None
 
     def to_dict(self) -> dict:
         """Plain-dict form for JSON."""
@@ -177,6 +181,45 @@ def _renamed_heads(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         old = next((o for o in _LEGACY_HEADS if key.startswith(o)), None)
         out[key if old is None else _LEGACY_HEADS[old] + key[len(old):]] = value
     return out
+
+
+def matching_heads(heads: torch.nn.ModuleDict, tensors: dict[str, torch.Tensor]) -> dict[str, dict]:
+    """The pretext heads of ``heads`` that a model's tensors hold with the same keys and shapes (``heads.<name>.*``,
+    older head names translated), as state dicts by objective name: what a continuation reuses."""
+    stored = _renamed_heads({k[len("heads."):]: v for k, v in tensors.items() if k.startswith("heads.")})
+    found = {}
+    for name, head in heads.items():
+        own = head.state_dict()
+        state = {k[len(name) + 1:]: v for k, v in stored.items() if k.startswith(f"{name}.")}
+        if state.keys() == own.keys() and all(state[k].shape == own[k].shape for k in own):
+            found[name] = state
+    return found
+
+
+def initial_weights(config: TrainConfig) -> tuple[str, dict, dict[str, torch.Tensor]]:
+    """``(name, card, tensors)`` of the model a continuation starts from (:attr:`TrainConfig.init_from`), checked
+    against the run's encoder, element table and recorded weights digest.
+
+    Raises:
+        ValueError: no ``init_from``, or a model whose encoder, element table or weights differ from the run's.
+    """
+    from ssl_featurizer.models.registry import read_weights
+
+    if config.init_from is None:
+        raise ValueError("the run has no init_from model")
+    name, card, tensors = read_weights(config.init_from)
+    if config.init_weights_sha256 not in (None, card["weights"]["sha256"]):
+        raise ValueError(f"init_from {config.init_from}: its weights (sha256 {card['weights']['sha256'][:12]}…) "
+                         f"are not the ones this run started from ({config.init_weights_sha256[:12]}…)")
+    theirs = EncoderConfig(**card["encoder"])
+    if theirs != config.encoder:
+        raise ValueError(f"init_from {config.init_from}: its encoder {theirs.to_dict()} differs from the run's "
+                         f"{config.encoder.to_dict()} (pass the same --width, --depth, --angular-channels)")
+    if card.get("element_table", "v1") != config.element_table:
+        raise ValueError(f"init_from {config.init_from}: it reads element table {card.get('element_table', 'v1')!r}, "
+                         f"the run {config.element_table!r} (pass --element-table "
+                         f"{card.get('element_table', 'v1')})")
+    return name, card, tensors
 
 
 class Pretrainer:
@@ -376,6 +419,14 @@ class Pretrainer:
         self.global_step = int(state["global_step"])
         self.train_seconds = float(state["train_seconds"])
 
+    def _start_from_model(self) -> None:
+        """Load :attr:`TrainConfig.init_from`'s encoder and the heads it has for this run's objectives (the
+        others keep their random initialisation)."""
+        _, _, tensors = initial_weights(self.cfg)
+        self.encoder.load_state_dict({k[len("encoder."):]: v for k, v in tensors.items() if k.startswith("encoder.")})
+        for name, state in matching_heads(self.heads, tensors).items():
+            self.heads[name].load_state_dict(state)
+
     def _truncate_history(self) -> None:
         """Drop history rows logged after the checkpoint we resume from (they will be redone)."""
         path = self.out_dir / HISTORY
@@ -414,8 +465,11 @@ class Pretrainer:
             self.load_state_dict(load_checkpoint(ckpt))
             if lead:
                 self._truncate_history()
-        elif lead and (self.out_dir / HISTORY).exists():
-            (self.out_dir / HISTORY).unlink()
+        else:
+            if self.cfg.init_from is not None:  # a continuation: every rank starts from the same weights
+                self._start_from_model()
+            if lead and (self.out_dir / HISTORY).exists():
+                (self.out_dir / HISTORY).unlink()
         ddp.barrier()  # no rank may write before the others have read the checkpoint
         stop = min(self.total_steps, self.cfg.max_steps or self.total_steps)
         bar = tqdm(total=stop, initial=self.global_step, desc="pretrain", disable=not (progress and lead))
