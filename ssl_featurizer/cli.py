@@ -28,10 +28,10 @@ _SHOWN_REASONS = 3  # failure reasons printed after `featurize`; the errors file
 def _cmd_pretrain(args: argparse.Namespace) -> int:
     from ssl_featurizer.encoder.model import EncoderConfig
     from ssl_featurizer.graph.crystal_graph import GraphConfig
+    from ssl_featurizer.models.catalog import read_card
     from ssl_featurizer.training import objectives
     from ssl_featurizer.training.cache import GraphStore, build_graph_cache, views_cache_dir
     from ssl_featurizer.training.distributed import finish_distributed, init_distributed
-    from ssl_featurizer.models.catalog import read_card
     from ssl_featurizer.training.trainer import (
         EXCLUDED,
         Pretrainer,
