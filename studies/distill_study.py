@@ -20,6 +20,9 @@ number of epochs; :data:`RUNS` says what each changes:
   SevenNet-0 added — the equal-step pair that says what the teacher adds beyond more training;
   ``continued_distilled_inductive``: its inductive control (the inductive 2.0 model, the benchmark structures left
   out as for it);
+- ``angular_distilled_w3`` / ``width128_distilled_w3``: the student-capacity probe (``--every 8 --epochs 3``, beside
+  ``control`` and ``distilled_w3`` on the same subset and steps): does a student that sees bond angles, or a wider
+  one, take more from the teacher (held-out unexplained share of its variance) and describe materials better?
 - ``positions``: adds position denoising (each displaced atom predicts its way back, an equivariant target that
   asks for directions: :mod:`ssl_featurizer.training.objectives.positions`); ``angular_positions``: both the
   bond-angle moments and that target.
@@ -55,6 +58,11 @@ RUNS = {"control": [], "distilled": [], "angular": ["--angular-channels", "16"],
         "depth7": ["--depth", "7"], "positions": ["--denoise-positions"],
         "angular_positions": ["--angular-channels", "16", "--denoise-positions"], "epochs48": ["--epochs", "48"],
         "distilled_w3": ["--distill-weight", "3"], "denoise_w3": ["--denoise-weight", "3"],
+        # student capacity (run with --every 8 --epochs 3): does the student's architecture limit what it takes
+        # from the teacher? the distilled_w3 recipe with bond-angle moments or at width 128 (control, distilled_w3:
+        # the same corpus and steps)
+        "angular_distilled_w3": ["--angular-channels", "16", "--distill-weight", "3"],
+        "width128_distilled_w3": ["--width", "128", "--distill-weight", "3"],
         # the run the short runs point to (run with --every 8): 2.0 trained further, not from scratch
         **{name: [*CONTINUATION, *extra] for name, extra in (
             ("continued", []), ("continued_distilled", []),

@@ -57,6 +57,10 @@ EVERY_LAYER = ("01234", "012345")
 
 #: the corpus fractions of the corpus-size axis (every N-th structure; 40 is the short-control run itself)
 CORPUS_AXIS = (160, 10, 2)
+#: the student-capacity probe: runs of studies/distill_study.py on every 8th corpus structure, 3 epochs
+CAPACITY = {"control": "control recipe", "distilled_w3": "control recipe with distillation weighted 3",
+            "angular_distilled_w3": "same with bond-angle moments (16 channels) in the student",
+            "width128_distilled_w3": "same with a width-128 student"}
 #: the declared menus: family → how its menu is built (see :func:`menu`)
 LEVERS = {
     "ours": "the headline ssl menu of the default model",
@@ -81,6 +85,9 @@ LEVERS = {
     # objectives (the equal-step control) or with distillation from SevenNet-0 added
     "continued": "the ssl menu of 2.0 trained 2 more epochs with its own objectives (studies/distill_study.py)",
     "continued-distilled": "the ssl menu of 2.0 trained 2 more epochs with distillation from SevenNet-0 added",
+    # student capacity: from scratch on every 8th corpus structure, 3 epochs, distillation weighted 3, three students
+    **{f"capacity-{run}": f"the ssl menu of the {what} (studies/distill_study.py --every 8 --epochs 3)"
+       for run, what in CAPACITY.items()},
 }
 #: the corpus subset of the continuations (every N-th structure)
 CONTINUATION_EVERY = 8
@@ -126,7 +133,7 @@ def menu(family: str, task, cache_dir: Path):
         partner = candidate_features(task, ENSEMBLE_PARTNER, LAYER_SETS, POOLING_MENU, cache, "b/")
         variants = {spec[2:]: ours.variants[spec] + partner.variants["b/" + spec[2:]] for spec in ours.variants}
         return Menu({**ours.blocks, **partner.blocks}, variants, {**ours.seconds, **partner.seconds})
-    if family.startswith(("short-", "corpus-every", "continued")):
+    if family.startswith(("short-", "corpus-every", "continued", "capacity-")):
         return candidate_features(task, str(SHORT_RUNS / short_run_folder(family)), LAYER_SETS, POOLING_MENU, cache)
     raise ValueError(f"unknown family {family!r}; declared: {list(LEVERS)}")
 
@@ -169,7 +176,7 @@ def cost_model(family: str) -> tuple[str, str] | None:
         return "default", deepest
     if family == "ours-every-layer":
         return "default", max(EVERY_LAYER, key=len)
-    if family.startswith(("short-", "corpus-every", "continued")):
+    if family.startswith(("short-", "corpus-every", "continued", "capacity-")):
         return str(SHORT_RUNS.relative_to(ROOT) / short_run_folder(family)), deepest
     return None
 
@@ -233,7 +240,9 @@ def closure(results: pd.DataFrame) -> pd.DataFrame:
 #: ours, and each short run against the short control (same corpus, steps and seed)
 PAIRS = (*((f, "ours") for f in ("ours-every-layer", "ours-order-statistics", "ours+1.2")),
          *((f"short-{run}", "short-control") for run in ENCODER_AXES),
-         ("continued", "ours"), ("continued-distilled", "ours"), ("continued-distilled", "continued"))
+         ("continued", "ours"), ("continued-distilled", "ours"), ("continued-distilled", "continued"),
+         ("capacity-distilled_w3", "capacity-control"), ("capacity-angular_distilled_w3", "capacity-distilled_w3"),
+         ("capacity-width128_distilled_w3", "capacity-distilled_w3"))
 
 
 def paired(results: pd.DataFrame) -> pd.DataFrame:
@@ -319,6 +328,13 @@ def table(summary: pd.DataFrame, comparisons: pd.DataFrame, n_dev: int, costs: p
                           for f, c in continuation_cards().items() if f in set(summary.family))
     if continued:
         lines += ["", f"Continuations (from their cards): {continued}."]
+    students = "; ".join(f"`{f}` {c['training']['n_train']:,} structures, {c['training']['global_steps']:,} steps of "
+                         f"{c['training']['optimisation']['batch_size']}{recipe_change(c)}"
+                         + (f", held-out unexplained share of the teacher's variance {c['metrics']['val_distill_loss']:.3f}"
+                            if "val_distill_loss" in c["metrics"] else "")
+                         for f, c in capacity_cards().items() if f in set(summary.family))
+    if students:
+        lines += ["", f"Student capacity (from scratch, from their cards): {students}."]
     return "\n".join(lines) + (
         f"\n\n{n_dev:,} development structures (MP-2018 labels, no benchmark twin), 3 random 80/20 splits; per split "
         "each family's variant chosen on training rows by kernel ridge inner CV. Gap closed = (MAE ours − MAE "
@@ -336,6 +352,14 @@ def short_run_cards() -> dict[str, dict]:
 
     families = ["short-control", *(f"short-{r}" for r in ENCODER_AXES), *(f"corpus-every{n}" for n in CORPUS_AXIS)]
     cards = {f: SHORT_RUNS / short_run_folder(f) / "card.json" for f in families}
+    return {f: json.loads(path.read_text()) for f, path in cards.items() if path.exists()}
+
+
+def capacity_cards() -> dict[str, dict]:
+    """``{family: its model card}`` of the student-capacity runs exported so far."""
+    import json
+
+    cards = {f: SHORT_RUNS / short_run_folder(f) / "card.json" for f in LEVERS if f.startswith("capacity-")}
     return {f: json.loads(path.read_text()) for f, path in cards.items() if path.exists()}
 
 
@@ -474,6 +498,8 @@ def short_run_folder(family: str) -> str:
         return f"control_every{family.removeprefix('corpus-every')}"
     if family.startswith("continued"):
         return f"{family.replace('-', '_')}_every{CONTINUATION_EVERY}"
+    if family.startswith("capacity-"):
+        return f"{family.removeprefix('capacity-')}_every{CONTINUATION_EVERY}"
     return f"{family.removeprefix('short-')}_every40"
 
 
