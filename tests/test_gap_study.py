@@ -1,10 +1,11 @@
-"""The gap study's compute fit (studies/gap_study.py): a power law through the recipe's compute curve, read back."""
+"""The gap study (studies/gap_study.py): the compute fit, a power law through the recipe's compute curve, read
+back; the declared development choice of the distilled continuation."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from gap_study import COMPUTE_CURVE, PEER, TARGETS, compute_fit, fit_text
+from gap_study import COMPUTE_CURVE, DISTILLED_MODEL, PEER, TARGETS, compute_fit, continuation_choice, fit_text
 
 
 def _frames(maes: dict[str, float], seen: dict[str, int], peer_mae: float = 0.1):
@@ -35,3 +36,16 @@ def test_no_extrapolation_without_a_fall_and_no_fit_from_one_point():
     assert np.isnan(flat.hours_needed).all() and "no extrapolation" in fit_text(flat)
     assert compute_fit(*_frames({control: 0.5, ours: 0.4}, {control: 1})).empty  # one point timed
     assert compute_fit(*_frames({control: 0.5}, {control: 1, ours: 20})).empty  # 2.0 not scored: no goal to reach
+
+
+def test_the_distilled_continuation_ships_only_below_ours_on_every_target():
+    def summary(distilled: dict[str, float]) -> pd.DataFrame:
+        return pd.DataFrame([{"target": t, "family": f, "mae": m} for t in TARGETS
+                             for f, m in (("ours", 0.5), ("continued-distilled", distilled[t]))])
+
+    better_everywhere = continuation_choice(summary({t: 0.49 for t in TARGETS}))
+    assert f"it ships beside the default as `{DISTILLED_MODEL}`" in better_everywhere
+    worse_on_last = continuation_choice(summary({**{t: 0.4 for t in TARGETS}, TARGETS[-1]: 0.5001}))
+    assert "it does not ship" in worse_on_last and f"`{TARGETS[-1]}`" in worse_on_last
+    assert f"`{TARGETS[0]}`" not in worse_on_last.split("not below ours on")[1]
+    assert continuation_choice(summary({t: 0.4 for t in TARGETS}).iloc[:1]) == ""  # not scored yet: no choice
