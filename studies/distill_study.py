@@ -23,6 +23,9 @@ number of epochs; :data:`RUNS` says what each changes:
 - ``angular_distilled_w3`` / ``width128_distilled_w3``: the student-capacity probe (``--every 8 --epochs 3``, beside
   ``control`` and ``distilled_w3`` on the same subset and steps): does a student that sees bond angles, or a wider
   one, take more from the teacher (held-out unexplained share of its variance) and describe materials better?
+- ``long_control`` / ``long_distilled_w3``: the control and ``distilled_w3`` recipes from scratch on the same subset
+  (``--every 8``) for 12 epochs, 4 times the probe's steps: the distilled recipe's compute curve, and a candidate
+  that ships beside the default if it passes the declared development choice;
 - ``positions``: adds position denoising (each displaced atom predicts its way back, an equivariant target that
   asks for directions: :mod:`ssl_featurizer.training.objectives.positions`); ``angular_positions``: both the
   bond-angle moments and that target.
@@ -63,6 +66,9 @@ RUNS = {"control": [], "distilled": [], "angular": ["--angular-channels", "16"],
         # the same corpus and steps)
         "angular_distilled_w3": ["--angular-channels", "16", "--distill-weight", "3"],
         "width128_distilled_w3": ["--width", "128", "--distill-weight", "3"],
+        # the distillation recipe at 4 times the probe's steps (run with --every 8; 12 epochs), and its equal-step
+        # control: the distilled recipe's own compute curve, and a from-scratch candidate to ship
+        "long_control": ["--epochs", "12"], "long_distilled_w3": ["--epochs", "12", "--distill-weight", "3"],
         # the run the short runs point to (run with --every 8): 2.0 trained further, not from scratch
         **{name: [*CONTINUATION, *extra] for name, extra in (
             ("continued", []), ("continued_distilled", []),

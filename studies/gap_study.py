@@ -88,7 +88,15 @@ LEVERS = {
     # student capacity: from scratch on every 8th corpus structure, 3 epochs, distillation weighted 3, three students
     **{f"capacity-{run}": f"the ssl menu of the {what} (studies/distill_study.py --every 8 --epochs 3)"
        for run, what in CAPACITY.items()},
+    # the same recipes at 4 times the steps (12 epochs): the distilled recipe's compute curve and a candidate to ship
+    "long-control": "the ssl menu of the control recipe, 12 epochs on every 8th corpus structure",
+    "long-distilled_w3": "the ssl menu of the control recipe with distillation weighted 3, 12 epochs on every 8th "
+                         "corpus structure",
 }
+#: the distilled models that may ship beside the default, each by the declared rule of :func:`continuation_choice`
+DISTILLED_CANDIDATES = ("continued-distilled", "long-distilled_w3")
+#: the distilled recipe at increasing training compute (the same subset, from scratch), a second compute fit
+DISTILLED_CURVE = ("capacity-distilled_w3", "long-distilled_w3")
 #: the corpus subset of the continuations (every N-th structure)
 CONTINUATION_EVERY = 8
 #: the model the distilled continuation ships as when it passes :func:`continuation_choice`
@@ -133,7 +141,7 @@ def menu(family: str, task, cache_dir: Path):
         partner = candidate_features(task, ENSEMBLE_PARTNER, LAYER_SETS, POOLING_MENU, cache, "b/")
         variants = {spec[2:]: ours.variants[spec] + partner.variants["b/" + spec[2:]] for spec in ours.variants}
         return Menu({**ours.blocks, **partner.blocks}, variants, {**ours.seconds, **partner.seconds})
-    if family.startswith(("short-", "corpus-every", "continued", "capacity-")):
+    if family.startswith(("short-", "corpus-every", "continued", "capacity-", "long-")):
         return candidate_features(task, str(SHORT_RUNS / short_run_folder(family)), LAYER_SETS, POOLING_MENU, cache)
     raise ValueError(f"unknown family {family!r}; declared: {list(LEVERS)}")
 
@@ -176,7 +184,7 @@ def cost_model(family: str) -> tuple[str, str] | None:
         return "default", deepest
     if family == "ours-every-layer":
         return "default", max(EVERY_LAYER, key=len)
-    if family.startswith(("short-", "corpus-every", "continued", "capacity-")):
+    if family.startswith(("short-", "corpus-every", "continued", "capacity-", "long-")):
         return str(SHORT_RUNS.relative_to(ROOT) / short_run_folder(family)), deepest
     return None
 
@@ -242,7 +250,8 @@ PAIRS = (*((f, "ours") for f in ("ours-every-layer", "ours-order-statistics", "o
          *((f"short-{run}", "short-control") for run in ENCODER_AXES),
          ("continued", "ours"), ("continued-distilled", "ours"), ("continued-distilled", "continued"),
          ("capacity-distilled_w3", "capacity-control"), ("capacity-angular_distilled_w3", "capacity-distilled_w3"),
-         ("capacity-width128_distilled_w3", "capacity-distilled_w3"))
+         ("capacity-width128_distilled_w3", "capacity-distilled_w3"),
+         ("long-distilled_w3", "long-control"), ("long-distilled_w3", "ours"))
 
 
 def paired(results: pd.DataFrame) -> pd.DataFrame:
@@ -268,19 +277,29 @@ def paired(results: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def continuation_choice(summary: pd.DataFrame) -> str:
-    """The declared development choice of the distilled continuation: it ships beside the default (as
-    :data:`DISTILLED_MODEL`) only if its mean development MAE is below ours on every target, the one the teacher
-    saw and the one it did not; then, and only then, its gate runs once. The sentence that says how it went."""
+def development_choice(summary: pd.DataFrame) -> str:
+    """The declared development choice of the distilled candidates (:data:`DISTILLED_CANDIDATES`): a candidate
+    passes only if its mean development MAE is below ours on every target, the one the teacher saw and the one it
+    did not; of those that pass, the one with the lowest mean MAE relative to ours (averaged over the targets)
+    ships beside the default as :data:`DISTILLED_MODEL`, and only then does its gate run, once. The sentence that
+    says how it went ('' before any candidate is scored)."""
     rows = summary.set_index(["target", "family"])
-    if not all((t, f) in rows.index for t in TARGETS for f in ("ours", "continued-distilled")):
+    verdicts, passed = [], {}
+    for candidate in DISTILLED_CANDIDATES:
+        if not all((t, f) in rows.index for t in TARGETS for f in ("ours", candidate)):
+            continue
+        ratio = {t: rows.loc[(t, candidate), "mae"] / rows.loc[(t, "ours"), "mae"] for t in TARGETS}
+        worse = [t for t, r in ratio.items() if not r < 1]
+        if not worse:
+            passed[candidate] = float(np.mean(list(ratio.values())))
+        verdicts.append(f"`{candidate}` " + ("is below ours on every target" if not worse else
+                                            "is not below ours on " + ", ".join(f"`{t}`" for t in worse)))
+    if not verdicts:
         return ""
-    better = {t: rows.loc[(t, "continued-distilled"), "mae"] < rows.loc[(t, "ours"), "mae"] for t in TARGETS}
-    verdict = (f"below ours on every target: it ships beside the default as `{DISTILLED_MODEL}`" if all(better.values())
-               else "not below ours on " + ", ".join(f"`{t}`" for t, b in better.items() if not b)
-               + ": it does not ship")
-    return ("**Development choice** (declared before the run: the distilled continuation ships beside the default "
-            f"only if its mean development MAE is below ours on every target): {verdict}.")
+    outcome = (f"`{min(passed, key=passed.get)}` ships beside the default as `{DISTILLED_MODEL}`" if passed
+               else "no distilled model ships")
+    return ("**Development choice** (declared before the runs: a distilled candidate ships beside the default only if "
+            f"its mean development MAE is below ours on every target): {'; '.join(verdicts)}, so {outcome}.")
 
 
 def family_costs(costs: pd.DataFrame) -> dict[str, float]:
@@ -334,7 +353,7 @@ def table(summary: pd.DataFrame, comparisons: pd.DataFrame, n_dev: int, costs: p
                             if "val_distill_loss" in c["metrics"] else "")
                          for f, c in capacity_cards().items() if f in set(summary.family))
     if students:
-        lines += ["", f"Student capacity (from scratch, from their cards): {students}."]
+        lines += ["", f"Student capacity and the long runs (from scratch, from their cards): {students}."]
     return "\n".join(lines) + (
         f"\n\n{n_dev:,} development structures (MP-2018 labels, no benchmark twin), 3 random 80/20 splits; per split "
         "each family's variant chosen on training rows by kernel ridge inner CV. Gap closed = (MAE ours − MAE "
@@ -356,10 +375,11 @@ def short_run_cards() -> dict[str, dict]:
 
 
 def capacity_cards() -> dict[str, dict]:
-    """``{family: its model card}`` of the student-capacity runs exported so far."""
+    """``{family: its model card}`` of the student-capacity and long runs (from scratch, every 8th corpus structure)
+    exported so far."""
     import json
 
-    cards = {f: SHORT_RUNS / short_run_folder(f) / "card.json" for f in LEVERS if f.startswith("capacity-")}
+    cards = {f: SHORT_RUNS / short_run_folder(f) / "card.json" for f in LEVERS if f.startswith(("capacity-", "long-"))}
     return {f: json.loads(path.read_text()) for f, path in cards.items() if path.exists()}
 
 
@@ -375,7 +395,7 @@ def trained_cards() -> dict[str, dict]:
     """The short runs' cards and the default's (``ours``): every family whose training compute is measured."""
     from ssl_featurizer.models.catalog import DEFAULT_MODEL, read_card
 
-    return {**short_run_cards(), "ours": read_card(DEFAULT_MODEL)}
+    return {**short_run_cards(), **capacity_cards(), "ours": read_card(DEFAULT_MODEL)}
 
 
 def recipe_change(card: dict) -> str:
@@ -500,6 +520,8 @@ def short_run_folder(family: str) -> str:
         return f"{family.replace('-', '_')}_every{CONTINUATION_EVERY}"
     if family.startswith("capacity-"):
         return f"{family.removeprefix('capacity-')}_every{CONTINUATION_EVERY}"
+    if family.startswith("long-"):
+        return f"{family.replace('-', '_')}_every{CONTINUATION_EVERY}"
     return f"{family.removeprefix('short-')}_every40"
 
 
@@ -521,23 +543,24 @@ def compute_curve(summary: pd.DataFrame, compute: pd.DataFrame) -> Path | None:
                       "development MAE against training compute", fits=fits)
 
 
-def compute_fit(summary: pd.DataFrame, compute: pd.DataFrame) -> pd.DataFrame:
-    """Per target, the power law ``MAE = a · C^b`` through the :data:`COMPUTE_CURVE` points measured so far (least
+def compute_fit(summary: pd.DataFrame, compute: pd.DataFrame, curve: tuple[str, ...] = COMPUTE_CURVE) -> pd.DataFrame:
+    """Per target, the power law ``MAE = a · C^b`` through the ``curve`` points measured so far (default
+    :data:`COMPUTE_CURVE`, the 2.0 recipe; :data:`DISTILLED_CURVE`, the distilled recipe) (least
     squares in log–log; ``C`` = encoder CPU hours of training: structures trained on × the control's measured CPU
     seconds per structure, :func:`training_compute`), and the compute at which
     it reaches half the ours → SevenNet-0 gap (the goal), as CPU hours and as a multiple of 2.0's. Empty before two
     points are in; no extrapolation when the MAE does not fall with compute."""
     seen = dict(zip(compute.family, compute.structures_seen)) if len(compute) else {}
-    if COMPUTE_CURVE[0] not in seen:
+    if curve[0] not in seen:
         return pd.DataFrame()
     # one architecture along the curve: its cost per structure measured once (the control's), so the points differ
     # by the structures trained on only, not by the load of the machine when each was timed
-    per_structure = float(compute.set_index("family").loc[COMPUTE_CURVE[0], "cpu_s_per_structure"])
-    hours = {f: seen[f] * per_structure / 3600 for f in COMPUTE_CURVE if f in seen}
+    per_structure = float(compute.set_index("family").loc[curve[0], "cpu_s_per_structure"])
+    hours = {f: seen[f] * per_structure / 3600 for f in (*curve, "ours") if f in seen}
     out = []
     for target in TARGETS:
         rows = summary[summary.target == target].set_index("family")
-        points = [f for f in COMPUTE_CURVE if f in rows.index and f in hours]
+        points = [f for f in curve if f in rows.index and f in hours]
         if len(points) < 2 or "ours" not in rows.index or PEER not in rows.index:
             continue
         b, log_a = np.polyfit(np.log([hours[f] for f in points]), np.log(rows.loc[points, "mae"]), 1)
@@ -549,8 +572,13 @@ def compute_fit(summary: pd.DataFrame, compute: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def fit_text(fit: pd.DataFrame) -> str:
-    """The docs paragraph of :func:`compute_fit`."""
+#: how the docs name each compute curve
+CURVE_NAMES = {COMPUTE_CURVE: "the 2.0 recipe", DISTILLED_CURVE: "the distilled recipe (distillation weighted 3, "
+               "from scratch on every 8th corpus structure)"}
+
+
+def fit_text(fit: pd.DataFrame, curve: tuple[str, ...] = COMPUTE_CURVE) -> str:
+    """The docs paragraph of :func:`compute_fit` over ``curve``."""
     if fit.empty:
         return ""
     parts = []
@@ -561,7 +589,7 @@ def fit_text(fit: pd.DataFrame) -> str:
         parts.append(f"`{r.target}`{' (seen by SevenNet-0)' if r.seen_by_peer else ''}: MAE ∝ C^{r.exponent:.3f}, "
                      f"which {where}")
     points = fit.points.iloc[0].replace(",", ", ")
-    return ("**Compute fit** (the 2.0 recipe at increasing training compute C — " + points + f"; {len(fit.points.iloc[0].split(','))} "
+    return (f"**Compute fit** ({CURVE_NAMES[curve]} at increasing training compute C — " + points + f"; {len(fit.points.iloc[0].split(','))} "
             "points, a straight line in log–log, so an order-of-magnitude reading, not a forecast): "
             + "; ".join(parts) + ".")
 
@@ -587,11 +615,14 @@ def main() -> None:
     summary, comparisons = closure(results), paired(results)
     summary.to_csv(OUT / "summary.csv", index=False)
     comparisons.to_csv(OUT / "comparisons.csv", index=False)
-    fit = compute_fit(summary, ResultRows(OUT / "compute.csv").frame())
+    compute = ResultRows(OUT / "compute.csv").frame()
+    fits = {curve: compute_fit(summary, compute, curve) for curve in (COMPUTE_CURVE, DISTILLED_CURVE)}
+    fit = pd.concat([f.assign(curve=",".join(c)) for c, f in fits.items() if len(f)], ignore_index=True) \
+        if any(len(f) for f in fits.values()) else pd.DataFrame()
     fit.to_csv(OUT / "compute_fit.csv", index=False)
     block = table(summary, comparisons, args.n_dev, costs)
-    choice = continuation_choice(summary)
-    write_block(PAGE, "gap-study", block + ("\n\n" + fit_text(fit) if len(fit) else "")
+    choice = development_choice(summary)
+    write_block(PAGE, "gap-study", block + "".join("\n\n" + fit_text(f, c) for c, f in fits.items() if len(f))
                 + ("\n\n" + choice if choice else ""))
     corpus_curve(summary)
     compute_curve(summary, ResultRows(OUT / "compute.csv").frame())
