@@ -25,7 +25,8 @@ number of epochs; :data:`RUNS` says what each changes:
   one, take more from the teacher (held-out unexplained share of its variance) and describe materials better?
 - ``long_control`` / ``long_distilled_w3``: the control and ``distilled_w3`` recipes from scratch on the same subset
   (``--every 8``) for 12 epochs, 4 times the probe's steps: the distilled recipe's compute curve, and a candidate
-  that ships beside the default if it passes the declared development choice;
+  that ships beside the default if it passes the declared development choice (``long_distilled_w3_inductive``:
+  its inductive control, every benchmark structure left out, trained only then);
 - ``positions``: adds position denoising (each displaced atom predicts its way back, an equivariant target that
   asks for directions: :mod:`ssl_featurizer.training.objectives.positions`); ``angular_positions``: both the
   bond-angle moments and that target.
@@ -69,6 +70,8 @@ RUNS = {"control": [], "distilled": [], "angular": ["--angular-channels", "16"],
         # the distillation recipe at 4 times the probe's steps (run with --every 8; 12 epochs), and its equal-step
         # control: the distilled recipe's own compute curve, and a from-scratch candidate to ship
         "long_control": ["--epochs", "12"], "long_distilled_w3": ["--epochs", "12", "--distill-weight", "3"],
+        "long_distilled_w3_inductive": ["--epochs", "12", "--distill-weight", "3", "--exclude-ids",
+                                        "pretrained/cgcnn-ssl-mp2025-inductive/2.0/excluded_ids.txt"],
         # the run the short runs point to (run with --every 8): 2.0 trained further, not from scratch
         **{name: [*CONTINUATION, *extra] for name, extra in (
             ("continued", []), ("continued_distilled", []),

@@ -1,8 +1,8 @@
 """The gate of the distilled model: run once, on the model the development choice shipped, and published as measured.
 
-The distilled model (``cgcnn-distilled-mp2025``, the continuation of 2.0 with distillation from SevenNet-0 of
-``studies/distill_study.py``; shipped only if ``studies/gap_study.py``'s declared development choice passed) and its
-inductive control (the same continuation of the inductive 2.0, every benchmark structure left out) are scored as
+The distilled model (``cgcnn-distilled-mp2025``: the distilled candidate of ``studies/distill_study.py`` that passed
+``studies/gap_study.py``'s declared development choice; shipped only then) and its inductive control (the same
+recipe with every benchmark structure left out) are scored as
 two more families of the verdict benchmark (``studies/verdicts.py``): the headline ``ssl`` menu (layer sets ×
 poolings, alone and ``+magpie``; site tasks ``ssl_site``), the same regressor menu, the same outer splits, each
 configuration chosen on training rows only. They are compared with the families already on disk — the authors'
