@@ -302,6 +302,26 @@ def development_choice(summary: pd.DataFrame) -> str:
             f"its mean development MAE is below ours on every target): {'; '.join(verdicts)}, so {outcome}.")
 
 
+def choice_table(summary: pd.DataFrame) -> str:
+    """The development choice as a block of its own (docs/pretraining.md and the shipped distilled model's card):
+    ours, SevenNet-0, each distilled candidate and its equal-step control, per target, then
+    :func:`development_choice`'s sentence ('' before any candidate is scored)."""
+    choice = development_choice(summary)
+    if not choice:
+        return ""
+    controls = {"continued-distilled": "continued", "long-distilled_w3": "long-control"}
+    shown = ["ours", PEER, *(f for c in DISTILLED_CANDIDATES for f in (controls[c], c))]
+    rows = summary.set_index(["target", "family"])
+    lines = ["| family | " + " | ".join(f"{t} MAE" for t in TARGETS) + " |", "|---|" + "---|" * len(TARGETS)]
+    for family in shown:
+        if all((t, family) in rows.index for t in TARGETS):
+            lines.append(f"| {family} | " + " | ".join(
+                f"{rows.loc[(t, family), 'mae']:.4f} ± {rows.loc[(t, family), 'sd']:.4f}" for t in TARGETS) + " |")
+    return "\n".join(lines) + ("\n\n2,000 development structures (MP-2018 labels, no benchmark twin), 3 random 80/20 "
+                               "splits, each family's variant chosen on training rows (`studies/gap_study.py`). "
+                               + choice)
+
+
 def family_costs(costs: pd.DataFrame) -> dict[str, float]:
     """``{family: CPU ms per structure}`` of every family whose encoder's cost is in ``costs``."""
     if costs.empty:
@@ -622,6 +642,8 @@ def main() -> None:
     fit.to_csv(OUT / "compute_fit.csv", index=False)
     block = table(summary, comparisons, args.n_dev, costs)
     choice = development_choice(summary)
+    if choice:
+        write_block(PAGE, "distilled-choice", choice_table(summary))
     write_block(PAGE, "gap-study", block + "".join("\n\n" + fit_text(f, c) for c, f in fits.items() if len(f))
                 + ("\n\n" + choice if choice else ""))
     corpus_curve(summary)
