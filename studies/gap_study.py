@@ -440,10 +440,11 @@ def recipe_change(card: dict) -> str:
 
 
 def mae_figure(summary: pd.DataFrame, xs: dict[str, float], xlabel: str, path: Path, title: str,
-               line: str | None = None, fits: dict[str, tuple[list, list]] | None = None) -> Path:
+               line: str | None = None, fits: dict[str, dict[str, tuple[list, list]]] | None = None) -> Path:
     """Development MAE (± sd over splits) of the families in ``xs`` against their x, one panel per target, with
     ours (2.0, a full run) and SevenNet-0 as horizontal lines; joined as one curve labelled ``line``, or, without
-    ``line``, as separate points named by their family; ``fits`` (target → x, y) drawn as a thin dashed curve. The
+    ``line``, as separate points named by their family; ``fits`` (label → target → x, y) each drawn as a thin dashed
+    curve. The
     x axis is logarithmic when x spans more than 5×."""
     from ssl_featurizer.plotting import pyplot, save_figure
 
@@ -463,8 +464,9 @@ def mae_figure(summary: pd.DataFrame, xs: dict[str, float], xlabel: str, path: P
         for family, style in (("ours", "--"), (PEER, ":")):
             if family in rows.index:
                 ax.axhline(rows.loc[family, "mae"], linestyle=style, color="grey", label=family)
-        if fits and target in fits:
-            ax.plot(*fits[target], linestyle="--", linewidth=0.8, color="tab:red", label="compute fit (2.0 recipe)")
+        for (label, curves), color in zip((fits or {}).items(), ("tab:red", "tab:purple")):
+            if target in curves:
+                ax.plot(*curves[target], linestyle="--", linewidth=0.8, color=color, label=label)
         if max(xs.values()) > 5 * min(xs.values()):
             from matplotlib.ticker import NullFormatter
 
@@ -547,18 +549,18 @@ def short_run_folder(family: str) -> str:
 
 def compute_curve(summary: pd.DataFrame, compute: pd.DataFrame) -> Path | None:
     """Development MAE of every short run and of 2.0 against its measured training compute
-    (:func:`training_compute`), with ours and SevenNet-0 as lines and the compute fit (:func:`compute_fit`) over
-    its curve's points; None before two runs are measured."""
+    (:func:`training_compute`), with ours and SevenNet-0 as lines and the compute fits (:func:`compute_fit`) of the
+    2.0 and the distilled recipes over their curves' points; None before two runs are measured."""
     hours = dict(zip(compute.family, compute.cpu_hours)) if len(compute) else {}
     points = {f: hours[f] for f in trained_cards() if f in set(summary.family) and f in hours}
     if len(points) < 2:
         return None
-    fits = {}
-    fit = compute_fit(summary, compute)
-    for r in fit.itertuples():  # the fitted power law over the span of the curve's points
-        xs = [hours[f] for f in r.points.split(",") if f in hours]
-        grid = np.geomspace(min(xs), max(xs), 20)
-        fits[r.target] = (list(grid), list(np.exp(r.log_a) * grid ** r.exponent))
+    fits: dict[str, dict[str, tuple[list, list]]] = {}
+    for curve, label in ((COMPUTE_CURVE, "compute fit (2.0 recipe)"), (DISTILLED_CURVE, "compute fit (distilled)")):
+        for r in compute_fit(summary, compute, curve).itertuples():  # the power law over its points' span
+            xs = [hours[f] for f in r.points.split(",") if f in hours]
+            grid = np.geomspace(min(xs), max(xs), 20)
+            fits.setdefault(label, {})[r.target] = (list(grid), list(np.exp(r.log_a) * grid ** r.exponent))
     return mae_figure(summary, points, "training compute (encoder CPU hours, measured)", COMPUTE_FIGURE,
                       "development MAE against training compute", fits=fits)
 
