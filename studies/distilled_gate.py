@@ -9,7 +9,7 @@ configuration chosen on training rows only. They are compared with the families 
 checkpoints, the hand-built descriptors, the peer encoders (SevenNet-0, CHGNet) and the default (``ssl``) — by the
 corrected resampled t-test, Holm-adjusted over every comparison of this gate (:data:`COMPARISONS` on every task).
 
-The goal, declared before the run (the issue's): wins over the authors' checkpoints on ≥ 3 of the 5 material sets
+The goal, declared before the run: wins over the authors' checkpoints on ≥ 3 of the 5 material sets
 after the adjustment (material sets counted by :data:`ssl_featurizer.bench.stats.SET_RULE`), and no significant
 loss to the hand-built descriptors or the peer encoders. A distilled model inherits its teacher's label overlap:
 its rows on the tasks whose labels SevenNet-0's training data contains are marked as the peer's are.
