@@ -12,7 +12,7 @@ is measured in ``docs/similarity.md``.
 from __future__ import annotations
 
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -60,7 +60,7 @@ class KNNDistanceDomain(TransformerMixin, BaseEstimator):
     """
 
     # checked in fit by scikit-learn (``BaseEstimator._validate_params``)
-    _parameter_constraints: dict = {
+    _parameter_constraints: ClassVar[dict] = {
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "percentile": [Interval(Real, 0, 100, closed="both")],
         "standardize": ["boolean"],

@@ -8,6 +8,7 @@ increasing (``"10"``, ``"21"``) is refused rather than guessed.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -31,7 +32,7 @@ def parse_layers(layers: str | int | Sequence[int], n_layers: int) -> tuple[int,
             if not text.isdigit():
                 raise ValueError(f"layers={layers!r}: use digits such as '01' or a tuple of ints")
             parsed = tuple(int(c) for c in text)
-            if any(b <= a for a, b in zip(parsed, parsed[1:])):
+            if any(b <= a for a, b in itertools.pairwise(parsed)):
                 raise ValueError(f"layers={layers!r} is ambiguous: write a layer set's digits in increasing order "
                                  "('01', '012'); layers from 10 on are written with commas ('0,10')")
     elif isinstance(layers, (bool, np.bool_)):

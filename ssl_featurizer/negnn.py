@@ -26,7 +26,7 @@ import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -171,7 +171,7 @@ class NEGNNRegressor(RegressorMixin, BaseEstimator):
 
     # sklearn validates these in fit (``BaseEstimator._validate_params``); the layer range depends on the model and
     # is checked when it is loaded
-    _parameter_constraints: dict = {
+    _parameter_constraints: ClassVar[dict] = {
         "model": [str],
         "layers": [str, Integral, "array-like", None],
         **{name: [Interval(Integral, 1, None, closed="left")]

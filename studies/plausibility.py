@@ -48,14 +48,14 @@ def main() -> None:
             median.append(np.nanmedian(ratios))
     low, median = np.array(low), np.array(median)
     qs = (0.0, 1e-4, 1e-3, 0.01, 0.5, 0.99, 0.999, 0.9999, 1.0)
-    lines = [f"Measured on {len(low):,} Materials Project structures (every {args.every}th line of the corpus): "
+    lines = [(f"Measured on {len(low):,} Materials Project structures (every {args.every}th line of the corpus): "
              "quantiles over structures of the smallest and of the median nearest-neighbour distance / sum of "
-             "atomic radii.", "", "| quantile | smallest ratio | median ratio |", "|---|---|---|"]
+             "atomic radii."), "", "| quantile | smallest ratio | median ratio |", "|---|---|---|"]
     lines += [f"| {q:g} | {np.quantile(low, q):.3f} | {np.quantile(median, q):.3f} |" for q in qs]
-    lines += ["", f"Warned: smallest ratio < {MIN_NEIGHBOR_RATIO} ({(low < MIN_NEIGHBOR_RATIO).sum()} of these "
+    lines += ["", (f"Warned: smallest ratio < {MIN_NEIGHBOR_RATIO} ({(low < MIN_NEIGHBOR_RATIO).sum()} of these "
               f"structures), median ratio > {MAX_MEDIAN_NEIGHBOR_RATIO} ({(median > MAX_MEDIAN_NEIGHBOR_RATIO).sum()}"
               " of them). A lattice in nm puts the smallest ratio near 0.1; one in bohr multiplies every ratio by "
-              "1.89 (median ≈ 1.8–2.0).",
+              "1.89 (median ≈ 1.8–2.0)."),
               "", "Reproduce: `OMP_NUM_THREADS=1 python studies/plausibility.py --docs`."]
     text = "\n".join(lines)
     print(text)

@@ -185,10 +185,11 @@ def test_console_user_error_as_a_user_meets_it(tmp_path):
     import sys
 
     run = subprocess.run([sys.executable, "-m", "ssl_featurizer.cli", "featurize", str(tmp_path / "nope.cif"),
-                          "-o", str(tmp_path / "o")], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+                          "-o", str(tmp_path / "o")], capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                         check=False)
     assert run.returncode == 2 and run.stdout == ""
-    assert run.stderr.strip().splitlines() == [f"ssl-featurizer featurize: error: {tmp_path / 'nope.cif'}: no such "
-                                               "file or folder (--debug for the traceback)"]
+    assert run.stderr.strip().splitlines() == [(f"ssl-featurizer featurize: error: {tmp_path / 'nope.cif'}: no such "
+                                               "file or folder (--debug for the traceback)")]
 
 
 def test_demo_writes_parquet_and_figure_as_quickstart_says(tmp_path, capsys):

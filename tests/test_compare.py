@@ -268,9 +268,9 @@ def test_the_named_preset_is_the_development_tasks_choice():
 def test_families_are_declared_before_anything_runs(monkeypatch):
     """The authors family needs its folder; peer runs only installed encoders (none: left out, said why); the fast
     hand-built menu states what it leaves out; a restricted menu must come from the declared one."""
-    import ssl_featurizer.models.registry as registry
     from ssl_featurizer.bench.comparison import compare, declared_families
     from ssl_featurizer.bench.families import SLOW
+    from ssl_featurizer.models import registry
 
     with pytest.raises(ValueError, match="authors family needs"):
         declared_families(("ssl", "authors"), "structure")

@@ -369,8 +369,8 @@ def test_cli_resume_with_other_settings_or_missing_corpus_prints_one_line(corpus
                "--out", str(tmp_path / "r2")]
     assert main(missing) == 2
     err = capsys.readouterr().err
-    assert err.strip().splitlines() == [f"ssl-featurizer pretrain: error: --data {tmp_path / 'none.jsonl.gz'}: no such "
-                                        "file (--debug for the traceback)"]
+    assert err.strip().splitlines() == [(f"ssl-featurizer pretrain: error: --data {tmp_path / 'none.jsonl.gz'}: no such "
+                                        "file (--debug for the traceback)")]
 
 
 @settings(max_examples=60, deadline=None)

@@ -239,9 +239,9 @@ class ComparisonReport:
             lines.append(f"| {r['family']} | {r['model'] or '—'} | {r['menu']} | {r['mae_mean']:.4g} ± "
                          f"{r['mae_std']:.2g} | {r['splits']} | {r['most_chosen'] or '—'} |")
         size = int(self.comparisons.family_size.iloc[0]) if len(self.comparisons) else 0
-        lines += ["", f"Pairwise comparisons (A − B, per-split differences; corrected resampled t-test; Holm–"
+        lines += ["", (f"Pairwise comparisons (A − B, per-split differences; corrected resampled t-test; Holm–"
                   f"Bonferroni over these {size} comparisons; a win needs adjusted p < {ALPHA} and a lower mean "
-                  "MAE):", "", "| A − B | difference (mean ± std) | p | adjusted p | verdict |", "|---|---|---|---|---|"]
+                  "MAE):"), "", "| A − B | difference (mean ± std) | p | adjusted p | verdict |", "|---|---|---|---|---|"]
         for c in self.comparisons.to_dict("records"):
             lines.append(f"| {c['a']} − {c['b']} | {c['diff']:+.4g} ± {c['diff_std']:.2g} | {c['p']:.3g} | "
                          f"{c['p_holm']:.3g} | {c['verdict']} |")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from numbers import Integral
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from matminer.featurizers.base import BaseFeaturizer
@@ -126,7 +126,7 @@ class SSLFeaturizerBase(BaseFeaturizer):
 
     #: what sklearn checks (``BaseEstimator._validate_params``) before the model is loaded; the layer range depends
     #: on the model and is checked once it is (:meth:`layer_indices`)
-    _parameter_constraints: dict = {
+    _parameter_constraints: ClassVar[dict] = {
         "model": [str],
         "layers": [str, Integral, "array-like"],
         "batch_size": [Interval(Integral, 1, None, closed="left")],

@@ -7,7 +7,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from numbers import Integral
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.utils._param_validation import Interval
@@ -66,7 +66,7 @@ class SSLSiteFeaturizer(SSLFeaturizerBase):
         64
     """
 
-    _parameter_constraints: dict = {**SSLFeaturizerBase._parameter_constraints,
+    _parameter_constraints: ClassVar[dict] = {**SSLFeaturizerBase._parameter_constraints,
                                     "cache_size": [Interval(Integral, 0, None, closed="left")]}
 
     def __init__(self, model: str = "default", layers: str | Sequence[int] = DEFAULT_LAYERS, batch_size: int = 64,

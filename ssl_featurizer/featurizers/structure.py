@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -61,7 +61,7 @@ class SSLStructureFeaturizer(SSLFeaturizerBase):
         ['mean NE0_0', 'mean NE0_1']
     """
 
-    _parameter_constraints: dict = {**SSLFeaturizerBase._parameter_constraints, "pooling": [str, "array-like"],
+    _parameter_constraints: ClassVar[dict] = {**SSLFeaturizerBase._parameter_constraints, "pooling": [str, "array-like"],
                                     "progress": ["boolean"]}
 
     @classmethod

@@ -461,7 +461,7 @@ def implausibility(graph: CrystalGraph) -> str | None:
     makes every distance 10× too short, one in bohr 1.9× too long.
     """
     ratios = neighbor_ratios(graph)
-    ratios = ratios[ratios == ratios]  # elements without a tabulated radius are left out
+    ratios = ratios[~np.isnan(ratios)]  # elements without a tabulated radius are left out
     if not ratios.size:
         return None
     low, median = float(ratios.min()), float(np.median(ratios))

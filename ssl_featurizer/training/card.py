@@ -98,8 +98,8 @@ def pretrain_command(card: dict[str, Any], data: str | None = None) -> str:
         flags, note = [], f"  # and objectives set from Python: {exc}"
     data = data or card["training"].get("corpus", "CORPUS.jsonl.gz")
     parts = [f"--data {data} --cache-dir CACHE --out RUN",
-             f"--epochs {opt['epochs']} --batch-size {opt['batch_size']} --lr {opt['lr']} "
-             f"--warmup-steps {opt['warmup_steps']} --val-fraction {opt['val_fraction']} --seed {opt['seed']}",
+             (f"--epochs {opt['epochs']} --batch-size {opt['batch_size']} --lr {opt['lr']} "
+             f"--warmup-steps {opt['warmup_steps']} --val-fraction {opt['val_fraction']} --seed {opt['seed']}"),
              f"--width {e['width']} --depth {e['n_layers']} --element-table {card.get('element_table', 'v1')} "
              f"--threads {opt['threads']}" + (f" --angular-channels {e['angular_channels']}"
                                               if e.get("angular_channels") else "")]

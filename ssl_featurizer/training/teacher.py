@@ -112,7 +112,7 @@ def build_teacher_targets(corpus: str | Path, out_dir: str | Path, teacher: str 
     meta = {"teacher": model.name, "sha256": model.sha256, "fingerprint": model.fingerprint,
             "label_overlap": card.get("label_overlap"), "layers": layers, "dims": int(dims),
             "variance_kept": float(variance[:dims].sum() / variance.sum()), "corpus": Path(corpus).name,
-            "n_structures": int(len(ids)), "n_failed": failed, "n_atoms": int(n_atoms.sum())}
+            "n_structures": len(ids), "n_failed": failed, "n_atoms": int(n_atoms.sum())}
     (out / META).write_text(json.dumps(meta, indent=1))
     return out
 

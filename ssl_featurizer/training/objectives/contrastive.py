@@ -97,8 +97,8 @@ class Contrastive(Objective):
     def card_rows(self, metrics: dict[str, float]) -> list[str]:
         if "val_contrastive_acc" not in metrics:
             return []
-        return [f"| contrastive: own supercell view most similar among 256 | {metrics['val_contrastive_acc']:.3f} |"
-                " 1/256 |"]
+        return [(f"| contrastive: own supercell view most similar among 256 | {metrics['val_contrastive_acc']:.3f} |"
+                " 1/256 |")]
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:

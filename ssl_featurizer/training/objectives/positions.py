@@ -82,10 +82,10 @@ class DenoisePositions(Objective):
     def card_rows(self, metrics: dict[str, float]) -> list[str]:
         if "val_positions_acc" not in metrics:
             return []
-        return [f"| position denoising: atoms moved closer to their clean position | {metrics['val_positions_acc']:.3f} "
-                "| — |",
-                f"| position denoising: mean squared error per component / sigma² (no move: about 1) | "
-                f"{metrics['val_positions_loss']:.3f} | 1 |"]
+        return [(f"| position denoising: atoms moved closer to their clean position | {metrics['val_positions_acc']:.3f} "
+                "| — |"),
+                (f"| position denoising: mean squared error per component / sigma² (no move: about 1) | "
+                f"{metrics['val_positions_loss']:.3f} | 1 |")]
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
