@@ -333,7 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "structure)")
     p.add_argument("--families", default="ssl,handbuilt,peer",
                    help="comma-separated: ssl, handbuilt, peer (foreign encoders, when installed), authors (needs "
-                        "--authors), ssl_inductive")
+                        "--authors), ssl_inductive, distilled (the shipped distilled model: learned from SevenNet-0, "
+                        "not self-supervised)")
     p.add_argument("--authors", default=None, help="folder of Kong et al.'s cgcnn_60k_pred.pth and "
                    "cgcnn_60k_contra.pth (for the authors family; default: none)")
     p.add_argument("--slow", action="store_true", help="add the slow hand-built descriptors (ofm about 1 s, "

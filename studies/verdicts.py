@@ -172,9 +172,9 @@ def all_comparisons(results: pd.DataFrame, n_splits: dict[str, int]) -> dict[tup
 
 def table_pairs() -> list[tuple[str, str]]:
     """The pairs of families the tables compare: :data:`COMPARISONS`, then every other pair."""
-    from ssl_featurizer.bench.families import FAMILIES
+    from ssl_featurizer.bench.families import BENCHMARK_FAMILIES
 
-    return [*COMPARISONS, *((a, b) for i, a in enumerate(FAMILIES) for b in FAMILIES[i + 1:]
+    return [*COMPARISONS, *((a, b) for i, a in enumerate(BENCHMARK_FAMILIES) for b in BENCHMARK_FAMILIES[i + 1:]
                             if (a, b) not in COMPARISONS and (b, a) not in COMPARISONS)]
 
 
@@ -205,7 +205,7 @@ def _missing_components(missing: str) -> str:
 
 def tables(results: pd.DataFrame, n_splits: dict[str, int]) -> tuple[str, str, str]:
     """Markdown: (per-task detail for docs/benchmarks.md, authors-only table for docs/kong2023.md, README lines)."""
-    from ssl_featurizer.bench.families import FAMILIES, family_model
+    from ssl_featurizer.bench.families import BENCHMARK_FAMILIES, family_model
     from ssl_featurizer.bench.stats import SET_RULE
     from ssl_featurizer.models.registry import DEFAULT_MODEL
 
@@ -223,7 +223,7 @@ def tables(results: pd.DataFrame, n_splits: dict[str, int]) -> tuple[str, str, s
                   f"material set: {MATERIAL_SETS.get(task, task)}."), "",
                   ("| family | menu | test MAE (mean ± std) | splits | selection + fit time | "
                   "chosen configuration per split |"), "|---|---|---|---|---|---|"]
-        for family in FAMILIES:
+        for family in BENCHMARK_FAMILIES:
             f = block[block.family == family]
             if f.empty:
                 lines.append(f"| {family} | not run | — | 0/{n} | — | — |")
@@ -391,15 +391,15 @@ def menus_markdown() -> str:
     """The declared menus (docs/benchmarks.md lists them; a test checks that the page and the code agree)."""
     from ssl_featurizer.bench.families import (
         BASE_REGRESSORS,
+        BENCHMARK_FAMILIES,
         CHECKPOINTS,
-        FAMILIES,
         POSITIVE_REGRESSORS,
         declared_menu,
         family_model,
     )
 
     lines = ["| family | structure tasks | site tasks |", "|---|---|---|"]
-    for family in FAMILIES:
+    for family in BENCHMARK_FAMILIES:
         cells = []
         for level in ("structure", "site"):
             menu = declared_menu(family, level)
@@ -484,10 +484,10 @@ def write_docs(out: Path) -> None:
 
 
 def main() -> None:
-    from ssl_featurizer.bench.families import FAMILIES
+    from ssl_featurizer.bench.families import BENCHMARK_FAMILIES
 
     parser = script_parser(__doc__, tasks=",".join(TASKS), cache_dir=True)
-    parser.add_argument("--families", default=",".join(FAMILIES))
+    parser.add_argument("--families", default=",".join(BENCHMARK_FAMILIES))
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--skip", default="", help="component descriptors not to featurize now (e.g. ofm)")
@@ -499,9 +499,9 @@ def main() -> None:
     out = Path(args.out)
     tasks = [t for t in args.tasks.split(",") if t]
     families = [f for f in args.families.split(",") if f]
-    bad = [f for f in families if f not in FAMILIES]
+    bad = [f for f in families if f not in BENCHMARK_FAMILIES]
     if bad:
-        raise SystemExit(f"unknown families {bad}; choose from {', '.join(FAMILIES)}")
+        raise SystemExit(f"unknown families {bad}; choose from {', '.join(BENCHMARK_FAMILIES)}")
     if not args.docs_only:
         from project_tasks import load_task
 

@@ -219,6 +219,31 @@ def test_compare_end_to_end_on_real_structures(kvrh40, tmp_path):
     pd.testing.assert_frame_equal(again.per_split, report.per_split)
 
 
+def test_the_distilled_family_is_the_ssl_menu_on_the_distilled_model_and_says_what_it_learned_from(kvrh40, tmp_path):
+    """``distilled`` reads the same declared menu through the shipped distilled model (filed under its name, with
+    its own features), and the report says it is not self-supervised and whose labels it inherits."""
+    from ssl_featurizer.bench.comparison import compare
+    from ssl_featurizer.bench.families import DISTILLED_MODEL, declared_menu
+    from ssl_featurizer.models.catalog import read_card, resolve_model
+
+    assert declared_menu("distilled") == declared_menu("ssl")
+    df = pd.DataFrame({"structure": [json.dumps(s.as_dict()) for s in kvrh40.inputs[:24]], "log_k": kvrh40.y[:24]})
+    lines: list[str] = []
+    report = compare(df, target="log_k", families=("ssl", "distilled"), name="kvrh24",
+                     menus={"ssl": ["ssl:01"], "distilled": ["ssl:01"]}, repeats=1, folds=3, estimate=False,
+                     progress=False, log=lines.append)
+    models = report.per_split.groupby("family").model.unique()
+    assert list(models["distilled"]) == [resolve_model(DISTILLED_MODEL)[0]]
+    assert list(models["ssl"]) == [resolve_model("default")[0]]
+    teacher = read_card(DISTILLED_MODEL)["label_overlap"]["inherited_from"]
+    assert any(n.startswith("distilled:") and "not self-supervised" in n and teacher in n for n in report.notes)
+    assert any(line.startswith("  note: distilled:") for line in lines)
+    # the same rows and splits, other features: the two families' predictions differ
+    a, b = (report.predictions[report.predictions.family == f].sort_values(["split", "row"]) for f in ("ssl", "distilled"))
+    assert (a.row.to_numpy() == b.row.to_numpy()).all() and not np.allclose(a.prediction, b.prediction)
+    assert report.comparisons.iloc[0][["a", "b"]].tolist() == ["ssl", "distilled"]
+
+
 def test_cli_bench_runs_the_nested_comparison_in_one_subprocess(kvrh40, tmp_path):
     folder = tmp_path / "cells"
     folder.mkdir()

@@ -476,6 +476,14 @@ def declared_families(families: Sequence[str], level: str, slow: bool = False,
                 notes.append(f"peer: {', '.join(sorted(set(PEERS) - set(peers)))} not installed, left out")
         if family == "authors" and authors is None:
             raise ValueError("the authors family needs the folder of Kong et al.'s checkpoints (authors=...)")
+        if family == "distilled":
+            from ssl_featurizer.bench.families import family_model
+            from ssl_featurizer.models.catalog import read_card
+
+            overlap = read_card(family_model(family)).get("label_overlap") or {}
+            notes.append(f"distilled: {family_model(family)} is not self-supervised; it learned from "
+                         f"{overlap.get('inherited_from', 'a supervised teacher')}, trained on "
+                         f"{overlap.get('labels', 'labels')}: targets derived from those labels are partly seen")
         out[family] = {"variants": declared_menu(family, level, handbuilt, peers), "handbuilt": handbuilt,
                        "peers": peers}
     return out, notes
@@ -512,7 +520,9 @@ def compare(data: pd.DataFrame | Task, structure: str = "structure", target: str
         structure: the structure column: Structures, ``as_dict()`` dicts or their JSON text (decoded strictly).
         target: the target column (a matminer JSON dataframe with one numeric column: that column).
         families: any of ``ssl`` (a shipped model's menu), ``handbuilt`` (matminer), ``peer`` (the foreign encoders
-            that are installed), ``authors`` (Kong et al.'s checkpoints; needs ``authors``), ``ssl_inductive``.
+            that are installed), ``authors`` (Kong et al.'s checkpoints; needs ``authors``), ``ssl_inductive``,
+            ``distilled`` (the ``ssl`` menu on the shipped distilled model; it inherits its teacher's label overlap,
+            stated in the report's notes).
         site_index: a column of site indices: a site task, split by ``group`` (default: by structure).
         group: the column naming each row's material (site tasks).
         name: the task's name in the report.

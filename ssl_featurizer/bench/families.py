@@ -19,6 +19,10 @@ before any run and listed in docs/benchmarks.md (a test checks that the page and
 - ``ssl_inductive``: the ``ssl`` menu on the default's inductive control (:func:`inductive_model`: the same recipe
   pretrained on a corpus without any structure of the benchmark tasks), which shows how much of ``ssl``'s result
   comes from having seen the test structures without labels.
+- ``distilled`` (for :func:`~ssl_featurizer.bench.comparison.compare` on a user's data; not a family of the verdict
+  benchmark, :data:`BENCHMARK_FAMILIES`): the ``ssl`` menu on the shipped distilled model (:data:`DISTILLED_MODEL`,
+  its newest version), which learned from SevenNet-0 and inherits its label overlap. Its own gate, Holm-adjusted
+  separately, is ``studies/distilled_gate.py`` (docs/pretraining.md).
 
 Regressors (:func:`regressor_menu`): kernel ridge (``krr``) for every task, plus ``krr_log`` when the target is
 strictly positive. Gradient boosting (``gbr``) and the log ensemble (``ensemble_log``, whose second member is
@@ -39,7 +43,14 @@ from ssl_featurizer.bench.descriptors import compute
 from ssl_featurizer.bench.selection import Menu, candidate_features
 from ssl_featurizer.bench.tasks import Task
 
-FAMILIES = ("ssl", "authors", "handbuilt", "peer", "ssl_inductive")
+#: the families of the verdict benchmark (``studies/verdicts.py``: one Holm family of tests over their comparisons)
+BENCHMARK_FAMILIES = ("ssl", "authors", "handbuilt", "peer", "ssl_inductive")
+#: every family :func:`~ssl_featurizer.bench.comparison.compare` can run: the benchmark's and ``distilled``
+FAMILIES = (*BENCHMARK_FAMILIES, "distilled")
+#: the families that run the ``ssl`` menu on one of this package's models (``authors``: on the authors' checkpoints)
+SSL_MENU_FAMILIES = ("ssl", "ssl_inductive", "distilled")
+#: the model of the ``distilled`` family (its newest version; learned from SevenNet-0, not self-supervised)
+DISTILLED_MODEL = "cgcnn-distilled-mp2025"
 LAYER_SETS = ("01", "012", "0123")
 #: the pooling combinations the ssl family chooses among (the poolings themselves: ``ssl_featurizer.pooling.POOLINGS``)
 POOLING_MENU = (("mean",), ("mean", "std"), ("mean", "density"))
@@ -87,7 +98,7 @@ def declared_menu(family: str, level: str = "structure", handbuilt: Sequence[str
     mag = "element_site" if level == "site" else "magpie"
     handbuilt = HANDBUILT if handbuilt is None else tuple(handbuilt)
     peers = PEERS if peers is None else peers
-    if family in ("ssl", "authors", "ssl_inductive"):
+    if family in (*SSL_MENU_FAMILIES, "authors"):
         base = ([f"ssl_site:{ls}" for ls in LAYER_SETS] if level == "site"
                 else [_pooled(ls, p) for ls in LAYER_SETS for p in POOLING_MENU])
         one = [*base, *(f"{b}+{mag}" for b in base)]
@@ -116,11 +127,11 @@ def inductive_model() -> str:
 
 def family_model(family: str) -> str:
     """The model a family's results are filed under: the default's registry name (``ssl``), its inductive control
-    (``ssl_inductive``), ``kong2023`` (``authors``), or ''."""
-    if family == "ssl":
+    (``ssl_inductive``), the distilled model's (``distilled``), ``kong2023`` (``authors``), or ''."""
+    if family in ("ssl", "distilled"):
         from ssl_featurizer.models.registry import resolve_model
 
-        return resolve_model("default")[0]
+        return resolve_model("default" if family == "ssl" else DISTILLED_MODEL)[0]
     if family == "ssl_inductive":
         return inductive_model()
     return "kong2023" if family == "authors" else ""
@@ -138,7 +149,7 @@ def build_menu(family: str, task: Task, cache_dir: str | Path | None = None,
         cache_dir: feature cache.
         skip: component descriptors not to compute now (e.g. ``("ofm", "site_stats_crystalnn")`` when they are not
             cached yet): variants that need them are left out and reported.
-        model: the model of ``ssl`` / ``ssl_inductive`` (default :func:`family_model`'s).
+        model: the model of ``ssl`` / ``ssl_inductive`` / ``distilled`` (default :func:`family_model`'s).
         anchors: folder of the authors' checkpoints (needed by ``authors``).
         handbuilt: the structure-level hand-built descriptors (default :data:`HANDBUILT`).
         peers: the foreign encoders of ``peer`` (default :data:`PEERS`).
@@ -172,7 +183,7 @@ def build_menu(family: str, task: Task, cache_dir: str | Path | None = None,
             return False
         return True
 
-    if family in ("ssl", "authors", "ssl_inductive", "peer"):
+    if family in (*SSL_MENU_FAMILIES, "authors", "peer"):
         if family == "authors":
             if anchors is None:
                 raise ValueError("the authors family needs the folder of Kong et al.'s checkpoints (anchors=...)")
