@@ -93,14 +93,16 @@ LEVERS = {
     "long-distilled_w3": "the ssl menu of the control recipe with distillation weighted 3, 12 epochs on every 8th "
                          "corpus structure",
 }
-#: the distilled models that may ship beside the default, each by the declared rule of :func:`continuation_choice`
+#: the distilled models that may ship beside the default, each by the declared rule of :func:`development_choice`
 DISTILLED_CANDIDATES = ("continued-distilled", "long-distilled_w3")
 #: the distilled recipe at increasing training compute (the same subset, from scratch), a second compute fit
 DISTILLED_CURVE = ("capacity-distilled_w3", "long-distilled_w3")
 #: the corpus subset of the continuations (every N-th structure)
 CONTINUATION_EVERY = 8
-#: the model the distilled continuation ships as when it passes :func:`continuation_choice`
+#: the model the distilled candidate ships as when it passes :func:`development_choice`
 DISTILLED_MODEL = "cgcnn-distilled-mp2025@1.0"
+#: the family prefixes whose models are runs of studies/distill_study.py (under :data:`SHORT_RUNS`)
+RUN_PREFIXES = ("short-", "corpus-every", "continued", "capacity-", "long-")
 #: the development models of studies/distill_study.py
 SHORT_RUNS = ROOT / "studies" / "results" / "distill_study" / "models"
 #: the short runs that change one thing of the control recipe at the control's corpus and epochs (``--every 40``)
@@ -141,7 +143,7 @@ def menu(family: str, task, cache_dir: Path):
         partner = candidate_features(task, ENSEMBLE_PARTNER, LAYER_SETS, POOLING_MENU, cache, "b/")
         variants = {spec[2:]: ours.variants[spec] + partner.variants["b/" + spec[2:]] for spec in ours.variants}
         return Menu({**ours.blocks, **partner.blocks}, variants, {**ours.seconds, **partner.seconds})
-    if family.startswith(("short-", "corpus-every", "continued", "capacity-", "long-")):
+    if family.startswith(RUN_PREFIXES):
         return candidate_features(task, str(SHORT_RUNS / short_run_folder(family)), LAYER_SETS, POOLING_MENU, cache)
     raise ValueError(f"unknown family {family!r}; declared: {list(LEVERS)}")
 
@@ -184,7 +186,7 @@ def cost_model(family: str) -> tuple[str, str] | None:
         return "default", deepest
     if family == "ours-every-layer":
         return "default", max(EVERY_LAYER, key=len)
-    if family.startswith(("short-", "corpus-every", "continued", "capacity-", "long-")):
+    if family.startswith(RUN_PREFIXES):
         return str(SHORT_RUNS.relative_to(ROOT) / short_run_folder(family)), deepest
     return None
 
@@ -357,23 +359,13 @@ def table(summary: pd.DataFrame, comparisons: pd.DataFrame, n_dev: int, costs: p
         lines += [f"| {r.target} | {r.a} vs {r.b} | {r.mean_a:.4f} vs {r.mean_b:.4f} | {r.diff:+.4f} | {r.p:.3g} | "
                   f"{r.p_holm:.3g} | {r.verdict} |" for r in comparisons.itertuples()]
     seen = "; ".join(f"`{t}`: seen by SevenNet-0 ({why})" for t, why in SEEN_BY_PEER.items())
-    runs = "; ".join(f"`{f}` {c['training']['n_train']:,} structures, {c['training']['global_steps']:,} steps of "
-                     f"{c['training']['optimisation']['batch_size']}{recipe_change(c)}"
-                     for f, c in short_run_cards().items() if f in set(summary.family))
-    if runs:
-        lines += ["", f"Short runs (the 2.0 recipe from scratch, seed 0; from their cards): {runs}."]
-    continued = "; ".join(f"`{f}` {c['training']['n_train']:,} structures, {c['training']['global_steps']:,} more steps "
-                          f"of {c['training']['optimisation']['batch_size']}{recipe_change(c)}"
-                          for f, c in continuation_cards().items() if f in set(summary.family))
-    if continued:
-        lines += ["", f"Continuations (from their cards): {continued}."]
-    students = "; ".join(f"`{f}` {c['training']['n_train']:,} structures, {c['training']['global_steps']:,} steps of "
-                         f"{c['training']['optimisation']['batch_size']}{recipe_change(c)}"
-                         + (f", held-out unexplained share of the teacher's variance {c['metrics']['val_distill_loss']:.3f}"
-                            if "val_distill_loss" in c["metrics"] else "")
-                         for f, c in capacity_cards().items() if f in set(summary.family))
-    if students:
-        lines += ["", f"Student capacity and the long runs (from scratch, from their cards): {students}."]
+    groups = (("Short runs (the 2.0 recipe from scratch, seed 0; from their cards)", short_run_cards(), False),
+              ("Continuations (from their cards)", continuation_cards(), False),
+              ("Student capacity and the long runs (from scratch, from their cards)", capacity_cards(), True))
+    for heading, cards, teacher_share in groups:
+        runs = "; ".join(run_line(f, c, teacher_share) for f, c in cards.items() if f in set(summary.family))
+        if runs:
+            lines += ["", f"{heading}: {runs}."]
     return "\n".join(lines) + (
         f"\n\n{n_dev:,} development structures (MP-2018 labels, no benchmark twin), 3 random 80/20 splits; per split "
         "each family's variant chosen on training rows by kernel ridge inner CV. Gap closed = (MAE ours − MAE "
@@ -385,30 +377,40 @@ def table(summary: pd.DataFrame, comparisons: pd.DataFrame, n_dev: int, costs: p
         "(`ours+1.2`: two 5 × 64 encoders). Generated by `python studies/gap_study.py`.")
 
 
-def short_run_cards() -> dict[str, dict]:
-    """``{family: its model card}`` of the short runs exported so far."""
+def run_cards(families) -> dict[str, dict]:
+    """``{family: its model card}`` of the runs of ``families`` exported so far (in that order)."""
     import json
 
-    families = ["short-control", *(f"short-{r}" for r in ENCODER_AXES), *(f"corpus-every{n}" for n in CORPUS_AXIS)]
     cards = {f: SHORT_RUNS / short_run_folder(f) / "card.json" for f in families}
     return {f: json.loads(path.read_text()) for f, path in cards.items() if path.exists()}
+
+
+def short_run_cards() -> dict[str, dict]:
+    """``{family: its model card}`` of the short runs exported so far."""
+    return run_cards(["short-control", *(f"short-{r}" for r in ENCODER_AXES), *(f"corpus-every{n}" for n in CORPUS_AXIS)])
 
 
 def capacity_cards() -> dict[str, dict]:
     """``{family: its model card}`` of the student-capacity and long runs (from scratch, every 8th corpus structure)
     exported so far."""
-    import json
-
-    cards = {f: SHORT_RUNS / short_run_folder(f) / "card.json" for f in LEVERS if f.startswith(("capacity-", "long-"))}
-    return {f: json.loads(path.read_text()) for f, path in cards.items() if path.exists()}
+    return run_cards(f for f in LEVERS if f.startswith(("capacity-", "long-")))
 
 
 def continuation_cards() -> dict[str, dict]:
     """``{family: its model card}`` of the continuations exported so far."""
-    import json
+    return run_cards(f for f in LEVERS if f.startswith("continued"))
 
-    cards = {f: SHORT_RUNS / short_run_folder(f) / "card.json" for f in LEVERS if f.startswith("continued")}
-    return {f: json.loads(path.read_text()) for f, path in cards.items() if path.exists()}
+
+def run_line(family: str, card: dict, teacher_share: bool = False) -> str:
+    """How a run trained, from its card: structures, steps (``more`` steps for a continuation), batch, what it
+    changes (:func:`recipe_change`) and, with ``teacher_share``, the held-out share of the teacher's variance it
+    leaves unexplained."""
+    t = card["training"]
+    line = (f"`{family}` {t['n_train']:,} structures, {t['global_steps']:,} {'more ' if t.get('init_from') else ''}"
+            f"steps of {t['optimisation']['batch_size']}{recipe_change(card)}")
+    if teacher_share and "val_distill_loss" in card["metrics"]:
+        line += f", held-out unexplained share of the teacher's variance {card['metrics']['val_distill_loss']:.3f}"
+    return line
 
 
 def trained_cards() -> dict[str, dict]:
@@ -538,11 +540,9 @@ def short_run_folder(family: str) -> str:
     """The model folder (under :data:`SHORT_RUNS`) of a short-run family."""
     if family.startswith("corpus-every"):
         return f"control_every{family.removeprefix('corpus-every')}"
-    if family.startswith("continued"):
-        return f"{family.replace('-', '_')}_every{CONTINUATION_EVERY}"
     if family.startswith("capacity-"):
         return f"{family.removeprefix('capacity-')}_every{CONTINUATION_EVERY}"
-    if family.startswith("long-"):
+    if family.startswith(("continued", "long-")):
         return f"{family.replace('-', '_')}_every{CONTINUATION_EVERY}"
     return f"{family.removeprefix('short-')}_every40"
 
@@ -649,7 +649,7 @@ def main() -> None:
     write_block(PAGE, "gap-study", block + "".join("\n\n" + fit_text(f, c) for c, f in fits.items() if len(f))
                 + ("\n\n" + choice if choice else ""))
     corpus_curve(summary)
-    compute_curve(summary, ResultRows(OUT / "compute.csv").frame())
+    compute_curve(summary, compute)
     print(summary.to_string(index=False))
     print(comparisons.to_string(index=False))
 

@@ -96,7 +96,8 @@ def export_run(run_dir: str | Path, cache_dir: str | Path, out_dir: str | Path, 
         init_name, init_card, init_tensors = initial_weights(cfg)
         card["training"]["init_from"] = {
             # a directory as the run was given it (no absolute path of this machine), a registry name resolved
-            "model": cfg.init_from if Path(cfg.init_from).is_dir() else init_name, "weights_sha256": init_card["weights"]["sha256"],
+            "model": cfg.init_from if Path(cfg.init_from).is_dir() else init_name,
+            "weights_sha256": init_card["weights"]["sha256"],
             "heads_reused": sorted(matching_heads(trainer.heads, init_tensors)),
             "its_steps": init_card.get("training", {}).get("global_steps")}
     card = save_model(out_dir, tensors, card)
