@@ -34,15 +34,16 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).parent))
 from common import script_parser
 from docs_blocks import write_block
-from verdicts import MATERIAL_SETS, PEER_SEEN, SEEN_MARK, TASKS
+from gap_study import DISTILLED_MODEL
 from verdicts import OUT as VERDICTS
+from verdicts import PEER_SEEN, SEEN_MARK, TASKS, set_tallies
 from verdicts import load_results as verdict_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "studies" / "results" / "distilled_gate"
 PAGE = ROOT / "docs" / "pretraining.md"
 #: the gate's families and the models they read (the ``ssl`` menu on each)
-MODELS = {"distilled": "cgcnn-distilled-mp2025@1.0", "distilled_inductive": "cgcnn-distilled-mp2025-inductive@1.0"}
+MODELS = {"distilled": DISTILLED_MODEL, "distilled_inductive": DISTILLED_MODEL.replace("@", "-inductive@")}
 #: the opponents, as the verdict benchmark files them
 OPPONENTS = {"authors": "authors' checkpoints", "handbuilt": "hand-built descriptors",
              "peer": "SevenNet-0 / CHGNet features", "ssl": "the default (2.0)"}
@@ -105,7 +106,7 @@ def decided(rows: pd.DataFrame) -> list[dict]:
 
 def gate_text(comparisons: list[dict]) -> str:
     """The docs block: the goal counted per family, then every comparison."""
-    from ssl_featurizer.bench.stats import SET_RULE, set_verdict
+    from ssl_featurizer.bench.stats import SET_RULE
 
     lines = [(f"Goal (declared before the run): wins over the authors' checkpoints on ≥ {GOAL_SETS} of the 5 material "
              "sets after the adjustment, and no significant loss to the hand-built descriptors or the peer encoders."),
@@ -114,14 +115,9 @@ def gate_text(comparisons: list[dict]) -> str:
         mine = [c for c in comparisons if c["a"] == family]
         if not mine:
             continue
-        by_set: dict[str, list[str]] = {}
-        for c in mine:
-            if c["b"] == "authors":
-                by_set.setdefault(MATERIAL_SETS[c["task"]], []).append(c["verdict"])
-        done = {c["task"] for c in mine if c["b"] == "authors"}
-        finished = [s for s in dict.fromkeys(MATERIAL_SETS.values())  # a set counts once all its tasks finished
-                    if all(t in done for t in TASKS if MATERIAL_SETS[t] == s)]
-        wins = [s for s in finished if set_verdict(by_set[s], family, "authors") == f"{family} wins"]
+        sets = set_tallies({(c["task"], c["a"], c["b"]): c for c in mine}, list(TASKS), [(family, "authors")])
+        finished = [name for name, verdict, _ in sets[family, "authors"] if verdict != "pending"]
+        wins = [name for name, verdict, _ in sets[family, "authors"] if verdict == f"{family} wins"]
         losses = [f"{c['task']} ({c['b']})" for c in mine if c["b"] in NO_LOSS_TO and c["verdict"] == f"{c['b']} wins"]
         default = [c for c in mine if c["b"] == "ssl"]
         reached = len(finished) == 5 and len(wins) >= GOAL_SETS and not losses

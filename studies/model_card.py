@@ -18,6 +18,7 @@ from ssl_featurizer.training.card import render_card
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import script_parser
+from distilled_gate import MODELS as GATED
 from docs_blocks import read_block
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +43,7 @@ GATE = {
 }
 
 #: the distilled model: shipped beside the default by the gap study's declared development choice, then gated once
-DISTILLED, DISTILLED_INDUCTIVE = "cgcnn-distilled-mp2025@1.0", "cgcnn-distilled-mp2025-inductive@1.0"
+DISTILLED, DISTILLED_INDUCTIVE = GATED["distilled"], GATED["distilled_inductive"]
 DISTILLED_CHOICE = {
     "title": "Development choice (declared before the runs; never on the gate tasks)",
     "text": ("MP-2018 formation energy and PBE gap of 2,000 structures of the JARVIS-Leaderboard train split with no "

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -178,15 +179,15 @@ def table_pairs() -> list[tuple[str, str]]:
                             if (a, b) not in COMPARISONS and (b, a) not in COMPARISONS)]
 
 
-def set_tallies(decided: dict[tuple[str, str, str], dict],
-                tasks: list[str] | None = None) -> dict[tuple[str, str], list[tuple[str, str, list[str]]]]:
-    """Per comparison of :data:`COMPARISONS`, one verdict per material set (:func:`ssl_featurizer.bench.stats.
+def set_tallies(decided: dict[tuple[str, str, str], dict], tasks: list[str] | None = None,
+                pairs: Sequence[tuple[str, str]] = COMPARISONS) -> dict[tuple[str, str], list[tuple[str, str, list[str]]]]:
+    """Per comparison of ``pairs`` (default :data:`COMPARISONS`), one verdict per material set (:func:`ssl_featurizer.bench.stats.
     set_verdict`): ``{(a, b): [(set, verdict, [task verdicts]), ...]}``. A set of which one of ``tasks`` (the tasks
     with results) has no finished comparison yet is ``"pending"``: a set's verdict never rests on part of it."""
     from ssl_featurizer.bench.stats import set_verdict
 
     out: dict[tuple[str, str], list[tuple[str, str, list[str]]]] = {}
-    for a, b in COMPARISONS:
+    for a, b in pairs:
         by_set: dict[str, list[str]] = {}
         for (task, ca, cb), c in decided.items():
             if (ca, cb) == (a, b):
