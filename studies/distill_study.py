@@ -57,6 +57,8 @@ MODELS = ROOT / "studies" / "results" / "distill_study" / "models"
 #: the continuation recipe: 2.0's weights (encoder and pretext heads), 2 epochs at a quarter of 2.0's peak learning
 #: rate after a short warm-up (the schedule of a run that starts trained); ``--init-from`` given again later wins
 CONTINUATION = ["--init-from", "cgcnn-ssl-mp2025@2.0", "--epochs", "2", "--lr", "5e-4", "--warmup-steps", "50"]
+#: the benchmark structures the inductive controls leave out (those of the inductive 2.0 model)
+INDUCTIVE_IDS = "pretrained/cgcnn-ssl-mp2025-inductive/2.0/excluded_ids.txt"
 #: what each run adds to the control recipe (``distilled*`` also get ``--distill-targets``, computed when needed)
 RUNS = {"control": [], "distilled": [], "angular": ["--angular-channels", "16"], "width128": ["--width", "128"],
         "depth7": ["--depth", "7"], "positions": ["--denoise-positions"],
@@ -71,12 +73,12 @@ RUNS = {"control": [], "distilled": [], "angular": ["--angular-channels", "16"],
         # control: the distilled recipe's own compute curve, and a from-scratch candidate to ship
         "long_control": ["--epochs", "12"], "long_distilled_w3": ["--epochs", "12", "--distill-weight", "3"],
         "long_distilled_w3_inductive": ["--epochs", "12", "--distill-weight", "3", "--exclude-ids",
-                                        "pretrained/cgcnn-ssl-mp2025-inductive/2.0/excluded_ids.txt"],
+                                        INDUCTIVE_IDS],
         # the run the short runs point to (run with --every 8): 2.0 trained further, not from scratch
         **{name: [*CONTINUATION, *extra] for name, extra in (
             ("continued", []), ("continued_distilled", []),
             ("continued_distilled_inductive", ["--init-from", "cgcnn-ssl-mp2025-inductive@2.0", "--exclude-ids",
-                                               "pretrained/cgcnn-ssl-mp2025-inductive/2.0/excluded_ids.txt"]))}}
+                                               INDUCTIVE_IDS]))}}
 
 
 def subset_corpus(corpus: Path, every: int) -> Path:
